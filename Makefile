@@ -1,0 +1,29 @@
+# Two commands set everything up on a fresh clone: `make demo` and `make test`.
+# Both create .venv with the package installed; nothing else is needed beyond Python >= 3.11.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m newsletter.demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check newsletter tests benchmarks
+	$(BIN)/ruff format --check newsletter tests benchmarks
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) build demo outbox preview *.egg-info

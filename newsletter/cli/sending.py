@@ -1,0 +1,217 @@
+"""Commands that deliver: due, send, status, uncertain, sync."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+
+import click
+
+from newsletter.cli import AppContext, json_option, now_option, resolve_now
+from newsletter.providers import get_provider
+from newsletter.reports import format_status, status
+from newsletter.sending import SendOptions, SendReport, SendRun, course_book, list_due
+from newsletter.store import ledger, open_store
+from newsletter.syncing import sync_suppressions
+
+
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@click.command()
+@now_option
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Show at most N.")
+@json_option
+@click.pass_obj
+def due(app: AppContext, now: datetime | None, limit: int | None, as_json: bool) -> None:
+    """List what `send` would deliver now: subscriber, message, their local time.
+
+    Example:  newsletter due --now 2026-12-07T07:00:00Z --json
+    """
+    project = app.project
+    project.validate()
+    moment = resolve_now(now)
+    store = open_store(app.settings)
+    items = list_due(store, project, moment, limit)
+    rows = [
+        {
+            "email": item.email,
+            "message_id": item.message_id,
+            "course": item.course,
+            "position": item.position,
+            "timezone": item.timezone,
+            "local_time": moment.astimezone(ledger.zone(item.timezone)).isoformat(),
+            "due_at": item.due_at.isoformat(),
+            "retry": item.delivery_id is not None,
+        }
+        for item in items
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        click.echo(f"{r['email']:<36} {r['message_id']:<34} {r['local_time'][:16]} {r['timezone']}")
+    if app.verbose:
+        click.echo(f"{len(rows)} due", err=True)
+
+
+@click.command()
+@now_option
+@click.option("--dry-run", is_flag=True, help="Render everything that is due; send nothing.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Send at most N emails.")
+@click.option(
+    "--resend-uncertain",
+    is_flag=True,
+    help="Also resend emails whose earlier send was interrupted (a duplicate is possible).",
+)
+@click.option("--no-sync", is_flag=True, help="Skip pulling the provider's suppression list.")
+@click.pass_obj
+def send(
+    app: AppContext,
+    now: datetime | None,
+    dry_run: bool,
+    limit: int | None,
+    resend_uncertain: bool,
+    no_sync: bool,
+) -> None:
+    """Send what is due through the configured provider, recording each in the ledger.
+
+    Made for cron: silent on success (add -v for a summary), exit 1 if anything failed.
+    Safe to run often and concurrently: nothing is ever sent twice.
+
+    Example:  newsletter send --now 2026-12-07T07:05:00Z -v
+    """
+    project = app.project
+    project.validate()
+    moment = resolve_now(now)
+    store = open_store(app.settings)
+    provider = get_provider(app.settings)
+    try:
+        if not (no_sync or dry_run):
+            sync_suppressions(store, provider, moment)
+        run = SendRun(project, store, provider, wall_clock=wall_clock)
+        options = SendOptions(limit=limit, dry_run=dry_run, resend_uncertain=resend_uncertain)
+        if sys.stderr.isatty():
+            total = len(list_due(store, project, moment, limit))
+            with click.progressbar(length=total, label="sending", file=sys.stderr) as bar:
+                report = run.run(moment, options, bar.update)
+        else:
+            report = run.run(moment, options)
+    finally:
+        provider.close()
+    _print_report(app, report, dry_run)
+
+
+def _print_report(app: AppContext, report: SendReport, dry_run: bool) -> None:
+    if report.clock_went_back_from is not None:
+        click.echo(
+            f"warning: --now is earlier than a previous run's "
+            f"({report.clock_went_back_from:%Y-%m-%d %H:%M} UTC); "
+            "nothing already sent will be sent again",
+            err=True,
+        )
+    if dry_run:
+        click.echo(f"dry run: {report.rendered} emails rendered, none sent", err=not app.verbose)
+        return
+    if report.uncertain_found:
+        click.echo(
+            f"warning: {report.uncertain_found} interrupted sends are uncertain; "
+            "see `newsletter uncertain`",
+            err=True,
+        )
+    if not report.ok:
+        for line in report.errors[:20]:
+            click.echo(f"error: {line}", err=True)
+        click.echo(f"send: {report.summary()}", err=True)
+        raise click.exceptions.Exit(1)
+    if app.verbose:
+        click.echo(f"send: {report.summary()}")
+
+
+@click.command("status")
+@now_option
+@json_option
+@click.pass_obj
+def status_command(app: AppContext, now: datetime | None, as_json: bool) -> None:
+    """Per course: enrolled, active, paused, completed; per lesson: sent, failed, uncertain.
+
+    Example:  newsletter status --json
+    """
+    store = open_store(app.settings)
+    with store.read() as conn:
+        data = status(conn, app.project, resolve_now(now))
+    click.echo(json.dumps(data, indent=2) if as_json else format_status(data))
+
+
+@click.command()
+@now_option
+@click.option("--resend", is_flag=True, help="Queue them to be sent again on the next `send`.")
+@click.option("--mark-sent", is_flag=True, help="Treat them as delivered and move on.")
+@json_option
+@click.pass_obj
+def uncertain(
+    app: AppContext, now: datetime | None, resend: bool, mark_sent: bool, as_json: bool
+) -> None:
+    """List emails whose send was interrupted, so nobody knows if they arrived.
+
+    With a provider that has no idempotency keys, these are never resent on their own: a late
+    email is better than a duplicate. Decide per case, then --resend or --mark-sent.
+
+    Example:  newsletter uncertain --json
+    """
+    if resend and mark_sent:
+        raise click.UsageError("choose --resend or --mark-sent, not both")
+    store = open_store(app.settings)
+    moment = resolve_now(now)
+    if resend or mark_sent:
+        with store.write() as conn:
+            if resend:
+                n = ledger.resend_uncertain(conn, moment)
+            else:
+                courses = course_book(app.project)
+                n = ledger.mark_uncertain_sent(conn, moment, courses, app.settings.default_timezone)
+        click.echo(f"{n} {'queued to resend' if resend else 'marked as sent'}")
+        return
+    with store.read() as conn:
+        rows = ledger.uncertain_rows(conn)
+    data = [
+        {
+            "delivery_id": r.id,
+            "email": r.email,
+            "message_id": r.message_id,
+            "provider": r.provider,
+            "claimed_at": r.claimed_at.isoformat() if r.claimed_at else None,
+            "attempts": r.attempts,
+        }
+        for r in rows
+    ]
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    for d in data:
+        click.echo(
+            f"{d['delivery_id']:>8} {d['email']:<36} {d['message_id']:<32} {d['claimed_at']}"
+        )
+
+
+@click.command()
+@now_option
+@click.pass_obj
+def sync(app: AppContext, now: datetime | None) -> None:
+    """Pull bounces, complaints and unsubscribes from the provider into the suppression list.
+
+    Example:  newsletter sync -v
+    """
+    store = open_store(app.settings)
+    provider = get_provider(app.settings)
+    try:
+        added = sync_suppressions(store, provider, resolve_now(now))
+    finally:
+        provider.close()
+    if app.verbose:
+        click.echo(f"sync: {added} new suppressed addresses")
+
+
+COMMANDS = (due, send, status_command, uncertain, sync)

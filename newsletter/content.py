@@ -1,0 +1,282 @@
+"""Content files: Markdown with YAML front matter, validated into ``Message`` objects.
+
+A content file looks like::
+
+    ---
+    id: week-1-shoulder-bridge
+    kind: lesson
+    course: protect-your-back
+    position: 1
+    subject: "Week 1: the Shoulder Bridge"
+    preheader: "Ten minutes that loosen a stiff lower back."
+    ---
+    Markdown body …
+
+Every problem in every file is collected before anything is reported, so the author fixes them
+all in one pass. Each problem names the file and the field.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from newsletter.errors import ContentError
+
+FRONT_MATTER_LIMIT = 64 * 1024  # bytes; a lesson's metadata is a few hundred
+SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
+WORDS_PER_MINUTE = 200
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class Image(_Strict):
+    src: str = Field(min_length=1)
+    alt: str = Field(min_length=1, description="what the image shows, for screen readers")
+    width: int = Field(default=560, ge=16, le=600)
+
+
+class CallToAction(_Strict):
+    label: str = Field(min_length=1, max_length=60)
+    # A URL, or an anchor ("#routine") in this message's web version.
+    url: str = "#today"
+
+
+class Exercise(_Strict):
+    """One exercise card: everything COURSE.md asks each exercise lesson to say."""
+
+    name: str = Field(min_length=1)
+    why: str = Field(min_length=1, description="why it matters for runners")
+    setup: str = Field(min_length=1)
+    steps: list[str] = Field(min_length=2)
+    dose: str = Field(min_length=1, description="reps or hold time, and how often this week")
+    breathing: str = Field(min_length=1)
+    mistakes: list[str] = Field(min_length=1)
+    easier: str = Field(min_length=1)
+    harder: str = Field(min_length=1)
+    stop: str = Field(min_length=1, description="when to stop")
+    image: Image | None = None
+
+
+class FrontMatter(_Strict):
+    id: str
+    kind: Literal["lesson", "issue"]
+    course: str | None = None
+    position: int | None = Field(default=None, ge=0)
+    subject: str = Field(min_length=1)
+    preheader: str = Field(min_length=1)
+    title: str | None = None
+    image: Image | None = None
+    cta: CallToAction | None = None
+    exercises: list[Exercise] = Field(default_factory=list)
+    date: dt.date | None = None
+    tags: list[str] = Field(default_factory=list)
+
+    @field_validator("id")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not SLUG.match(value):
+            raise ValueError("must be lowercase letters, digits and dashes (e.g. week-1-bridge)")
+        return value
+
+    @field_validator("subject", "preheader")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        if "\r" in value or "\n" in value:
+            raise ValueError("must be a single line")
+        return value
+
+    @model_validator(mode="after")
+    def _lesson_needs_place(self) -> FrontMatter:
+        if self.kind == "lesson":
+            missing = [name for name in ("course", "position") if getattr(self, name) is None]
+            if missing:
+                raise ValueError(f"a lesson needs {' and '.join(missing)}")
+        return self
+
+
+@dataclass(frozen=True)
+class Message:
+    """One email's words, independent of any subscriber."""
+
+    id: str
+    kind: str
+    course: str | None
+    position: int | None
+    subject: str
+    preheader: str
+    title: str
+    body: str  # Markdown
+    path: Path
+    image: Image | None = None
+    cta: CallToAction | None = None
+    exercises: tuple[Exercise, ...] = ()
+    date: dt.date | None = None
+    tags: tuple[str, ...] = ()
+    body_line: int = 1  # line of the file where the body starts, for error messages
+
+    @property
+    def reading_minutes(self) -> int:
+        words = len(self.body.split())
+        for ex in self.exercises:
+            words += sum(len(str(v).split()) for v in ex.model_dump(exclude={"image"}).values())
+        return max(1, round(words / WORDS_PER_MINUTE))
+
+
+@dataclass(frozen=True)
+class Content:
+    """All messages of a project, with lookups the rest of the package needs."""
+
+    messages: tuple[Message, ...]
+    by_id: dict[str, Message] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "by_id", {m.id: m for m in self.messages})
+
+    def get(self, message_id: str) -> Message:
+        try:
+            return self.by_id[message_id]
+        except KeyError:
+            raise ContentError([f"no message with id '{message_id}' in content/"]) from None
+
+    def lessons(self, course: str) -> list[Message]:
+        """A course's lessons in sending order."""
+        found = [m for m in self.messages if m.kind == "lesson" and m.course == course]
+        return sorted(found, key=lambda m: m.position or 0)
+
+    @property
+    def courses(self) -> list[str]:
+        return sorted({m.course for m in self.messages if m.kind == "lesson" and m.course})
+
+    @property
+    def issues(self) -> list[Message]:
+        return [m for m in self.messages if m.kind == "issue"]
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """SafeLoader that refuses YAML anchors/aliases: front matter never needs them, and they are
+    how "billion laughs" documents blow up memory."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.YAMLError(f"aliases are not allowed (line {event.start_mark.line + 1})")
+        return super().compose_node(parent, index)
+
+
+def split_front_matter(text: str, path: Path) -> tuple[dict[str, Any], str, int]:
+    """Return (front matter, Markdown body, body's first line number)."""
+    text = text.removeprefix("\ufeff")
+    lines = text.splitlines(keepends=True)
+    if not lines or lines[0].strip() != "---":
+        raise ContentError([f"{path}:1: missing front matter: start the file with a '---' line"])
+    end = next((i for i, line in enumerate(lines[1:], start=1) if line.strip() == "---"), 0)
+    if not end:
+        raise ContentError([f"{path}: front matter is not closed: add a '---' line after it"])
+    raw = "".join(lines[1:end])
+    if len(raw.encode()) > FRONT_MATTER_LIMIT:
+        raise ContentError([f"{path}: front matter is over {FRONT_MATTER_LIMIT // 1024} KB"])
+    try:
+        data = yaml.load(raw, Loader=_NoAliasLoader)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f":{mark.line + 2}" if mark is not None else ""
+        reason = getattr(err, "problem", None) or str(err)
+        raise ContentError([f"{path}{where}: invalid YAML front matter: {reason}"]) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ContentError([f"{path}:2: front matter must be a mapping of field: value"])
+    return data, "".join(lines[end + 1 :]), end + 2
+
+
+def parse_message(path: Path, text: str) -> Message:
+    data, body, body_line = split_front_matter(text, path)
+    try:
+        meta = FrontMatter.model_validate(data)
+    except ValidationError as err:
+        raise ContentError(_field_problems(path, err)) from None
+    if not body.strip():
+        raise ContentError([f"{path}: the body is empty: write the email below the front matter"])
+    return Message(
+        id=meta.id,
+        kind=meta.kind,
+        course=meta.course,
+        position=meta.position,
+        subject=meta.subject,
+        preheader=meta.preheader,
+        title=meta.title or meta.subject,
+        body=body,
+        path=path,
+        image=meta.image,
+        cta=meta.cta,
+        exercises=tuple(meta.exercises),
+        date=meta.date,
+        tags=tuple(meta.tags),
+        body_line=body_line,
+    )
+
+
+def _field_problems(path: Path, err: ValidationError) -> list[str]:
+    problems = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "front matter"
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "missing":
+            msg = "is required"
+        elif e["type"] == "extra_forbidden":
+            msg = "is not a known field"
+        problems.append(f"{path}: {loc}: {msg}")
+    return problems
+
+
+def content_files(content_dir: Path) -> list[Path]:
+    return sorted(p for p in content_dir.rglob("*.md") if not p.name.startswith(("_", ".")))
+
+
+def load_content(content_dir: Path) -> Content:
+    """Parse every ``*.md`` under ``content_dir``; raise one ContentError listing all problems."""
+    if not content_dir.is_dir():
+        raise ContentError([f"{content_dir}: no content folder"])
+    messages: list[Message] = []
+    problems: list[str] = []
+    for path in content_files(content_dir):
+        try:
+            text = path.read_text(encoding="utf-8")
+            messages.append(parse_message(path, text))
+        except UnicodeDecodeError:
+            problems.append(f"{path}: not UTF-8 text: save the file as UTF-8")
+        except ContentError as err:
+            problems.extend(err.problems)
+    problems.extend(_cross_file_problems(messages))
+    if problems:
+        raise ContentError(problems)
+    return Content(tuple(messages))
+
+
+def _cross_file_problems(messages: Iterable[Message]) -> list[str]:
+    problems = []
+    seen_ids: dict[str, Path] = {}
+    seen_positions: dict[tuple[str, int], Path] = {}
+    for m in messages:
+        if m.id in seen_ids:
+            problems.append(f"{m.path}: id: '{m.id}' is already used by {seen_ids[m.id]}")
+        seen_ids.setdefault(m.id, m.path)
+        if m.kind == "lesson" and m.course is not None and m.position is not None:
+            key = (m.course, m.position)
+            if key in seen_positions:
+                problems.append(
+                    f"{m.path}: position: {m.position} is already used in course '{m.course}' "
+                    f"by {seen_positions[key]}"
+                )
+            seen_positions.setdefault(key, m.path)
+    return problems

@@ -1,0 +1,80 @@
+"""From a ledger row to an ``OutgoingEmail``: personalised body, links, and bulk-mail headers."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from urllib.parse import quote
+
+from newsletter.config import Settings
+from newsletter.providers.base import OutgoingEmail
+from newsletter.render import CompiledMessage, Recipient, first_name
+from newsletter.tokens import Tokens
+
+
+class Envelopes:
+    """Builds outgoing emails for one project; holds what is the same for every recipient."""
+
+    def __init__(self, settings: Settings, tokens: Tokens):
+        self.settings = settings
+        self.tokens = tokens
+        base = settings.base_url
+        self._unsubscribe_base = f"{base}/u/"
+        self._manage_base = f"{base}/manage/"
+        self._web_base = f"{base}/m/"
+        self._mailto = f"mailto:{settings.unsubscribe_email}?subject={quote('unsubscribe')}"
+        self._list_id = f"{_header_safe(settings.brand_name or '')} <{settings.list_id}>"
+        # Distinguishes this list's keys from another project's on the same provider account.
+        self._key_prefix = hashlib.sha256(str(settings.list_id).encode()).hexdigest()[:12]
+
+    def unsubscribe_url(self, subscriber_id: int) -> str:
+        return self._unsubscribe_base + self.tokens.make("unsubscribe", subscriber_id)
+
+    def manage_url(self, subscriber_id: int) -> str:
+        return self._manage_base + self.tokens.make("manage", subscriber_id)
+
+    def recipient(self, subscriber_id: int, name: str | None, message_id: str) -> Recipient:
+        return Recipient(
+            first_name=first_name(name, self.settings.name_fallback),
+            unsubscribe_url=self.unsubscribe_url(subscriber_id),
+            manage_url=self.manage_url(subscriber_id),
+            web_url=self._web_base + message_id,
+        )
+
+    def build(
+        self,
+        compiled: CompiledMessage,
+        *,
+        delivery_id: int,
+        subscriber_id: int,
+        email: str,
+        name: str | None,
+        now: datetime,
+    ) -> OutgoingEmail:
+        message = compiled.message
+        recipient = self.recipient(subscriber_id, name, message.id)
+        rendered = compiled.personalise(recipient)
+        return OutgoingEmail(
+            delivery_id=delivery_id,
+            message_id=message.id,
+            to_email=email,
+            to_name=_header_safe(name or "") or None,
+            subject=rendered.subject,
+            html=rendered.html,
+            text=rendered.text,
+            headers={
+                # RFC 8058 one-click unsubscribe: mail clients POST to the https URL.
+                "List-Unsubscribe": f"<{recipient.unsubscribe_url}>, <{self._mailto}>",
+                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+                "List-Id": self._list_id,
+            },
+            idempotency_key=f"nl-{self._key_prefix}-{delivery_id}",
+            tag=message.course or "issue",
+            date=now,
+            message_id_header=f"<nl.{self._key_prefix}.{delivery_id}@{self.settings.sender_domain}>",
+        )
+
+
+def _header_safe(text: str) -> str:
+    """Collapse whitespace (CR/LF included) so subscriber text cannot add header lines."""
+    return " ".join("".join(ch for ch in text if ch.isprintable() or ch.isspace()).split())

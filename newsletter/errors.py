@@ -1,0 +1,65 @@
+"""One error tree for the whole package.
+
+The CLI turns any ``NewsletterError`` into a one-line message on stderr and exit code 1; anything
+else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class NewsletterError(Exception):
+    """Base of every error a user can cause or fix."""
+
+
+class ConfigError(NewsletterError):
+    """A setting is missing or invalid; the message names the key and its env var."""
+
+
+class ContentError(NewsletterError):
+    """One or more content, template or schedule files are invalid.
+
+    Carries every problem found, so an author fixes them all in one go instead of one per run.
+    """
+
+    def __init__(self, problems: Iterable[str]):
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class RenderError(NewsletterError):
+    """A template failed to render; the message names the template file and line."""
+
+
+class StoreError(NewsletterError):
+    """The subscriber store refused an operation (unknown subscriber, bad state change, …)."""
+
+
+class ImportProblem(NewsletterError):
+    """A CSV import found bad rows; ``problems`` lists each with its line number."""
+
+    def __init__(self, problems: Iterable[str]):
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class ProviderError(NewsletterError):
+    """An email provider answered with an error.
+
+    ``status`` is the HTTP status (None when the request never got an answer) and ``body`` the
+    provider's response text, kept for the log and the ledger's ``last_error``.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, body: str = ""):
+        self.status = status
+        self.body = body
+        super().__init__(message)
+
+
+class ProviderAuthError(ProviderError):
+    """The provider rejected our credentials: stop the whole run, retrying cannot help."""
+
+
+class UnsupportedFeature(ProviderError):
+    """The provider cannot do what was asked (e.g. a sandbox mode it does not have)."""

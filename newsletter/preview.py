@@ -1,0 +1,68 @@
+"""Write messages to files exactly as a subscriber would get them, for the author to open."""
+
+from __future__ import annotations
+
+import html
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+
+from newsletter.content import Message
+from newsletter.project import Project
+from newsletter.render import sample_recipient
+
+ASSETS = "assets"
+
+
+def write_previews(
+    project: Project, message_ids: Iterable[str], out_dir: Path, name: str | None
+) -> list[Path]:
+    """Write ``<id>.html`` and ``<id>.txt`` per message (and an index); return the HTML paths.
+
+    Images are copied next to the previews so the files open offline; in sent emails the same
+    images point at the public site (``base_url``/assets).
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    renderer = project.renderer_for(asset_base=ASSETS)
+    written: list[Path] = []
+    messages = [project.content.get(i) for i in message_ids]
+    for message in messages:
+        email = renderer.compile(message.id).personalise(
+            sample_recipient(project.settings, name, message)
+        )
+        html_path = out_dir / f"{message.id}.html"
+        html_path.write_text(email.html, encoding="utf-8")
+        (out_dir / f"{message.id}.txt").write_text(
+            f"Subject: {email.subject}\n\n{email.text}", encoding="utf-8"
+        )
+        written.append(html_path)
+    _copy_assets(project, out_dir / ASSETS)
+    if len(messages) > 1:
+        _write_index(messages, out_dir)
+    return written
+
+
+def _copy_assets(project: Project, target: Path) -> None:
+    content_dir = project.settings.content_dir
+    for path in content_dir.rglob("*"):
+        if path.is_file() and path.suffix.lower() in {".png", ".jpg", ".jpeg", ".gif", ".webp"}:
+            dest = target / path.relative_to(content_dir)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, dest)
+
+
+def _write_index(messages: list[Message], out_dir: Path) -> None:
+    rows = "\n".join(
+        f'<li><a href="{html.escape(m.id)}.html">{html.escape(m.subject)}</a> '
+        f'(<a href="{html.escape(m.id)}.txt">text</a>) '
+        f"<small>{html.escape(m.kind)} {html.escape(m.course or '')} "
+        f"{'' if m.position is None else m.position}</small></li>"
+        for m in messages
+    )
+    (out_dir / "index.html").write_text(
+        "<!doctype html><meta charset=utf-8><title>Previews</title>"
+        "<style>body{font-family:sans-serif;max-width:40em;margin:2em auto}"
+        "li{margin:.4em 0}</style>"
+        f"<h1>Previews</h1><ol>{rows}</ol>\n",
+        encoding="utf-8",
+    )

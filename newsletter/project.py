@@ -1,0 +1,76 @@
+"""A project on disk: settings + content + schedules + a renderer, loaded once per command."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from newsletter.config import Settings
+from newsletter.content import Content, load_content
+from newsletter.errors import ContentError
+from newsletter.render import Renderer, course_infos
+
+if TYPE_CHECKING:
+    from newsletter.schedules import Schedule
+
+
+@dataclass
+class Project:
+    settings: Settings
+
+    @cached_property
+    def content(self) -> Content:
+        return load_content(self.settings.content_dir)
+
+    @cached_property
+    def schedules(self) -> dict[str, Schedule]:
+        from newsletter.schedules import load_schedules
+
+        if not self.settings.schedules_dir.is_dir():
+            return {}
+        return load_schedules(self.settings.schedules_dir)
+
+    @cached_property
+    def renderer(self) -> Renderer:
+        return self.renderer_for()
+
+    def renderer_for(self, asset_base: str | None = None) -> Renderer:
+        courses = course_infos(self.content, self.schedules)
+        return Renderer(self.settings, self.content, courses, asset_base=asset_base)
+
+    def validate(self) -> None:
+        """Load content and schedules, reporting the problems of both in one error."""
+        problems: list[str] = []
+        for part in ("content", "schedules"):
+            try:
+                getattr(self, part)
+            except ContentError as err:
+                problems.extend(err.problems)
+        if not problems:
+            problems.extend(self._course_problems())
+        if problems:
+            raise ContentError(problems)
+
+    def _course_problems(self) -> list[str]:
+        problems = []
+        schedules_dir = self.settings.schedules_dir
+        for course in self.content.courses:
+            if course not in self.schedules:
+                problems.append(
+                    f"{schedules_dir / (course + '.toml')}: missing: course '{course}' has "
+                    "lessons but no schedule file; create it (see docs/schedules.md)"
+                )
+            positions = [m.position for m in self.content.lessons(course)]
+            if positions != list(range(len(positions))):
+                problems.append(
+                    f"{self.settings.content_dir / course}: positions are {positions}: number "
+                    "the lessons 0, 1, 2, … without gaps (0 is the welcome email)"
+                )
+        for course, schedule in self.schedules.items():
+            if course not in self.content.courses:
+                problems.append(
+                    f"{schedule.path}: course '{course}' has no lessons in content/; add lessons "
+                    "with `course: " + course + "` or remove the schedule"
+                )
+        return problems

@@ -1,0 +1,69 @@
+"""Email providers, chosen by name with ``NEWSLETTER_PROVIDER``.
+
+Built-in providers are listed below by dotted path (imported only when chosen). A separate
+package can add one through the ``newsletter.providers`` entry-point group.
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import entry_points
+
+from newsletter.config import Settings, env_var
+from newsletter.errors import ConfigError
+from newsletter.providers.base import OutgoingEmail, Provider, SendResult, SuppressedAddress
+
+BUILTIN: dict[str, str] = {
+    "file": "newsletter.providers.file:FileProvider",
+    "memory": "newsletter.providers.memory:MemoryProvider",
+    "postmark": "newsletter.providers.postmark:PostmarkProvider",
+    "sendgrid": "newsletter.providers.sendgrid:SendGridProvider",
+    "mailgun": "newsletter.providers.mailgun:MailgunProvider",
+    "resend": "newsletter.providers.resend:ResendProvider",
+    "ses": "newsletter.providers.ses:SESProvider",
+    "brevo": "newsletter.providers.brevo:BrevoProvider",
+}
+
+ENTRY_POINT_GROUP = "newsletter.providers"
+
+
+def available() -> list[str]:
+    names = set(BUILTIN) | {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    return sorted(names)
+
+
+def provider_class(name: str) -> type[Provider]:
+    """A provider by registered name, or by ``package.module:Class`` for one of your own."""
+    if name in BUILTIN or ":" in name:
+        module_name, _, attr = BUILTIN.get(name, name).partition(":")
+        try:
+            cls = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as err:
+            raise ConfigError(f"provider: cannot load '{name}': {err}") from None
+    else:
+        found = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == name]
+        if not found:
+            raise ConfigError(
+                f"provider: unknown provider '{name}' (set {env_var('provider')} to one of: "
+                f"{', '.join(available())})"
+            )
+        cls = found[0].load()
+    if not (isinstance(cls, type) and issubclass(cls, Provider)):
+        raise ConfigError(f"provider: '{name}' does not name a Provider class")
+    return cls
+
+
+def get_provider(settings: Settings) -> Provider:
+    """The configured provider, with its settings read and checked."""
+    return provider_class(settings.provider).from_settings(settings)
+
+
+__all__ = [
+    "OutgoingEmail",
+    "Provider",
+    "SendResult",
+    "SuppressedAddress",
+    "available",
+    "get_provider",
+    "provider_class",
+]

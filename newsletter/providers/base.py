@@ -1,0 +1,112 @@
+"""What every email provider looks like to the sender.
+
+A provider takes a batch of fully rendered, personalised emails and answers with one result per
+email. It never touches the ledger: the sender records the results. HTTP providers share
+``HTTPProvider`` (in ``http.py``): one session, timeouts, status handling, retries and pacing.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import ClassVar, Literal
+
+from newsletter.config import Settings
+
+# sent: accepted · failed: refused for good (bad or inactive address) · retry: certainly not
+# delivered, try again later · uncertain: the request may have arrived (no answer came back)
+Outcome = Literal["sent", "failed", "retry", "uncertain"]
+
+
+@dataclass(frozen=True)
+class OutgoingEmail:
+    """One email to one subscriber, ready for the wire."""
+
+    delivery_id: int
+    message_id: str  # the content id (lesson/issue), for tags and metadata
+    to_email: str
+    to_name: str | None
+    subject: str
+    html: str
+    text: str
+    headers: dict[str, str]  # List-Unsubscribe, List-Unsubscribe-Post, List-Id, …
+    idempotency_key: str  # stable per ledger row, so a retry can never become a second email
+    tag: str  # the course id, or "issue"
+    date: datetime
+    message_id_header: str  # RFC 5322 Message-ID, stable per ledger row
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """What happened to one email."""
+
+    delivery_id: int
+    outcome: Outcome
+    provider_message_id: str | None = None
+    error: str | None = None
+    # For "failed": the recipient must be suppressed (invalid, inactive, bounced address).
+    suppress: bool = True
+
+
+@dataclass(frozen=True)
+class SuppressedAddress:
+    """An address the provider will not deliver to, pulled by `newsletter sync`."""
+
+    email: str
+    reason: Literal["bounced", "complained", "unsubscribed", "rejected"]
+    detail: str = ""
+    at: datetime | None = None
+
+
+@dataclass
+class Sender:
+    """From / Reply-To, as every provider needs them."""
+
+    name: str
+    email: str
+    reply_to: str | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Sender:
+        return cls(
+            settings.sender_name,
+            str(settings.sender_email),
+            str(settings.reply_to) if settings.reply_to else None,
+        )
+
+
+class Provider(ABC):
+    """Base class of every provider. Subclasses set the class attributes honestly."""
+
+    name: ClassVar[str]
+    # Largest batch the provider's API accepts in one request.
+    batch_size: ClassVar[int] = 1
+    # True when a retried email with the same idempotency key is never delivered twice; the
+    # sender then retries interrupted sends automatically instead of marking them uncertain.
+    idempotent: ClassVar[bool] = False
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.sender = Sender.from_settings(settings)
+        self.sandbox = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Provider:
+        return cls(settings)
+
+    @abstractmethod
+    def send_batch(self, emails: Sequence[OutgoingEmail]) -> list[SendResult]:
+        """Send up to ``batch_size`` emails; one result per email, in any order.
+
+        Raises ``ProviderAuthError`` when credentials are refused (the run stops). Any other
+        exception means the outcome of the whole batch is unknown.
+        """
+
+    def suppressions(self, since: datetime | None) -> Iterable[SuppressedAddress]:
+        """Addresses the provider has suppressed (bounces, complaints, unsubscribes)."""
+        return ()
+
+    def close(self) -> None:  # noqa: B027 - optional hook, most providers hold nothing
+        """Release connections."""

@@ -1,0 +1,269 @@
+"""What every HTTP API provider shares: one session, timeouts, pacing, retries, status handling.
+
+A provider subclass keeps three steps apart (as django-anymail does):
+
+* ``build_requests(emails)`` — pure: the request(s) for a batch, easy to test field by field;
+* ``HTTPProvider.call`` — the network: pacing, 429 with Retry-After, 5xx and connection retries;
+* ``parse_response(call, response)`` — the provider's answer as one ``SendResult`` per email.
+
+What is safe to retry depends on whether the request may have reached the provider. A refused
+connection or a connect timeout never did, so it is retried. A read timeout or a connection
+dropped mid-answer may have been delivered: for providers with idempotency keys that is still
+safe to retry (the key makes it exactly-once); for the others the emails become ``uncertain``.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from newsletter import __version__
+from newsletter.config import Settings
+from newsletter.errors import ProviderAuthError
+from newsletter.providers.base import OutgoingEmail, Provider, SendResult
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = f"newsletter/{__version__} (+https://github.com/newsletter)"
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 30.0
+MAX_ATTEMPTS = 4  # per request, for 5xx and connection errors
+MAX_RATE_LIMIT_WAITS = 8  # per request, for 429s
+MAX_WAIT_SECONDS = 120.0  # never sleep longer than this for one 429
+
+
+@dataclass
+class Call:
+    """One HTTP request to the provider, for the emails it carries."""
+
+    method: str
+    path: str  # appended to the API base URL
+    emails: Sequence[OutgoingEmail]
+    json: Any = None
+    data: Any = None  # form fields (Mailgun)
+    files: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class Pacer:
+    """Client-side pacing: at most ``rate`` requests per second from this process.
+
+    Several processes sending through one account each need a share of the provider's limit;
+    ``newsletter.pacing`` has a pacer shared through the database for that.
+    """
+
+    def __init__(
+        self,
+        rate: float | None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.interval = 1.0 / rate if rate else 0.0
+        self._clock = clock
+        self._sleep = sleep
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self._lock:
+            now = self._clock()
+            start = max(now, self._next)
+            self._next = start + self.interval
+        if start > now:
+            self._sleep(start - now)
+
+    def hold(self, seconds: float) -> None:
+        """The provider asked us to back off: nobody in this process sends before then."""
+        with self._lock:
+            self._next = max(self._next, self._clock() + seconds)
+
+
+class HTTPProvider(Provider):
+    """Base of the providers that speak HTTP. Subclasses fill in the class attributes and the
+    two pure steps."""
+
+    # Settings attribute names that hold the base URL and the key (for error messages).
+    default_api_url: ClassVar[str]
+    key_env_var: ClassVar[str]
+    default_rate: ClassVar[float | None] = None  # requests per second; None = unpaced
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        api_url: str,
+        rate: float | None = None,
+        session: requests.Session | None = None,
+        pacer: Pacer | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        super().__init__(settings)
+        self.api_url = api_url.rstrip("/")
+        self.session = session or _new_session()
+        self.pacer = pacer or Pacer(rate if rate is not None else self.default_rate, sleep=sleep)
+        self._sleep = sleep
+
+    # -- to implement ----------------------------------------------------------------------
+
+    def build_requests(self, emails: Sequence[OutgoingEmail]) -> list[Call]:
+        raise NotImplementedError
+
+    def parse_response(self, call: Call, response: requests.Response) -> list[SendResult]:
+        raise NotImplementedError
+
+    def auth(self) -> Any:
+        """requests' ``auth=`` argument, for providers that use HTTP Basic or a signer."""
+        return None
+
+    # -- shared ----------------------------------------------------------------------------
+
+    def send_batch(self, emails: Sequence[OutgoingEmail]) -> list[SendResult]:
+        results: list[SendResult] = []
+        for call in self.build_requests(emails):
+            results.extend(self.call(call))
+        return results
+
+    def call(self, call: Call) -> list[SendResult]:
+        """Send one request, retrying what is safe to retry; one result per email."""
+        attempts = rate_waits = 0
+        while True:
+            self.pacer.wait()
+            try:
+                response = self._request(call)
+            except requests.RequestException as err:
+                attempts += 1
+                if not _never_arrived(err) and not self.idempotent:
+                    return _all(call, "uncertain", f"{self.name}: no answer ({_reason(err)})")
+                if attempts >= MAX_ATTEMPTS:
+                    return _all(call, "retry", f"{self.name}: {_reason(err)}")
+                self._backoff(attempts)
+                continue
+            status = response.status_code
+            if status in (401, 403):
+                raise ProviderAuthError(
+                    f"{self.name} refused the credentials (HTTP {status}): check "
+                    f"{self.key_env_var}",
+                    status=status,
+                    body=response.text[:500],
+                )
+            if status == 429:
+                rate_waits += 1
+                if rate_waits > MAX_RATE_LIMIT_WAITS:
+                    return _all(call, "retry", f"{self.name}: still rate limited (HTTP 429)")
+                self._wait_for_rate_limit(response, rate_waits)
+                continue
+            if status >= 500:
+                attempts += 1
+                if attempts >= MAX_ATTEMPTS:
+                    detail = response.text[:200]
+                    return _all(call, "retry", f"{self.name}: HTTP {status}: {detail}")
+                self._backoff(attempts)
+                continue
+            return self.parse_response(call, response)
+
+    def _request(self, call: Call) -> requests.Response:
+        log.info("%s %s %s (%d emails)", self.name, call.method, call.path, len(call.emails))
+        return self.session.request(
+            call.method,
+            self.api_url + call.path,
+            json=call.json,
+            data=call.data,
+            files=call.files,
+            headers=call.headers,
+            auth=self.auth(),
+            timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
+        )
+
+    def _backoff(self, attempt: int) -> None:
+        # Exponential with full jitter, so a fleet of workers does not retry in lockstep.
+        self._sleep(random.uniform(0, min(8.0, 0.5 * 2**attempt)))
+
+    def _wait_for_rate_limit(self, response: requests.Response, attempt: int) -> None:
+        wait = retry_after_seconds(response.headers)
+        if wait is None:
+            wait = min(MAX_WAIT_SECONDS, 2.0**attempt)
+        wait = min(MAX_WAIT_SECONDS, wait) + random.uniform(0, 0.25)
+        log.warning("%s: rate limited, waiting %.1f s", self.name, wait)
+        self.pacer.hold(wait)
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def retry_after_seconds(headers: Any, now: Callable[[], float] = time.time) -> float | None:
+    """How long the provider asked us to wait, from whichever header it uses.
+
+    ``Retry-After`` (seconds or an HTTP date), ``X-RateLimit-Reset`` (SendGrid: epoch seconds),
+    ``ratelimit-reset`` (Resend: seconds) and ``x-sib-ratelimit-reset`` (Brevo: seconds).
+    """
+    value = headers.get("Retry-After")
+    if value:
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            parsed = email.utils.parsedate_to_datetime(value) if value else None
+            if parsed is not None:
+                return max(0.0, parsed.timestamp() - now())
+    for name in ("ratelimit-reset", "x-sib-ratelimit-reset", "X-RateLimit-Reset"):
+        value = headers.get(name)
+        if not value:
+            continue
+        try:
+            number = float(value)
+        except ValueError:
+            continue
+        # An epoch timestamp is far larger than any sane wait in seconds.
+        return max(0.0, number - now()) if number > 1e9 else max(0.0, number)
+    return None
+
+
+def json_body(response: requests.Response) -> Any:
+    """The response's JSON, or None when the body is not JSON (a proxy's HTML error page…)."""
+    try:
+        return response.json()
+    except (ValueError, json.JSONDecodeError):
+        return None
+
+
+def _all(call: Call, outcome: str, error: str) -> list[SendResult]:
+    return [SendResult(e.delivery_id, outcome, error=error) for e in call.emails]  # type: ignore[arg-type]
+
+
+def _never_arrived(err: requests.RequestException) -> bool:
+    """True when the request certainly did not reach the provider."""
+    if isinstance(err, requests.ConnectTimeout):
+        return True
+    if isinstance(err, requests.ConnectionError):
+        text = repr(err)
+        return any(
+            s in text for s in ("NewConnectionError", "Connection refused", "NameResolution")
+        )
+    return False
+
+
+def _reason(err: Exception) -> str:
+    return type(err).__name__
+
+
+def _new_session() -> requests.Session:
+    session = requests.Session()
+    session.headers["User-Agent"] = USER_AGENT
+    # A pool as large as the batch concurrency we could ever use; no urllib3-level retries:
+    # every retry decision is made above, where we know whether it is safe.
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=4, max_retries=0)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session

@@ -1,0 +1,33 @@
+"""Each provider's own settings (keys, API URLs), read from the environment and ``.env`` only.
+
+They are kept out of the main ``Settings`` so that a project using Postmark is never asked about
+Mailgun, and so that keys can never come from the tracked ``newsletter.toml``.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from pydantic import ValidationError
+from pydantic_settings import BaseSettings
+
+from newsletter.config import Settings
+from newsletter.errors import ConfigError
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def read_provider_settings(model: type[S], settings: Settings) -> S:
+    """Load ``model`` (a BaseSettings with an ``env_prefix``) or stop naming the variable."""
+    prefix = str(model.model_config.get("env_prefix", ""))
+    try:
+        return model(_env_file=settings.project_dir / ".env")  # type: ignore[call-arg]
+    except ValidationError as err:
+        lines = []
+        for e in err.errors():
+            var = prefix + "_".join(str(p) for p in e["loc"]).upper()
+            reason = (
+                "is not set" if e["type"] == "missing" else e["msg"].removeprefix("Value error, ")
+            )
+            lines.append(f"{var} {reason}: set it in the environment or .env")
+        raise ConfigError("\n".join(lines)) from None

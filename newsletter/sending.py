@@ -1,0 +1,299 @@
+"""`newsletter send`: deliver what is due, through the ledger, safely under cron.
+
+One run: register → reap rows of dead runs → queue due lessons as ledger rows → repeatedly claim
+a batch, render it, hand it to the provider, record the answers → finish. Every step that
+changes the ledger commits before the next talks to the network, so killing the process at any
+point leaves rows that the next run can classify (see store/ledger.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.engine import Connection
+
+from newsletter.envelope import Envelopes
+from newsletter.errors import NewsletterError, ProviderAuthError
+from newsletter.project import Project
+from newsletter.providers import Provider, provider_class
+from newsletter.providers.base import OutgoingEmail, SendResult
+from newsletter.store import Store, ledger
+from newsletter.store.ledger import Claimed, Course, DueItem
+from newsletter.tokens import Tokens
+
+log = logging.getLogger(__name__)
+
+WallClock = Callable[[], datetime]
+Progress = Callable[[int], None]
+
+
+@dataclass
+class SendOptions:
+    limit: int | None = None
+    dry_run: bool = False
+    resend_uncertain: bool = False
+
+
+@dataclass
+class SendReport:
+    queued: int = 0
+    sent: int = 0
+    failed: int = 0
+    retry: int = 0
+    uncertain: int = 0  # this run's requests that got no answer
+    rendered: int = 0  # dry run only
+    uncertain_found: int = 0
+    interrupted_retried: int = 0
+    clock_went_back_from: datetime | None = None
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.failed or self.retry or self.uncertain or self.errors)
+
+    def summary(self) -> str:
+        parts = [f"{self.sent} sent"]
+        if self.failed:
+            parts.append(f"{self.failed} failed (addresses suppressed)")
+        if self.retry:
+            parts.append(f"{self.retry} to retry on a later run")
+        if self.uncertain:
+            parts.append(f"{self.uncertain} got no answer from the provider (now uncertain)")
+        if self.uncertain_found:
+            parts.append(
+                f"{self.uncertain_found} uncertain (see `newsletter uncertain`; resend with "
+                "`newsletter send --resend-uncertain`)"
+            )
+        return ", ".join(parts)
+
+
+def course_book(project: Project) -> dict[str, Course]:
+    """Each scheduled course with its lesson ids in order."""
+    return {
+        course: Course(schedule, tuple(m.id for m in project.content.lessons(course)))
+        for course, schedule in project.schedules.items()
+    }
+
+
+def pid_alive(host: str, pid: int) -> bool:
+    """Whether a run's process still exists; runs on other hosts are judged by lease only."""
+    if host != socket.gethostname():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def iter_due(
+    conn: Connection, now: datetime, courses: dict[str, Course], default_tz: str, limit: int | None
+) -> Iterator[DueItem]:
+    """Retries that are ready, then lessons whose time has come; at most ``limit``."""
+    count = 0
+    for source in (
+        ledger.pending_retries(conn, now, default_tz),
+        ledger.due_lessons(conn, now, courses, default_tz),
+    ):
+        for item in source:
+            if limit is not None and count >= limit:
+                return
+            if item.message_id:
+                count += 1
+                yield item
+
+
+def list_due(
+    store: Store, project: Project, now: datetime, limit: int | None = None
+) -> list[DueItem]:
+    """What a send at ``now`` would deliver, without changing anything."""
+    with store.read() as conn:
+        courses = course_book(project)
+        return list(iter_due(conn, now, courses, project.settings.default_timezone, limit))
+
+
+class SendRun:
+    """One execution of `newsletter send`."""
+
+    def __init__(
+        self,
+        project: Project,
+        store: Store,
+        provider: Provider,
+        *,
+        wall_clock: WallClock,
+        host: str | None = None,
+        pid: int | None = None,
+    ):
+        self.project = project
+        self.store = store
+        self.provider = provider
+        self.wall = wall_clock
+        self.host = host or socket.gethostname()
+        self.pid = pid if pid is not None else os.getpid()
+        self.run_id = uuid.uuid4().hex
+        self.courses = course_book(project)
+        self.default_tz = project.settings.default_timezone
+        self.envelopes = Envelopes(project.settings, Tokens(project.settings.require_secret_key()))
+
+    def run(
+        self, now: datetime, options: SendOptions, progress: Progress | None = None
+    ) -> SendReport:
+        if options.dry_run:
+            return self._dry_run(now, options, progress)
+        report = SendReport()
+        self._prepare(now, options, report)
+        try:
+            self._send_batches(now, options.limit, report, progress)
+        finally:
+            with self.store.write() as conn:
+                ledger.finish_run(conn, self.run_id, self.wall())
+        return report
+
+    # -- steps -----------------------------------------------------------------------------
+
+    def _prepare(self, now: datetime, options: SendOptions, report: SendReport) -> None:
+        with self.store.write() as conn:
+            latest = ledger.start_run(conn, self.run_id, self.host, self.pid, self.wall(), now)
+            if latest is not None and now < latest:
+                report.clock_went_back_from = latest
+                log.warning("--now %s is earlier than an earlier run's (%s)", now, latest)
+            report.uncertain_found, report.interrupted_retried = ledger.reap(
+                conn, now, self.wall(), pid_alive, _is_idempotent
+            )
+            if options.resend_uncertain:
+                ledger.resend_uncertain(conn, now)
+        with self.store.write() as conn:
+            report.queued = ledger.materialise(
+                conn, now, self.courses, self.default_tz, options.limit
+            )
+        if report.queued:
+            log.info("queued %d lessons", report.queued)
+
+    def _send_batches(
+        self, now: datetime, limit: int | None, report: SendReport, progress: Progress | None
+    ) -> None:
+        remaining = limit
+        while remaining is None or remaining > 0:
+            size = (
+                self.provider.batch_size
+                if remaining is None
+                else min(self.provider.batch_size, remaining)
+            )
+            with self.store.write() as conn:
+                claimed = ledger.claim(
+                    conn, self.run_id, self.provider.name, now, self.wall(), size
+                )
+                ledger.heartbeat(conn, self.run_id, self.wall())
+            if not claimed:
+                return
+            if remaining is not None:
+                remaining -= len(claimed)
+            if not self._send_one_batch(claimed, now, report):
+                return
+            if progress:
+                progress(len(claimed))
+
+    def _send_one_batch(self, claimed: list[Claimed], now: datetime, report: SendReport) -> bool:
+        """Send and record one batch; False when the run must stop."""
+        by_id = {c.delivery_id: c for c in claimed}
+        emails, results = self._render(claimed, now)
+        try:
+            if emails:
+                results.extend(self.provider.send_batch(emails))
+        except ProviderAuthError as err:
+            with self.store.write() as conn:
+                ledger.release(conn, self.run_id, claimed, now)
+            report.errors.append(str(err))
+            return False
+        except Exception as err:  # the batch's fate is unknown: never guess "not sent"
+            log.error("provider %s failed mid-batch: %s", self.provider.name, err)
+            with self.store.write() as conn:
+                ledger.reap(conn, now, self.wall(), lambda _h, _p: False, _is_idempotent)
+            report.errors.append(f"provider {self.provider.name}: {err}")
+            return False
+        with self.store.write() as conn:
+            ledger.record_results(
+                conn, self.run_id, results, by_id, now, self.courses, self.default_tz
+            )
+        self._count(results, report)
+        return True
+
+    def _render(
+        self, claimed: list[Claimed], now: datetime
+    ) -> tuple[list[OutgoingEmail], list[SendResult]]:
+        emails, problems = [], []
+        for item in claimed:
+            try:
+                compiled = self.project.renderer.compile(item.message_id)
+            except NewsletterError as err:
+                # The lesson vanished from content/ or no longer renders: keep the row, say why.
+                problems.append(SendResult(item.delivery_id, "retry", error=str(err)))
+                continue
+            emails.append(
+                self.envelopes.build(
+                    compiled,
+                    delivery_id=item.delivery_id,
+                    subscriber_id=item.subscriber_id,
+                    email=item.email,
+                    name=item.name,
+                    now=now,
+                )
+            )
+        return emails, problems
+
+    @staticmethod
+    def _count(results: list[SendResult], report: SendReport) -> None:
+        for r in results:
+            if r.outcome == "sent":
+                report.sent += 1
+            elif r.outcome == "failed":
+                report.failed += 1
+                report.errors.append(f"delivery {r.delivery_id}: {r.error}")
+            elif r.outcome == "uncertain":
+                report.uncertain += 1
+                if r.error and r.error not in report.errors:
+                    report.errors.append(r.error)
+            else:
+                report.retry += 1
+                if r.error and r.error not in report.errors:
+                    report.errors.append(r.error)
+
+    def _dry_run(
+        self, now: datetime, options: SendOptions, progress: Progress | None
+    ) -> SendReport:
+        """Render everything that is due, exactly as a real run would, and send nothing."""
+        report = SendReport()
+        for item in self._due_stream(now, options.limit):
+            compiled = self.project.renderer.compile(item.message_id)
+            self.envelopes.build(
+                compiled,
+                delivery_id=item.delivery_id or 0,
+                subscriber_id=item.subscriber_id,
+                email=item.email,
+                name=item.name,
+                now=now,
+            )
+            report.rendered += 1
+            if progress and report.rendered % 1000 == 0:
+                progress(1000)
+        return report
+
+    def _due_stream(self, now: datetime, limit: int | None) -> Iterator[DueItem]:
+        with self.store.read() as conn:
+            yield from iter_due(conn, now, self.courses, self.default_tz, limit)
+
+
+def _is_idempotent(provider_name: str) -> bool:
+    try:
+        return provider_class(provider_name).idempotent
+    except NewsletterError:
+        return False

@@ -1,0 +1,180 @@
+"""The store's tables, in SQLAlchemy Core. Alembic migrations create exactly these.
+
+Timestamps are always UTC. ``UTCDateTime`` makes that hold on SQLite too, which has no time zone
+type: values are stored as naive UTC ISO strings (which sort correctly) and come back aware.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+
+# Names constraints predictably so migrations can refer to them on every backend.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# BIGINT on PostgreSQL; on SQLite only "INTEGER PRIMARY KEY" is the rowid alias.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on every backend."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; pass an aware UTC datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+subscribers = Table(
+    "subscribers",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    # The address as given (used to send) and its case-folded key (used to find and dedupe).
+    # After `forget`, email is NULL and email_key holds only a hash.
+    Column("email", Text, nullable=True),
+    Column("email_key", Text, nullable=False, unique=True),
+    Column("name", Text, nullable=True),
+    Column("timezone", String(64), nullable=True),  # NULL: the project's default_timezone
+    Column("send_time", String(5), nullable=True),  # "HH:MM" override of the schedule's
+    # pending (double opt-in not confirmed) · active · unsubscribed · forgotten
+    Column("status", String(16), nullable=False, default="active"),
+    Column("attributes", JSON, nullable=False, default=dict),
+    Column("tags", JSON, nullable=False, default=list),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("unsubscribed_at", UTCDateTime, nullable=True),
+    Index("ix_subscribers_status", "status"),
+)
+
+enrolments = Table(
+    "enrolments",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("subscriber_id", Id, ForeignKey("subscribers.id"), nullable=False),
+    Column("course", String(80), nullable=False),
+    Column("enrolled_at", UTCDateTime, nullable=False),
+    # The position of the next lesson to send (0 = the welcome email).
+    Column("position", Integer, nullable=False, default=0),
+    # When that lesson is due. NULL while a delivery is outstanding, when completed or left,
+    # and during an open-ended pause. The sender only ever looks at rows where it has passed,
+    # which is what keeps `due` fast on a million subscribers.
+    Column("next_due_at", UTCDateTime, nullable=True),
+    Column("last_sent_at", UTCDateTime, nullable=True),
+    Column("paused_at", UTCDateTime, nullable=True),
+    Column("paused_until", UTCDateTime, nullable=True),
+    Column("completed_at", UTCDateTime, nullable=True),
+    Column("left_at", UTCDateTime, nullable=True),
+    UniqueConstraint("subscriber_id", "course"),
+    Index("ix_enrolments_next_due_at", "next_due_at"),
+)
+
+# The ledger: one row per (subscriber, message), ever. The UNIQUE constraint is what makes
+# "never send twice" a property of the database rather than of the code.
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("subscriber_id", Id, ForeignKey("subscribers.id"), nullable=False),
+    Column("message_id", String(80), nullable=False),
+    Column("course", String(80), nullable=True),
+    Column("position", Integer, nullable=True),
+    Column("broadcast_id", Id, nullable=True),
+    # due → sending → sent | failed | due (transient) | uncertain (died mid-request)
+    Column("state", String(12), nullable=False, default="due"),
+    Column("due_at", UTCDateTime, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("claimed_by", String(64), nullable=True),
+    Column("claimed_at", UTCDateTime, nullable=True),
+    Column("provider", String(32), nullable=True),
+    Column("provider_message_id", Text, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("subscriber_id", "message_id"),
+    Index("ix_deliveries_state_next_attempt_at", "state", "next_attempt_at"),
+    Index("ix_deliveries_provider_message_id", "provider_message_id"),
+)
+
+# Addresses that must never be mailed again, kept by hash so `forget` can erase the address.
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("email_hash", String(64), nullable=False, unique=True),
+    Column("email", Text, nullable=True),
+    # unsubscribed · bounced · complained · rejected · forgotten · manual
+    Column("reason", String(16), nullable=False),
+    Column("source", String(32), nullable=False),
+    Column("detail", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("subscriber_id", Id, nullable=True),
+    Column("delivery_id", Id, nullable=True),
+    Column("message_id", String(80), nullable=True),
+    # delivered · bounced · complained · unsubscribed · opened · clicked · subscribed · …
+    Column("type", String(24), nullable=False),
+    Column("source", String(32), nullable=False),
+    # The provider's own event id, so a webhook delivered twice is stored once.
+    Column("external_id", String(200), nullable=True, unique=True),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("data", JSON, nullable=False, default=dict),
+    Index("ix_events_message_id_type", "message_id", "type"),
+    Index("ix_events_delivery_id", "delivery_id"),
+)
+
+# One row per `send` process: lets a later run tell a dead claimant's rows from a live one's.
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),  # wall clock
+    Column("heartbeat_at", UTCDateTime, nullable=False),  # wall clock
+    Column("finished_at", UTCDateTime, nullable=True),
+    Column("now", UTCDateTime, nullable=False),  # the (possibly simulated) --now of the run
+)

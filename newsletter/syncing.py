@@ -1,0 +1,42 @@
+"""`newsletter sync`: pull the provider's suppression list into ours.
+
+A cron-only setup (no web server, so no webhooks) still honours bounces, complaints and
+unsubscribes this way; `send` runs it first unless told not to.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from newsletter.providers import Provider
+from newsletter.store import Store, ledger
+from newsletter.store.schema import events
+
+log = logging.getLogger(__name__)
+
+
+def sync_suppressions(store: Store, provider: Provider, now: datetime) -> int:
+    """Add every address the provider suppresses; return how many were new to us."""
+    with store.read() as conn:
+        since = conn.execute(
+            events.select()
+            .with_only_columns(events.c.occurred_at)
+            .where(events.c.type == "sync", events.c.source == provider.name)
+            .order_by(events.c.occurred_at.desc())
+            .limit(1)
+        ).scalar()
+    added = 0
+    with store.write() as conn:
+        for entry in provider.suppressions(since):
+            added += ledger.suppress(
+                conn, entry.email, entry.reason, f"sync:{provider.name}", entry.detail, now
+            )
+        conn.execute(
+            events.insert().values(
+                type="sync", source=provider.name, occurred_at=now, data={"added": added}
+            )
+        )
+    if added:
+        log.info("sync: %d new suppressed addresses from %s", added, provider.name)
+    return added

@@ -6,9 +6,11 @@ import hashlib
 from datetime import datetime
 from urllib.parse import quote
 
+from markupsafe import escape
+
 from newsletter.config import Settings
-from newsletter.providers.base import OutgoingEmail
-from newsletter.render import CompiledMessage, Recipient, first_name
+from newsletter.providers.base import MergeFields, OutgoingEmail
+from newsletter.render import SUBSCRIBER_FIELDS, CompiledMessage, Recipient, first_name
 from newsletter.tokens import Tokens
 
 
@@ -72,7 +74,20 @@ class Envelopes:
             tag=message.course or "issue",
             date=now,
             message_id_header=f"<nl.{self._key_prefix}.{delivery_id}@{self.settings.sender_domain}>",
+            merge=merge_fields(compiled, recipient),
         )
+
+
+def merge_fields(compiled: CompiledMessage, recipient: Recipient) -> MergeFields:
+    """The compiled template and this recipient's values, for providers that merge fields
+    themselves; filled in, they give exactly what ``compiled.personalise(recipient)`` gives."""
+    text_values = {name: getattr(recipient, name) for name in SUBSCRIBER_FIELDS}
+    return MergeFields(
+        html=compiled._html.parts,  # the fillers' parts are shared by every email of a message
+        text=compiled._text.parts,
+        html_values={name: str(escape(value)) for name, value in text_values.items()},
+        text_values=text_values,
+    )
 
 
 def _header_safe(text: str) -> str:

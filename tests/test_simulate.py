@@ -113,9 +113,9 @@ def test_simulation_object_runs_personas(settings):
     store = open_store(settings)
     start = datetime(2027, 2, 15, 6, tzinfo=UTC)
     personas = sample_personas()[:2]
-    result = Simulation(project, store).run(
-        start, start + timedelta(weeks=1), script(personas, start)
-    )
+    # Ana (London) gets week 1 at 07:00 UTC on the 22nd, Ben (New York) at 12:00 UTC.
+    end = start + timedelta(days=7, hours=6)
+    result = Simulation(project, store).run(start, end, script(personas, start))
     assert sorted(s.message_id for sends in result.sends.values() for s in sends) == [
         "protect-your-back-welcome",
         "protect-your-back-welcome",

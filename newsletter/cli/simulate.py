@@ -6,6 +6,7 @@ import json
 import tempfile
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -14,6 +15,7 @@ from newsletter.config import load_settings
 from newsletter.importing import import_csv
 from newsletter.project import Project
 from newsletter.simulate import (
+    Result,
     Simulation,
     check_invariants,
     format_timelines,
@@ -104,7 +106,7 @@ def simulate(
         raise click.exceptions.Exit(1)
 
 
-def _as_data(result, problems):  # type: ignore[no-untyped-def]
+def _as_data(result: Result, problems: list[str]) -> dict[str, Any]:
     return {
         "runs": result.runs,
         "timelines": {

@@ -20,6 +20,8 @@ BUILTIN: dict[str, str] = {
     "sendgrid": "newsletter.providers.sendgrid:SendGridProvider",
     "mailgun": "newsletter.providers.mailgun:MailgunProvider",
     "resend": "newsletter.providers.resend:ResendProvider",
+    # Chosen by NEWSLETTER_RESEND_BATCH=true; listed so the ledger knows it is not idempotent.
+    "resend-batch": "newsletter.providers.resend:ResendBatchProvider",
     "ses": "newsletter.providers.ses:SESProvider",
     "brevo": "newsletter.providers.brevo:BrevoProvider",
 }

@@ -8,7 +8,7 @@ email. It never touches the ledger: the sender records the results. HTTP provide
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar, Literal
@@ -18,6 +18,23 @@ from newsletter.config import Settings
 # sent: accepted · failed: refused for good (bad or inactive address) · retry: certainly not
 # delivered, try again later · uncertain: the request may have arrived (no answer came back)
 Outcome = Literal["sent", "failed", "retry", "uncertain"]
+
+
+@dataclass(frozen=True)
+class MergeFields:
+    """An email as the template it was filled from, plus this recipient's values.
+
+    For providers that merge per-recipient fields themselves (SendGrid substitutions, Mailgun
+    recipient-variables): a batch of one message then carries its content once, not once per
+    recipient. ``html`` and ``text`` alternate static text (even items) and field names (odd
+    items); they are shared by every email of a message. Filling the names from ``html_values``
+    (HTML-escaped) and ``text_values`` gives exactly ``OutgoingEmail.html`` and ``.text``.
+    """
+
+    html: tuple[str, ...]
+    text: tuple[str, ...]
+    html_values: Mapping[str, str]
+    text_values: Mapping[str, str]
 
 
 @dataclass(frozen=True)
@@ -36,6 +53,7 @@ class OutgoingEmail:
     tag: str  # the course id, or "issue"
     date: datetime
     message_id_header: str  # RFC 5322 Message-ID, stable per ledger row
+    merge: MergeFields | None = None  # set by Envelopes; None for hand-made emails
 
 
 @dataclass(frozen=True)
@@ -110,3 +128,44 @@ class Provider(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook, most providers hold nothing
         """Release connections."""
+
+
+# -- for providers that merge per-recipient fields themselves (SendGrid, Mailgun, …) ---------
+
+
+def merge_fields_of(email: OutgoingEmail) -> MergeFields:
+    """The email's template and values; an email without them is a template without fields."""
+    return email.merge or MergeFields((email.html,), (email.text,), {}, {})
+
+
+def merge_groups(emails: Sequence[OutgoingEmail], size: int) -> list[list[OutgoingEmail]]:
+    """Emails that can share one request body: same message, subject, tag and template.
+
+    Each group is cut into requests of at most ``size`` recipients in which no address appears
+    twice (providers that key per-recipient data by address refuse a repeated one).
+    """
+    groups: dict[tuple[object, ...], list[tuple[list[OutgoingEmail], set[str]]]] = {}
+    for email in emails:
+        fields = merge_fields_of(email)
+        key = (email.message_id, email.subject, email.tag, fields.html, fields.text)
+        chunks = groups.setdefault(key, [])
+        address = email.to_email.casefold()
+        for chunk, seen in chunks:
+            if len(chunk) < size and address not in seen:
+                break
+        else:
+            chunk, seen = [], set()
+            chunks.append((chunk, seen))
+        chunk.append(email)
+        seen.add(address)
+    return [chunk for chunks in groups.values() for chunk, _ in chunks]
+
+
+def shared_headers(emails: Sequence[OutgoingEmail]) -> dict[str, str]:
+    """The headers every email of ``emails`` carries with the same value."""
+    first, *rest = emails
+    return {
+        name: value
+        for name, value in first.headers.items()
+        if all(e.headers.get(name) == value for e in rest)
+    }

@@ -14,13 +14,14 @@ safe to retry (the key makes it exactly-once); for the others the emails become 
 
 from __future__ import annotations
 
+import datetime
 import email.utils
 import json
 import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -29,7 +30,7 @@ from requests.adapters import HTTPAdapter
 
 from newsletter import __version__
 from newsletter.config import Settings
-from newsletter.errors import ProviderAuthError
+from newsletter.errors import ProviderAuthError, ProviderError
 from newsletter.providers.base import OutgoingEmail, Provider, SendResult
 
 log = logging.getLogger(__name__)
@@ -76,8 +77,7 @@ class Pacer:
         self._lock = threading.Lock()
 
     def wait(self) -> None:
-        if not self.interval:
-            return
+        # No early return when unpaced: a hold() after a 429 must still be waited out.
         with self._lock:
             now = self._clock()
             start = max(now, self._next)
@@ -99,6 +99,10 @@ class HTTPProvider(Provider):
     default_api_url: ClassVar[str]
     key_env_var: ClassVar[str]
     default_rate: ClassVar[float | None] = None  # requests per second; None = unpaced
+    # True when repeating the very same request cannot deliver twice (it carries an idempotency
+    # key) although the provider is not ``idempotent`` across runs (its keys expire, or a later
+    # run may batch the emails differently): a read timeout is then retried, not "uncertain".
+    repeatable: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -133,7 +137,21 @@ class HTTPProvider(Provider):
     def send_batch(self, emails: Sequence[OutgoingEmail]) -> list[SendResult]:
         results: list[SendResult] = []
         for call in self.build_requests(emails):
-            results.extend(self.call(call))
+            try:
+                results.extend(self.call(call))
+            except ProviderAuthError as err:
+                if not results:
+                    raise
+                # Earlier requests of this batch were accepted: raising would hand them back to
+                # the ledger as unsent. Record them; the rest waits, and the next batch meets
+                # the same refusal and stops the run.
+                answered = {r.delivery_id for r in results}
+                results.extend(
+                    SendResult(e.delivery_id, "retry", error=str(err))
+                    for e in emails
+                    if e.delivery_id not in answered
+                )
+                break
         return results
 
     def call(self, call: Call) -> list[SendResult]:
@@ -145,20 +163,14 @@ class HTTPProvider(Provider):
                 response = self._request(call)
             except requests.RequestException as err:
                 attempts += 1
-                if not _never_arrived(err) and not self.idempotent:
+                if not _never_arrived(err) and not (self.idempotent or self.repeatable):
                     return _all(call, "uncertain", f"{self.name}: no answer ({_reason(err)})")
                 if attempts >= MAX_ATTEMPTS:
                     return _all(call, "retry", f"{self.name}: {_reason(err)}")
                 self._backoff(attempts)
                 continue
             status = response.status_code
-            if status in (401, 403):
-                raise ProviderAuthError(
-                    f"{self.name} refused the credentials (HTTP {status}): check "
-                    f"{self.key_env_var}",
-                    status=status,
-                    body=response.text[:500],
-                )
+            self._check_credentials(response)
             if status == 429:
                 rate_waits += 1
                 if rate_waits > MAX_RATE_LIMIT_WAITS:
@@ -173,6 +185,56 @@ class HTTPProvider(Provider):
                 self._backoff(attempts)
                 continue
             return self.parse_response(call, response)
+
+    def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        """GET a JSON document (a suppression list page…) with the same pacing, credentials
+        check and 429 handling as sending. Reads are always safe to retry. ``path`` is appended
+        to the API base URL. Raises ``ProviderError`` when no usable answer came."""
+        where = path.partition("?")[0]  # a query (a paging link) may hold an address
+        attempts = rate_waits = 0
+        while True:
+            self.pacer.wait()
+            log.info("%s GET %s", self.name, where)
+            try:
+                response = self.session.get(
+                    self.api_url + path,
+                    params=params,
+                    auth=self.auth(),
+                    timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
+                )
+            except requests.RequestException as err:
+                attempts += 1
+                if attempts >= MAX_ATTEMPTS:
+                    raise ProviderError(f"{self.name}: GET {where}: {_reason(err)}") from None
+                self._backoff(attempts)
+                continue
+            status = response.status_code
+            self._check_credentials(response)
+            if status == 429 and rate_waits < MAX_RATE_LIMIT_WAITS:
+                rate_waits += 1
+                self._wait_for_rate_limit(response, rate_waits)
+                continue
+            if status >= 500 and attempts + 1 < MAX_ATTEMPTS:
+                attempts += 1
+                self._backoff(attempts)
+                continue
+            body = json_body(response) if status < 400 else None
+            if body is None:
+                raise ProviderError(
+                    f"{self.name}: GET {where}: HTTP {status}: {response.text[:200]}",
+                    status=status,
+                    body=response.text[:500],
+                )
+            return body
+
+    def _check_credentials(self, response: requests.Response) -> None:
+        if response.status_code in (401, 403):
+            raise ProviderAuthError(
+                f"{self.name} refused the credentials (HTTP {response.status_code}): check "
+                f"{self.key_env_var}",
+                status=response.status_code,
+                body=response.text[:500],
+            )
 
     def _request(self, call: Call) -> requests.Response:
         log.info("%s %s %s (%d emails)", self.name, call.method, call.path, len(call.emails))
@@ -214,8 +276,13 @@ def retry_after_seconds(headers: Any, now: Callable[[], float] = time.time) -> f
         try:
             return max(0.0, float(value))
         except ValueError:
-            parsed = email.utils.parsedate_to_datetime(value) if value else None
+            try:
+                parsed = email.utils.parsedate_to_datetime(value)
+            except (TypeError, ValueError):
+                parsed = None  # garbage: fall through to the other headers
             if parsed is not None:
+                if parsed.tzinfo is None:  # "-0000": UTC by RFC 5322
+                    parsed = parsed.replace(tzinfo=datetime.UTC)
                 return max(0.0, parsed.timestamp() - now())
     for name in ("ratelimit-reset", "x-sib-ratelimit-reset", "X-RateLimit-Reset"):
         value = headers.get(name)

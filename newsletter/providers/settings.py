@@ -21,7 +21,7 @@ def read_provider_settings(model: type[S], settings: Settings) -> S:
     """Load ``model`` (a BaseSettings with an ``env_prefix``) or stop naming the variable."""
     prefix = str(model.model_config.get("env_prefix", ""))
     try:
-        return model(_env_file=settings.project_dir / ".env")  # type: ignore[call-arg]
+        return model(_env_file=settings.project_dir / ".env")
     except ValidationError as err:
         lines = []
         for e in err.errors():

@@ -1,0 +1,336 @@
+"""Mailgun: ``POST /v3/{domain}/messages``, one form per batch with ``recipient-variables``.
+
+A batch of one message becomes a single request: up to 1,000 ``to`` fields, the content once with
+``%recipient.<field>%`` where each subscriber field goes, and a ``recipient-variables`` JSON map
+(address → that recipient's values). Mailgun then sends each recipient their own email. Without
+``recipient-variables`` every recipient would see the whole To list, so it is always sent.
+
+``v:`` variables travel in the delivered email's ``X-Mailgun-Variables`` header, which the
+recipient can read: only the ledger id and message id go there, never a token.
+
+Mailgun answers 200 with one id for the request, or refuses the whole request (400 when one
+``to`` address is malformed, without saying which: the batch is then split in halves until the
+bad address is alone). It has no idempotency keys: a request without an answer leaves its emails
+``uncertain``.
+
+Docs: https://documentation.mailgun.com/docs/mailgun/user-manual/sending-messages/batch-sending
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, ClassVar, Literal
+from urllib.parse import urlsplit
+
+import requests
+from pydantic import SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from newsletter.config import Settings
+from newsletter.errors import ProviderAuthError
+from newsletter.providers.base import (
+    MergeFields,
+    Outcome,
+    OutgoingEmail,
+    SendResult,
+    SuppressedAddress,
+    merge_fields_of,
+    merge_groups,
+    shared_headers,
+)
+from newsletter.providers.http import Call, HTTPProvider, json_body
+from newsletter.providers.mime import ascii_address, mailbox
+from newsletter.providers.settings import read_provider_settings
+
+DEFAULT_API_URL = "https://api.mailgun.net"  # EU domains: https://api.eu.mailgun.net
+MAX_RECIPIENTS = 1000
+# "'to' parameter is not a valid address. please check documentation"
+_BAD_TO = re.compile(r"\bto\b.*not a valid address", re.I)
+# Given to every email of a refused batch whose bad address is not yet known; the batch is then
+# split and sent again.
+_SPLIT = "mailgun: a 'to' address in this batch was refused; sending it in smaller parts"
+PLACEHOLDER = "%recipient."
+
+Reason = Literal["bounced", "complained", "unsubscribed", "rejected"]
+SUPPRESSION_LISTS: tuple[tuple[str, Reason], ...] = (
+    ("bounces", "bounced"),
+    ("complaints", "complained"),
+    ("unsubscribes", "unsubscribed"),
+)
+SUPPRESSION_PAGE = 1000
+MAX_PAGES = 10_000  # a guard against a paging link that never ends
+
+
+class MailgunSettings(BaseSettings):
+    """``NEWSLETTER_MAILGUN_*``: the API key, the sending domain and the API URL."""
+
+    model_config = SettingsConfigDict(env_prefix="NEWSLETTER_MAILGUN_", extra="ignore")
+
+    api_key: SecretStr
+    domain: str
+    api_url: str = DEFAULT_API_URL
+
+    @field_validator("api_key")
+    @classmethod
+    def _key_not_empty(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().strip():
+            raise ValueError("is empty")
+        return value
+
+    @field_validator("domain")
+    @classmethod
+    def _domain(cls, value: str) -> str:
+        value = value.strip()
+        if not value or "/" in value or "@" in value:
+            raise ValueError("must be your Mailgun sending domain, such as mg.example.com")
+        return value
+
+    @field_validator("api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        # Accept the ".../v3" form other tools use; paths here carry the version.
+        return value.rstrip("/").removesuffix("/v3")
+
+
+class MailgunProvider(HTTPProvider):
+    name = "mailgun"
+    batch_size: ClassVar[int] = MAX_RECIPIENTS
+    idempotent: ClassVar[bool] = False
+    default_api_url = DEFAULT_API_URL
+    key_env_var = "NEWSLETTER_MAILGUN_API_KEY"
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        api_key: str,
+        domain: str,
+        api_url: str = DEFAULT_API_URL,
+        **options: Any,
+    ):
+        options.setdefault("rate", settings.rate_limit)
+        super().__init__(settings, api_url=api_url, **options)
+        self._key = api_key
+        self.domain = domain
+        self._from = str(mailbox(self.sender.name, self.sender.email))
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **options: Any) -> MailgunProvider:
+        own = read_provider_settings(MailgunSettings, settings)
+        return cls(
+            settings,
+            api_key=own.api_key.get_secret_value(),
+            domain=own.domain,
+            api_url=own.api_url,
+            **options,
+        )
+
+    def auth(self) -> Any:
+        return ("api", self._key)
+
+    # -- building ----------------------------------------------------------------------------
+
+    def build_requests(self, emails: Sequence[OutgoingEmail]) -> list[Call]:
+        path = f"/v3/{self.domain}/messages"
+        calls = []
+        for group in merge_groups(emails, MAX_RECIPIENTS):
+            if _has_placeholder_text(group[0]):
+                # The message itself contains "%recipient.": Mailgun would substitute inside
+                # it. Such a message goes one email at a time, already personalised.
+                calls += [Call("POST", path, [e], data=self.form([e], merged=False)) for e in group]
+            else:
+                calls.append(Call("POST", path, group, data=self.form(group)))
+        return calls
+
+    def form(self, emails: Sequence[OutgoingEmail], merged: bool = True) -> list[tuple[str, str]]:
+        """The form fields for emails of one message (one ``merge_groups`` group)."""
+        first = emails[0]
+        fields = [merge_fields_of(e) for e in emails] if merged else [_literal(first)]
+        text_keys, html_keys = variable_names(fields)
+        common = shared_headers(emails)
+        form = [("from", self._from)]
+        form += [("to", str(mailbox(e.to_name, e.to_email))) for e in emails]
+        form += [
+            ("subject", " ".join(first.subject.split())),
+            ("text", fill(fields[0].text, text_keys)),
+            ("html", fill(fields[0].html, html_keys)),
+        ]
+        if self.sender.reply_to:
+            form.append(("h:Reply-To", self.sender.reply_to))
+        form += [(f"h:{name}", value) for name, value in common.items()]
+        varying = [name for name in first.headers if name not in common]
+        form += [(f"h:{name}", f"{PLACEHOLDER}{_header_key(name)}%") for name in varying]
+        form += [
+            ("o:tag", first.tag),
+            # Visible to the recipient (X-Mailgun-Variables): ids only.
+            ("v:delivery_id", f"{PLACEHOLDER}delivery_id%"),
+            ("v:message_id", first.message_id),
+        ]
+        if self.sandbox:
+            # Accepted and answered as usual, never delivered.
+            # https://documentation.mailgun.com/docs/mailgun/user-manual/sending-messages/test-mode
+            form.append(("o:testmode", "yes"))
+        variables = {
+            ascii_address(e.to_email): _variables(e, f, text_keys, html_keys, varying)
+            for e, f in zip(emails, fields, strict=True)
+        }
+        form.append(("recipient-variables", json.dumps(variables, ensure_ascii=False)))
+        return form
+
+    # -- answers -----------------------------------------------------------------------------
+
+    def call(self, call: Call) -> list[SendResult]:
+        results = super().call(call)
+        if len(call.emails) > 1 and results and all(r.error == _SPLIT for r in results):
+            half = len(call.emails) // 2
+            return [
+                result
+                for part in (call.emails[:half], call.emails[half:])
+                for sub in self.build_requests(part)
+                for result in self.call(sub)
+            ]
+        return results
+
+    def parse_response(self, call: Call, response: requests.Response) -> list[SendResult]:
+        status = response.status_code
+        body = json_body(response)
+        message = str(body.get("message", "")) if isinstance(body, dict) else response.text[:200]
+        if status == 200:
+            if isinstance(body, dict) and body.get("id"):
+                return [SendResult(e.delivery_id, "sent", str(body["id"])) for e in call.emails]
+            if "Mailgun Magnificent API" in response.text:
+                # Mailgun's greeting page, answered 200 to an unknown path: nothing was sent.
+                raise self._setup_error("the API URL or domain is wrong", status)
+            return _all(call, "retry", f"mailgun: HTTP 200 without an id: {message}")
+        if status == 404 and "domain" in message.lower():
+            raise self._setup_error(f"domain {self.domain!r} not found ({message})", status)
+        if status == 400 and _BAD_TO.search(message):
+            if len(call.emails) > 1:
+                return _all(call, "retry", _SPLIT)
+            return [SendResult(call.emails[0].delivery_id, "failed", error=f"mailgun: {message}")]
+        # Our request (or Mailgun) is at fault, not an address: never suppress anyone for it.
+        return _all(call, "retry", f"mailgun: HTTP {status}: {message}")
+
+    def _setup_error(self, problem: str, status: int) -> ProviderAuthError:
+        return ProviderAuthError(
+            f"mailgun: {problem} at {self.api_url}: check NEWSLETTER_MAILGUN_DOMAIN and "
+            f"NEWSLETTER_MAILGUN_API_URL (EU domains use https://api.eu.mailgun.net)",
+            status=status,
+        )
+
+    # -- suppression sync --------------------------------------------------------------------
+
+    def suppressions(self, since: datetime | None) -> Iterator[SuppressedAddress]:
+        """Bounces, complaints and unsubscribes recorded since ``since``.
+
+        Mailgun lists them alphabetically with no date filter, so every page is read and the
+        dates are compared here.
+        https://documentation.mailgun.com/docs/mailgun/api-reference/openapi-final/tag/Bounces/
+        """
+        for kind, reason in SUPPRESSION_LISTS:
+            path: str = f"/v3/{self.domain}/{kind}"
+            params: dict[str, Any] | None = {"limit": SUPPRESSION_PAGE}
+            for _ in range(MAX_PAGES):
+                page = self.get_json(path, params)
+                items = page.get("items") if isinstance(page, dict) else None
+                if not items:
+                    break
+                for item in items:
+                    if not isinstance(item, dict) or not item.get("address"):
+                        continue
+                    entry = _suppressed(item, reason, kind)
+                    if since is None or entry.at is None or entry.at >= since:
+                        yield entry
+                next_url = (page.get("paging") or {}).get("next")
+                if not next_url:
+                    break
+                path, params = self._relative(next_url), None
+
+    def _relative(self, url: str) -> str:
+        """A paging link as a path under our API URL (which may be a local server)."""
+        parts = urlsplit(url)
+        prefix = urlsplit(self.api_url).path
+        path = parts.path.removeprefix(prefix) if prefix else parts.path
+        return path + (f"?{parts.query}" if parts.query else "")
+
+
+def variable_names(fields: Sequence[MergeFields]) -> tuple[dict[str, str], dict[str, str]]:
+    """Field name → recipient-variable name, for the text and for the HTML part.
+
+    A field whose HTML-escaped value differs from its plain value for any recipient gets a
+    variable of its own in the HTML part.
+    """
+    template = fields[0]
+    text_names = set(template.text[1::2])
+    html_names = set(template.html[1::2])
+    text_keys = {n: n for n in text_names}
+    html_keys = {
+        n: f"{n}_html"
+        if n in text_names and any(f.html_values[n] != f.text_values.get(n) for f in fields)
+        else n
+        for n in html_names
+    }
+    return text_keys, html_keys
+
+
+def fill(parts: tuple[str, ...], keys: Mapping[str, str]) -> str:
+    """A template with each field replaced by its ``%recipient.<key>%`` placeholder."""
+    return "".join(
+        part if i % 2 == 0 else f"{PLACEHOLDER}{keys[part]}%" for i, part in enumerate(parts)
+    )
+
+
+def _variables(
+    email: OutgoingEmail,
+    fields: MergeFields,
+    text_keys: Mapping[str, str],
+    html_keys: Mapping[str, str],
+    varying_headers: Sequence[str],
+) -> dict[str, str]:
+    values = {"delivery_id": str(email.delivery_id)}
+    values.update({key: fields.text_values[n] for n, key in text_keys.items()})
+    values.update({key: fields.html_values[n] for n, key in html_keys.items()})
+    values.update({_header_key(name): email.headers[name] for name in varying_headers})
+    return values
+
+
+def _header_key(name: str) -> str:
+    """``List-Unsubscribe`` → ``h_list_unsubscribe``."""
+    return "h_" + name.lower().replace("-", "_")
+
+
+def _literal(email: OutgoingEmail) -> MergeFields:
+    return MergeFields((email.html,), (email.text,), {}, {})
+
+
+def _has_placeholder_text(email: OutgoingEmail) -> bool:
+    fields = merge_fields_of(email)
+    static = (*fields.html[::2], *fields.text[::2], email.subject)
+    return any(PLACEHOLDER in part for part in static)
+
+
+def _suppressed(item: Mapping[str, Any], reason: Reason, kind: str) -> SuppressedAddress:
+    detail = " ".join(str(item.get(k, "")) for k in ("code", "error")).strip()
+    return SuppressedAddress(
+        email=str(item["address"]),
+        reason=reason,
+        detail=f"mailgun {kind}" + (f": {detail}" if detail else ""),
+        at=_parse_time(item.get("created_at")),
+    )
+
+
+def _parse_time(value: Any) -> datetime | None:
+    """Mailgun's dates look like "Thu, 11 Dec 2025 01:49:40 UTC"."""
+    try:
+        parsed = parsedate_to_datetime(str(value))
+    except (TypeError, ValueError):
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _all(call: Call, outcome: Outcome, error: str) -> list[SendResult]:
+    return [SendResult(e.delivery_id, outcome, error=error) for e in call.emails]

@@ -1,0 +1,299 @@
+"""Postmark: ``POST /email/batch`` with up to 500 messages, each answered on its own.
+
+The batch endpoint answers 200 even when some messages were refused, with one ``ErrorCode`` per
+message in the order sent; each email gets its own result from that. Newsletters go through a
+broadcast message stream (``NEWSLETTER_POSTMARK_STREAM``, default ``broadcast``), never the
+transactional one. Postmark has no idempotency keys, so a request that got no answer leaves its
+emails ``uncertain``.
+
+Docs: https://postmarkapp.com/developer/user-guide/send-email-with-api/batch-emails
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar, Literal
+from urllib.parse import quote
+
+import requests
+from pydantic import SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from newsletter.config import Settings
+from newsletter.errors import ProviderAuthError
+from newsletter.providers.base import (
+    MergeFields,
+    Outcome,
+    OutgoingEmail,
+    SendResult,
+    SuppressedAddress,
+)
+from newsletter.providers.http import Call, HTTPProvider, json_body
+from newsletter.providers.mime import mailbox
+from newsletter.providers.settings import read_provider_settings
+
+DEFAULT_API_URL = "https://api.postmarkapp.com"
+Reason = Literal["bounced", "complained", "unsubscribed", "rejected"]
+# Postmark accepts any well-formed request with this token and delivers nothing.
+# https://postmarkapp.com/developer/api/overview#authentication
+TEST_TOKEN = "POSTMARK_API_TEST"
+
+# Per-message error codes (https://postmarkapp.com/developer/api/overview#error-codes).
+INACTIVE_RECIPIENT = 406  # bounced, complained or suppressed: Postmark will not send to it
+INVALID_REQUEST = 300  # covers a bad 'To' address, but also our own payload mistakes
+# The account or the sender cannot send at all: every further email would fail the same way.
+# 10 bad token · 400/401 sender signature missing or unconfirmed · 405 not allowed to send
+# (e.g. out of credits) · 412 account pending · 413 account may not send
+ACCOUNT_CODES = frozenset({10, 400, 401, 405, 412, 413})
+# A 300 about the recipient's address, e.g. "Invalid 'To' address: 'x'." or
+# "Error parsing 'To': Illegal email address 'x'."
+_BAD_TO = re.compile(r"'To'")
+
+REASONS: dict[str, Reason] = {
+    "HardBounce": "bounced",
+    "SpamComplaint": "complained",
+    "ManualSuppression": "unsubscribed",
+}
+
+
+class PostmarkSettings(BaseSettings):
+    """``NEWSLETTER_POSTMARK_*``: the server token, the message stream and the API URL."""
+
+    model_config = SettingsConfigDict(env_prefix="NEWSLETTER_POSTMARK_", extra="ignore")
+
+    token: SecretStr
+    stream: str = "broadcast"
+    api_url: str = DEFAULT_API_URL
+
+    @field_validator("token")
+    @classmethod
+    def _not_empty(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().strip():
+            raise ValueError("is empty")
+        return value
+
+
+class PostmarkProvider(HTTPProvider):
+    name = "postmark"
+    batch_size: ClassVar[int] = 500  # the batch endpoint's limit
+    idempotent: ClassVar[bool] = False
+    default_api_url = DEFAULT_API_URL
+    key_env_var = "NEWSLETTER_POSTMARK_TOKEN"
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        token: str,
+        stream: str = "broadcast",
+        api_url: str = DEFAULT_API_URL,
+        **options: Any,
+    ):
+        options.setdefault("rate", settings.rate_limit)
+        super().__init__(settings, api_url=api_url, **options)
+        self.stream = stream
+        self.session.headers["Accept"] = "application/json"
+        self.session.headers["X-Postmark-Server-Token"] = token
+        self._from = str(mailbox(self.sender.name, self.sender.email))
+        self._templates: dict[tuple[str, ...], tuple[bytes, ...]] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **options: Any) -> PostmarkProvider:
+        own = read_provider_settings(PostmarkSettings, settings)
+        return cls(
+            settings,
+            token=own.token.get_secret_value(),
+            stream=own.stream,
+            api_url=own.api_url,
+            **options,
+        )
+
+    # -- building ----------------------------------------------------------------------------
+
+    def build_requests(self, emails: Sequence[OutgoingEmail]) -> list[Call]:
+        headers = {"Content-Type": "application/json"}
+        if self.sandbox:
+            headers["X-Postmark-Server-Token"] = TEST_TOKEN
+        return [
+            Call(
+                "POST",
+                "/email/batch",
+                emails[i : i + self.batch_size],
+                data=self.encode(emails[i : i + self.batch_size]),
+                headers=headers,
+            )
+            for i in range(0, len(emails), self.batch_size)
+        ]
+
+    def message(self, email: OutgoingEmail, *, bodies: bool = True) -> dict[str, Any]:
+        """One email as a Postmark message object."""
+        message: dict[str, Any] = {
+            "From": self._from,
+            "To": str(mailbox(email.to_name, email.to_email)),
+            "Subject": " ".join(email.subject.split()),
+            "Headers": [{"Name": name, "Value": value} for name, value in email.headers.items()],
+            "Tag": email.tag,
+            # Comes back in webhooks, so events map to the ledger row.
+            "Metadata": {"delivery_id": str(email.delivery_id), "message_id": email.message_id},
+            "MessageStream": self.stream,
+        }
+        if self.sender.reply_to:
+            message["ReplyTo"] = self.sender.reply_to
+        if bodies:
+            message["HtmlBody"] = email.html
+            message["TextBody"] = email.text
+        return message
+
+    def encode(self, emails: Sequence[OutgoingEmail]) -> bytes:
+        """The JSON of ``[message(e) for e in emails]``, built faster.
+
+        Every email carries its whole body (Postmark merges nothing), and JSON-escaping ~30 KB
+        of HTML per email would dominate a large send. Escaping works character by character,
+        so a message's template is escaped once, only each recipient's values per email, and
+        the pieces are joined once.
+        """
+        pieces: list[bytes] = [b"["]
+        for email in emails:
+            if len(pieces) > 1:
+                pieces.append(b",")
+            pieces.append(json.dumps(self.message(email, bodies=False))[:-1].encode())
+            pieces.append(b',"HtmlBody":')
+            self._add_json_string(pieces, email.html, email.merge, "html")
+            pieces.append(b',"TextBody":')
+            self._add_json_string(pieces, email.text, email.merge, "text")
+            pieces.append(b"}")
+        pieces.append(b"]")
+        return b"".join(pieces)
+
+    def _add_json_string(
+        self, pieces: list[bytes], text: str, fields: MergeFields | None, kind: str
+    ) -> None:
+        if fields is None:
+            pieces.append(json.dumps(text).encode())
+            return
+        parts, values = (
+            (fields.html, fields.html_values)
+            if kind == "html"
+            else (fields.text, fields.text_values)
+        )
+        escaped = self._escaped(parts)
+        pieces.append(b'"')
+        for i, part in enumerate(escaped):
+            pieces.append(part if i % 2 == 0 else _escape(values[parts[i]]))
+        pieces.append(b'"')
+
+    def _escaped(self, parts: tuple[str, ...]) -> tuple[bytes, ...]:
+        """The template's static parts JSON-escaped (odd items: placeholders, unused)."""
+        escaped = self._templates.get(parts)
+        if escaped is None:
+            if len(self._templates) > 64:
+                self._templates.clear()
+            escaped = tuple(_escape(p) if i % 2 == 0 else b"" for i, p in enumerate(parts))
+            self._templates[parts] = escaped
+        return escaped
+
+    # -- answers -----------------------------------------------------------------------------
+
+    def parse_response(self, call: Call, response: requests.Response) -> list[SendResult]:
+        body = json_body(response)
+        if response.status_code != 200:
+            return self._refused(call, response.status_code, body, response.text)
+        if body is None:
+            # Not Postmark's answer (a proxy's page, a wrong API URL): nothing was sent.
+            return _all(call, "retry", f"postmark: HTTP 200 without JSON: {response.text[:200]}")
+        if not isinstance(body, list) or len(body) != len(call.emails):
+            # Postmark answered, but not as documented: some emails may have gone out.
+            return _all(call, "uncertain", f"postmark: unexpected answer: {response.text[:200]}")
+        results = [_result(email, item) for email, item in zip(call.emails, body, strict=True)]
+        self._stop_if_account_refused(results, body)
+        return results
+
+    def _refused(self, call: Call, status: int, body: Any, text: str) -> list[SendResult]:
+        """A non-200 answer: the whole request was refused (422 carries an ErrorCode)."""
+        if not isinstance(body, dict):
+            return _all(call, "retry", f"postmark: HTTP {status}: {text[:200]}")
+        if len(call.emails) == 1:
+            results = [_result(call.emails[0], body)]
+            self._stop_if_account_refused(results, [body])
+            return results
+        code, message = body.get("ErrorCode"), body.get("Message", "")
+        if code in ACCOUNT_CODES:
+            raise _account_error(code, message, status)
+        return _all(call, "retry", f"postmark: HTTP {status}: ErrorCode {code}: {message}")
+
+    def _stop_if_account_refused(self, results: list[SendResult], items: list[Any]) -> None:
+        if any(r.outcome == "sent" for r in results):
+            return  # some went out: record them; the next request meets the refusal again
+        for item in items:
+            code = item.get("ErrorCode") if isinstance(item, dict) else None
+            if code in ACCOUNT_CODES:
+                raise _account_error(code, item.get("Message", ""), 200)
+
+    # -- suppression sync --------------------------------------------------------------------
+
+    def suppressions(self, since: datetime | None) -> Iterator[SuppressedAddress]:
+        """The stream's suppression list, added since ``since`` (Postmark filters by day)."""
+        # https://postmarkapp.com/developer/api/suppressions-api#suppression-dump
+        # fromdate is a day in Postmark's own time zone (US Eastern): start a day early.
+        params = {"fromdate": (since - timedelta(days=1)).date().isoformat()} if since else None
+        path = f"/message-streams/{quote(self.stream, safe='')}/suppressions/dump"
+        body = self.get_json(path, params)
+        items = (body.get("Suppressions") or []) if isinstance(body, dict) else []
+        for item in items:
+            if not isinstance(item, dict) or not item.get("EmailAddress"):
+                continue
+            reason = REASONS.get(item.get("SuppressionReason", ""), "rejected")
+            yield SuppressedAddress(
+                email=str(item["EmailAddress"]),
+                reason=reason,
+                detail=f"postmark {item.get('SuppressionReason')} ({item.get('Origin')})",
+                at=_parse_time(item.get("CreatedAt")),
+            )
+
+
+def _escape(text: str) -> bytes:
+    """``text`` as inside a JSON string: what ``json.dumps`` writes between the quotes."""
+    return json.dumps(text)[1:-1].encode()
+
+
+def _result(email: OutgoingEmail, item: Any) -> SendResult:
+    """One email's result from its item of the batch answer."""
+    if not isinstance(item, dict):
+        return SendResult(email.delivery_id, "uncertain", error=f"postmark: odd answer {item!r}")
+    code, message = item.get("ErrorCode"), str(item.get("Message", ""))
+    if code == 0:
+        return SendResult(email.delivery_id, "sent", str(item.get("MessageID")))
+    error = f"postmark: ErrorCode {code}: {message}"
+    if code == INACTIVE_RECIPIENT or (code == INVALID_REQUEST and _BAD_TO.search(message)):
+        return SendResult(email.delivery_id, "failed", error=error, suppress=True)
+    # Anything else is ours or Postmark's to fix (a payload bug, a rate limit, a missing stream):
+    # the address is not to blame, so the email waits for a later run.
+    return SendResult(email.delivery_id, "retry", error=error)
+
+
+def _account_error(code: int, message: str, status: int) -> ProviderAuthError:
+    hint = (
+        "check NEWSLETTER_POSTMARK_TOKEN"
+        if code == 10
+        else "fix the account or sender signature in Postmark"
+    )
+    return ProviderAuthError(
+        f"postmark refused to send (ErrorCode {code}: {message}): {hint}",
+        status=status,
+        body=message,
+    )
+
+
+def _all(call: Call, outcome: Outcome, error: str) -> list[SendResult]:
+    return [SendResult(e.delivery_id, outcome, error=error) for e in call.emails]
+
+
+def _parse_time(value: Any) -> datetime | None:
+    try:
+        parsed = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)

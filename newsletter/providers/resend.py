@@ -1,0 +1,381 @@
+"""Resend: one ``POST /emails`` per email, each with its own ``Idempotency-Key``.
+
+Why not ``POST /emails/batch`` (100 emails a request)? Its idempotency key covers the whole
+request. After a crash the next run claims the interrupted rows again, but not necessarily in the
+same groups (other rows have become due, another worker took some, ``--limit``…): a key derived
+from a batch's rows would then differ, and Resend would deliver the overlap a second time. A
+per-email key is the ledger row's own, whatever the grouping, so the sender can retry rows
+interrupted by a crash automatically (``idempotent = True``) and each email still goes out
+exactly once. The price is one request per email at Resend's default of 2 requests a second
+(7,200 emails an hour); with a raised limit, set ``NEWSLETTER_RATE_LIMIT``.
+
+``NEWSLETTER_RESEND_BATCH=true`` opts into the batch endpoint for large lists (100 emails a
+request): a retry within one run reuses the request and its key (exactly once), but rows
+interrupted by a crash become ``uncertain`` (the provider is then named ``resend-batch``, which
+is not ``idempotent``) and wait for the author instead of being retried.
+
+Docs: https://resend.com/docs/api-reference/emails/send-email ·
+https://resend.com/docs/dashboard/emails/idempotency-keys
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar, Literal
+
+import requests
+from pydantic import SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from newsletter.config import Settings
+from newsletter.errors import ProviderAuthError, ProviderError, UnsupportedFeature
+from newsletter.providers.base import Outcome, OutgoingEmail, SendResult, SuppressedAddress
+from newsletter.providers.http import Call, HTTPProvider, json_body
+from newsletter.providers.mime import mailbox
+from newsletter.providers.settings import read_provider_settings
+
+log = logging.getLogger(__name__)
+
+DEFAULT_API_URL = "https://api.resend.com"
+BATCH_LIMIT = 100  # emails per POST /emails/batch
+# Resend's test addresses (delivered@, bounced@, complained@…) never reach a real inbox.
+# https://resend.com/docs/dashboard/emails/send-test-emails
+TEST_DOMAIN = "resend.dev"
+# Suppressions pulled again from before the last sync, in case the clocks disagree.
+SYNC_OVERLAP = timedelta(days=1)
+
+Reason = Literal["bounced", "complained", "unsubscribed", "rejected"]
+REASONS: dict[str, Reason] = {"bounce": "bounced", "complaint": "complained"}
+
+# Tag names and values: ASCII letters, digits, "_" and "-" only, at most 256 characters.
+# https://resend.com/docs/api-reference/emails/send-email#body-parameters
+_TAG_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+# A validation error about the recipient, e.g. "Invalid `to` field. The email address needs to
+# follow the `email@example.com` or `Name <email@example.com>` format."
+_BAD_TO = re.compile(r"`to`|'to'|\"to\"|\bto field\b", re.IGNORECASE)
+
+
+class ResendSettings(BaseSettings):
+    """``NEWSLETTER_RESEND_*``: the API key, the API URL and the batch opt-in."""
+
+    model_config = SettingsConfigDict(env_prefix="NEWSLETTER_RESEND_", extra="ignore")
+
+    api_key: SecretStr
+    api_url: str = DEFAULT_API_URL
+    batch: bool = False
+
+    @field_validator("api_key")
+    @classmethod
+    def _not_empty(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().strip():
+            raise ValueError("is empty")
+        return value
+
+    @field_validator("api_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError(f"must be an http(s) URL such as {DEFAULT_API_URL}")
+        return value
+
+
+class ResendProvider(HTTPProvider):
+    name = "resend"
+    # Rows claimed per batch; each email is its own request (see the module's docstring).
+    batch_size: ClassVar[int] = 50
+    idempotent: ClassVar[bool] = True
+    default_api_url = DEFAULT_API_URL
+    key_env_var = "NEWSLETTER_RESEND_API_KEY"
+    # https://resend.com/docs/api-reference/introduction#rate-limit
+    default_rate: ClassVar[float | None] = 2.0
+
+    def __init__(
+        self, settings: Settings, *, api_key: str, api_url: str = DEFAULT_API_URL, **options: Any
+    ):
+        options.setdefault("rate", settings.rate_limit)
+        super().__init__(settings, api_url=api_url, **options)
+        self._key = api_key
+        self.session.headers["Authorization"] = f"Bearer {api_key}"
+        self._from = str(mailbox(self.sender.name, self.sender.email))
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **options: Any) -> ResendProvider:
+        own = read_provider_settings(ResendSettings, settings)
+        kind = ResendBatchProvider if own.batch else ResendProvider
+        return kind(
+            settings, api_key=own.api_key.get_secret_value(), api_url=own.api_url, **options
+        )
+
+    # -- building ----------------------------------------------------------------------------
+
+    def build_requests(self, emails: Sequence[OutgoingEmail]) -> list[Call]:
+        self._check_sandbox(emails)
+        return [
+            Call(
+                "POST",
+                "/emails",
+                [email],
+                json=self.message(email),
+                headers={"Idempotency-Key": email.idempotency_key},
+            )
+            for email in emails
+        ]
+
+    def message(self, email: OutgoingEmail) -> dict[str, Any]:
+        """One email as a Resend ``SendEmailRequest``."""
+        message: dict[str, Any] = {
+            "from": self._from,
+            "to": [str(mailbox(email.to_name, email.to_email))],
+            "subject": " ".join(email.subject.split()),
+            "html": email.html,
+            "text": email.text,
+            "headers": dict(email.headers),
+            # Tags come back in webhooks, so events map to the ledger row.
+            "tags": [
+                {"name": "delivery_id", "value": str(email.delivery_id)},
+                {"name": "message", "value": tag_value(email.message_id)},
+                {"name": "course", "value": tag_value(email.tag)},
+            ],
+        }
+        if self.sender.reply_to:
+            message["reply_to"] = self.sender.reply_to
+        return message
+
+    def _check_sandbox(self, emails: Sequence[OutgoingEmail]) -> None:
+        if not self.sandbox:
+            return
+        real = [e.to_email for e in emails if not e.to_email.lower().endswith("@" + TEST_DOMAIN)]
+        if real:
+            raise UnsupportedFeature(
+                f"resend has no sandbox mode: send to one of its test addresses instead "
+                f"(delivered@{TEST_DOMAIN}, bounced@{TEST_DOMAIN}, complained@{TEST_DOMAIN}), "
+                "which never reach a real inbox"
+            )
+
+    # -- answers -----------------------------------------------------------------------------
+
+    def parse_response(self, call: Call, response: requests.Response) -> list[SendResult]:
+        email = call.emails[0]
+        body = json_body(response)
+        if response.status_code == 200:
+            if isinstance(body, dict) and body.get("id"):
+                return [SendResult(email.delivery_id, "sent", str(body["id"]))]
+            # Not Resend's answer (a proxy, a wrong API URL). Trying again is safe: if Resend
+            # did accept it, the same key returns the same email instead of sending another.
+            return [_result(email, "retry", f"resend: HTTP 200 without an id: {_text(response)}")]
+        return [self._refused(email, response.status_code, body, response)]
+
+    def _refused(
+        self,
+        email: OutgoingEmail,
+        status: int,
+        body: Any,
+        response: requests.Response,
+        *,
+        alone: bool = True,
+    ) -> SendResult:
+        """One email's result from an error answer; ``alone`` when the request carried only it
+        (in a batch, an error about "the `to` field" may concern any of its emails)."""
+        if not isinstance(body, dict):
+            return _result(email, "retry", f"resend: HTTP {status}: {_text(response)}")
+        name, message = str(body.get("name", "")), self._scrub(str(body.get("message", "")))
+        error = f"resend: HTTP {status} {name}: {message}"
+        if name == "invalid_idempotent_request":
+            # The key was used within 24 h for a different payload (the lesson was edited since
+            # an earlier attempt): that attempt was accepted, but we cannot be sure of it.
+            return _result(email, "uncertain", error)
+        if name == "concurrent_idempotent_requests":
+            return _result(email, "retry", error)  # the first attempt is still in progress
+        if status in (400, 422) and _bad_recipient(message, email, alone=alone):
+            return SendResult(email.delivery_id, "failed", error=error, suppress=True)
+        # Our payload or Resend's problem, not the address's: the email waits for a later run.
+        return _result(email, "retry", error)
+
+    def _check_credentials(self, response: requests.Response) -> None:
+        # Resend answers 403 "validation_error" when the sending domain is not verified, and
+        # 403 "invalid_from_address": the key is fine, the From address is not.
+        # https://resend.com/docs/api-reference/errors
+        body = json_body(response) if response.status_code == 403 else None
+        if isinstance(body, dict) and body.get("name") in {
+            "validation_error",
+            "invalid_from_address",
+        }:
+            raise ProviderAuthError(
+                f"resend refused to send from {self.sender.email} (HTTP 403 {body['name']}: "
+                f"{self._scrub(str(body.get('message', '')))}): verify the sending domain in "
+                "Resend",
+                status=403,
+                body=self._scrub(response.text[:500]),
+            )
+        super()._check_credentials(response)
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._key, "***") if self._key else text
+
+    # -- suppression sync --------------------------------------------------------------------
+
+    def suppressions(self, since: datetime | None) -> Iterator[SuppressedAddress]:
+        """The account's suppression list, newest first, back to ``since``.
+
+        The Suppressions API needs a full-access key (a sending-only key gets 401
+        ``restricted_api_key``) and is not open to every account yet (404): then sync reads
+        nothing, with a warning, and bounces and complaints come through webhooks only.
+        """
+        # https://resend.com/docs/api-reference/pagination (newest to oldest with `after`)
+        stop = _aware(since) - SYNC_OVERLAP if since else None
+        after: str | None = None
+        while True:
+            params: dict[str, Any] = {"limit": 100}
+            if after:
+                params["after"] = after
+            try:
+                body = self.get_json("/suppressions", params)
+            except ProviderError as err:
+                if not _unavailable(err):
+                    raise
+                log.warning(
+                    "resend: the suppression list cannot be read with this account or key "
+                    "(HTTP %s); bounces and complaints still arrive through webhooks",
+                    err.status,
+                )
+                return
+            items = body.get("data") if isinstance(body, dict) else None
+            for item in items or []:
+                at = _parse_time(item.get("created_at"))
+                if stop is not None and at is not None and at < stop:
+                    return
+                origin = str(item.get("origin", ""))
+                yield SuppressedAddress(
+                    email=str(item["email"]),
+                    reason=REASONS.get(origin, "rejected"),
+                    detail=f"resend suppression ({origin or 'unknown origin'})",
+                    at=at,
+                )
+            if not items or not body.get("has_more"):
+                return
+            after = str(items[-1]["id"])
+
+
+class ResendBatchProvider(ResendProvider):
+    """``POST /emails/batch``, 100 emails a request, opted into with NEWSLETTER_RESEND_BATCH.
+
+    Each request's key is derived from its emails' keys, so an immediate retry of the same
+    request (a read timeout, a 5xx) is deduplicated by Resend; but a later run may group the
+    rows differently, so rows interrupted by a crash are not retried automatically.
+    """
+
+    name = "resend-batch"
+    batch_size: ClassVar[int] = BATCH_LIMIT
+    idempotent: ClassVar[bool] = False
+    repeatable: ClassVar[bool] = True
+
+    def build_requests(self, emails: Sequence[OutgoingEmail]) -> list[Call]:
+        self._check_sandbox(emails)
+        ordered = sorted(emails, key=lambda e: e.delivery_id)
+        calls = []
+        for i in range(0, len(ordered), BATCH_LIMIT):
+            chunk = ordered[i : i + BATCH_LIMIT]
+            calls.append(
+                Call(
+                    "POST",
+                    "/emails/batch",
+                    chunk,
+                    json=[self.message(e) for e in chunk],
+                    headers={
+                        "Idempotency-Key": batch_key(chunk),
+                        # Permissive: one bad address no longer refuses the whole batch; the
+                        # answer lists it under "errors" by index.
+                        # https://resend.com/changelog/batch-validation-modes
+                        "x-batch-validation": "permissive",
+                    },
+                )
+            )
+        return calls
+
+    def parse_response(self, call: Call, response: requests.Response) -> list[SendResult]:
+        body = json_body(response)
+        if response.status_code != 200:
+            return [
+                self._refused(e, response.status_code, body, response, alone=False)
+                for e in call.emails
+            ]
+        if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+            error = f"resend: HTTP 200 without a batch answer: {_text(response)}"
+            return [_result(e, "uncertain", error) for e in call.emails]
+        refused: dict[int, str] = {}
+        for item in body.get("errors") or []:
+            if isinstance(item, dict) and isinstance(item.get("index"), int):
+                refused[item["index"]] = self._scrub(str(item.get("message", "")))
+        accepted = [e for i, e in enumerate(call.emails) if i not in refused]
+        ids: list[str | None] = [
+            str(item.get("id")) if isinstance(item, dict) else None for item in body["data"]
+        ]
+        if len(ids) != len(accepted):  # accepted, but the ids cannot be matched to emails
+            ids = [None] * len(accepted)
+        results = [SendResult(e.delivery_id, "sent", i) for e, i in zip(accepted, ids, strict=True)]
+        for index, message in refused.items():
+            email = call.emails[index]
+            error = f"resend: refused in batch: {message}"
+            if _bad_recipient(message, email):
+                results.append(SendResult(email.delivery_id, "failed", error=error, suppress=True))
+            else:
+                results.append(_result(email, "retry", error))
+        return results
+
+
+def _unavailable(err: ProviderError) -> bool:
+    """Whether a refused suppression-list read means "not for this key or account" (sync is
+    skipped) rather than a wrong key (which must stop the command)."""
+    wrong_key = any(name in err.body for name in ("invalid_api_key", "missing_api_key"))
+    return err.status == 404 or (err.status in (401, 403) and not wrong_key)
+
+
+def tag_value(text: str) -> str:
+    """``text`` as a Resend tag name or value: ASCII letters, digits, ``_`` and ``-``."""
+    return _TAG_UNSAFE.sub("_", text)[:256] or "_"
+
+
+def batch_key(emails: Sequence[OutgoingEmail]) -> str:
+    """One idempotency key for a batch: the same rows always give the same key."""
+    digest = hashlib.sha256("\n".join(sorted(e.idempotency_key for e in emails)).encode())
+    return f"nl-batch-{digest.hexdigest()[:48]}"
+
+
+def _bad_recipient(message: str, email: OutgoingEmail, *, alone: bool = True) -> bool:
+    """Whether an error message blames this email's address."""
+    return mentions(message, email.to_email) or (alone and bool(_BAD_TO.search(message)))
+
+
+def mentions(text: str, address: str) -> bool:
+    """Whether ``text`` names ``address`` (not merely a longer address containing it)."""
+    pattern = rf"(?<![\w.+-]){re.escape(address)}(?![\w-]|\.\w)"
+    return re.search(pattern, text, re.IGNORECASE) is not None
+
+
+def _result(email: OutgoingEmail, outcome: Outcome, error: str) -> SendResult:
+    return SendResult(email.delivery_id, outcome, error=error)
+
+
+def _text(response: requests.Response) -> str:
+    return " ".join(response.text[:200].split())
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _parse_time(value: Any) -> datetime | None:
+    """Resend's ``created_at``, e.g. ``2023-10-06 23:47:56.678+00``."""
+    if not value:
+        return None
+    text = str(value).strip()
+    if re.search(r"[+-]\d\d$", text):
+        text += ":00"
+    try:
+        return _aware(datetime.fromisoformat(text))
+    except ValueError:
+        return None

@@ -1,0 +1,394 @@
+"""Amazon SES (API v2): one ``POST /v2/email/outbound-emails`` per email, as raw MIME.
+
+Raw content (``Content.Raw.Data``: the base64 of the same RFC 5322 message the file provider
+writes) rather than ``Content.Simple``: it carries every header exactly as built, with no limit
+of 15 extra headers and no second code path to keep in step with ``mime.py``. The bulk endpoint
+takes templates only, so each email is its own request; a batch of the ledger is a few of them.
+
+Requests are signed with AWS Signature Version 4 by botocore's own signer (no hand-written
+crypto). Credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (/ AWS_SESSION_TOKEN)
+in the environment or ``.env``, else from botocore's usual chain (AWS_PROFILE, SSO, instance
+roles). SES has no idempotency keys: a request that got no answer leaves its email
+``uncertain``.
+
+Docs: https://docs.aws.amazon.com/ses/latest/APIReference-V2/API_SendEmail.html
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import re
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar, Literal
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
+
+import requests
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+from botocore.exceptions import BotoCoreError
+from botocore.session import Session as BotocoreSession
+from pydantic import SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from newsletter.config import Settings
+from newsletter.errors import ConfigError, ProviderAuthError, UnsupportedFeature
+from newsletter.providers.base import Outcome, OutgoingEmail, SendResult, SuppressedAddress
+from newsletter.providers.http import Call, HTTPProvider, json_body
+from newsletter.providers.mime import ascii_address, build_mime
+from newsletter.providers.settings import read_provider_settings
+
+log = logging.getLogger(__name__)
+
+DEFAULT_API_URL = "https://email.{region}.amazonaws.com"
+SEND_PATH = "/v2/email/outbound-emails"
+SUPPRESSION_PATH = "/v2/email/suppression/addresses"
+CREDENTIAL_VARS = "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY"
+# The mailbox simulator: addresses that act out delivery, bounce, complaint… without a real
+# recipient, and that a sandboxed account may send to.
+# https://docs.aws.amazon.com/ses/latest/dg/send-an-email-from-console.html#send-email-simulator
+SIMULATOR_DOMAIN = "simulator.amazonses.com"
+SYNC_OVERLAP = timedelta(days=1)
+
+Reason = Literal["bounced", "complained", "unsubscribed", "rejected"]
+REASONS: dict[str, Reason] = {"BOUNCE": "bounced", "COMPLAINT": "complained"}
+
+# Errors after which no further email can go out: the run stops (the rows stay due).
+# https://docs.aws.amazon.com/ses/latest/APIReference-V2/API_SendEmail.html#API_SendEmail_Errors
+ACCOUNT_ERRORS = {
+    "AccountSuspendedException": "the account's sending is suspended",
+    "SendingPausedException": "sending is paused for the account or configuration set",
+    "MailFromDomainNotVerifiedException": "the MAIL FROM domain is not verified",
+}
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+# EmailTags names and values: ASCII letters, digits, "_" and "-", at most 256 characters.
+# https://docs.aws.amazon.com/ses/latest/APIReference-V2/API_MessageTag.html
+_TAG_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+# BadRequestException about an address, e.g. "Missing final '@domain'", "Illegal address",
+# "Local address contains control or whitespace", "Domain contains illegal character".
+_BAD_ADDRESS = re.compile(r"address|@domain|domain contains|local part", re.IGNORECASE)
+# A daily quota is not a rate: waiting a few seconds will not help.
+_QUOTA = re.compile(r"quota", re.IGNORECASE)
+
+
+class SESSettings(BaseSettings):
+    """``NEWSLETTER_SES_*``: the region, the API URL and an optional configuration set."""
+
+    model_config = SettingsConfigDict(env_prefix="NEWSLETTER_SES_", extra="ignore")
+
+    region: str
+    api_url: str | None = None
+    configuration_set: str | None = None
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        if not _REGION.match(value.strip()):
+            raise ValueError("must be an AWS region such as eu-west-1")
+        return value.strip()
+
+    @field_validator("api_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL such as https://email.eu-west-1.amazonaws.com")
+        return value or None
+
+
+class AWSKeySettings(BaseSettings):
+    """The standard AWS variables, from the environment or ``.env``."""
+
+    model_config = SettingsConfigDict(env_prefix="AWS_", extra="ignore")
+
+    access_key_id: SecretStr | None = None
+    secret_access_key: SecretStr | None = None
+    session_token: SecretStr | None = None
+
+
+def aws_credentials(settings: Settings) -> Credentials:
+    """Credentials from AWS_* (environment or ``.env``), else botocore's chain; never printed."""
+    keys = read_provider_settings(AWSKeySettings, settings)
+    key_id, secret = keys.access_key_id, keys.secret_access_key
+    if key_id or secret:
+        if not (key_id and secret):
+            missing = "AWS_SECRET_ACCESS_KEY" if key_id else "AWS_ACCESS_KEY_ID"
+            raise ConfigError(f"{missing} is not set: set both {CREDENTIAL_VARS}")
+        token = keys.session_token.get_secret_value() if keys.session_token else None
+        return Credentials(key_id.get_secret_value(), secret.get_secret_value(), token)
+    try:
+        found = BotocoreSession().get_credentials()
+    except BotoCoreError as err:
+        raise ConfigError(f"AWS credentials: {type(err).__name__}: {err}") from None
+    if found is None:
+        raise ConfigError(
+            f"AWS credentials not found: set {CREDENTIAL_VARS} in the environment or .env "
+            "(or AWS_PROFILE for a profile in ~/.aws)"
+        )
+    return found
+
+
+class SigV4Signer(requests.auth.AuthBase):
+    """Signs the final request (URL, query and body as sent) with botocore's SigV4 signer."""
+
+    def __init__(self, credentials: Credentials, region: str, service: str = "ses"):
+        self.credentials = credentials
+        self.region = region
+        self.service = service
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        parts = urlsplit(request.url or "")
+        body = request.body or b""
+        signed = AWSRequest(
+            method=request.method,
+            url=urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")),
+            # botocore percent-encodes the query its own (RFC 3986) way when given params.
+            params=parse_qsl(parts.query, keep_blank_values=True),
+            data=body.encode() if isinstance(body, str) else body,
+            headers={
+                name: value
+                for name, value in request.headers.items()
+                if name.lower() == "content-type"
+            },
+        )
+        frozen = self.credentials.get_frozen_credentials()
+        SigV4Auth(frozen, self.service, self.region).add_auth(signed)
+        for name in ("Authorization", "X-Amz-Date", "X-Amz-Security-Token"):
+            if name in signed.headers:
+                request.headers[name] = signed.headers[name]
+        return request
+
+
+class SESProvider(HTTPProvider):
+    name = "ses"
+    # Rows claimed per batch, one request each: few rows in flight, so few become uncertain if
+    # the process dies mid-batch.
+    batch_size: ClassVar[int] = 25
+    idempotent: ClassVar[bool] = False
+    default_api_url = DEFAULT_API_URL
+    key_env_var = CREDENTIAL_VARS
+    # The account's maximum send rate varies (1/s in the sandbox, 14/s and up in production):
+    # set NEWSLETTER_RATE_LIMIT to it; 429s are honoured either way.
+    default_rate: ClassVar[float | None] = None
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        region: str,
+        credentials: Credentials,
+        api_url: str | None = None,
+        configuration_set: str | None = None,
+        **options: Any,
+    ):
+        options.setdefault("rate", settings.rate_limit)
+        super().__init__(
+            settings, api_url=api_url or DEFAULT_API_URL.format(region=region), **options
+        )
+        self.region = region
+        self.configuration_set = configuration_set
+        self._signer = SigV4Signer(credentials, region)
+        self._from = ascii_address(self.sender.email)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **options: Any) -> SESProvider:
+        own = read_provider_settings(SESSettings, settings)
+        return cls(
+            settings,
+            region=own.region,
+            credentials=aws_credentials(settings),
+            api_url=own.api_url,
+            configuration_set=own.configuration_set,
+            **options,
+        )
+
+    def auth(self) -> Any:
+        return self._signer
+
+    # -- building ----------------------------------------------------------------------------
+
+    def build_requests(self, emails: Sequence[OutgoingEmail]) -> list[Call]:
+        if self.sandbox:
+            self._check_sandbox(emails)
+        return [Call("POST", SEND_PATH, [email], json=self.message(email)) for email in emails]
+
+    def message(self, email: OutgoingEmail) -> dict[str, Any]:
+        """One email as a SESv2 ``SendEmail`` request body."""
+        raw = build_mime(email, self.sender).as_bytes()
+        message: dict[str, Any] = {
+            "FromEmailAddress": self._from,
+            # The envelope recipient: exactly the subscriber, whatever the headers say.
+            "Destination": {"ToAddresses": [ascii_address(email.to_email)]},
+            "Content": {"Raw": {"Data": base64.b64encode(raw).decode("ascii")}},
+            # Tags come back in event publishing (SNS, EventBridge), so events map to the row.
+            "EmailTags": [
+                {"Name": "delivery_id", "Value": str(email.delivery_id)},
+                {"Name": "message", "Value": tag_value(email.message_id)},
+                {"Name": "course", "Value": tag_value(email.tag)},
+            ],
+        }
+        if self.configuration_set:
+            message["ConfigurationSetName"] = self.configuration_set
+        return message
+
+    def _check_sandbox(self, emails: Sequence[OutgoingEmail]) -> None:
+        real = [e for e in emails if not e.to_email.lower().endswith("@" + SIMULATOR_DOMAIN)]
+        if real:
+            raise UnsupportedFeature(
+                "ses has no test mode per request: send to the mailbox simulator instead "
+                f"(success@{SIMULATOR_DOMAIN}, bounce@{SIMULATOR_DOMAIN}, "
+                f"complaint@{SIMULATOR_DOMAIN}), or test from an account still in the SES "
+                "sandbox, which only delivers to verified addresses"
+            )
+
+    # -- answers -----------------------------------------------------------------------------
+
+    def parse_response(self, call: Call, response: requests.Response) -> list[SendResult]:
+        email = call.emails[0]
+        body = json_body(response)
+        status = response.status_code
+        if status == 200:
+            if isinstance(body, dict) and body.get("MessageId"):
+                return [SendResult(email.delivery_id, "sent", str(body["MessageId"]))]
+            # Something answered 200 that is not SES: the email may or may not have gone out.
+            error = f"ses: HTTP 200 without a MessageId: {_text(response)}"
+            return [_result(email, "uncertain", error)]
+        code, message = error_code(response, body)
+        error = f"ses: HTTP {status} {code or ''}: {message or _text(response)}".replace(" :", ":")
+        if code == "BadRequestException" and _bad_address(message, email):
+            return [SendResult(email.delivery_id, "failed", error=error, suppress=True)]
+        # MessageRejected (content, or an unverified recipient in the sandbox), a limit, our own
+        # bug: not the address's fault, and fixable by the author, so the email waits.
+        return [_result(email, "retry", error)]
+
+    def _stop_if_account_refused(self, code: str | None, message: str, status: int) -> None:
+        hint = ACCOUNT_ERRORS.get(code or "")
+        if code == "NotFoundException":
+            hint = (
+                f"the configuration set {self.configuration_set!r} does not exist in "
+                f"{self.region}: check NEWSLETTER_SES_CONFIGURATION_SET"
+                if self.configuration_set
+                else "SES could not find a resource it needs"
+            )
+        elif (
+            code == "MessageRejected" and "not verified" in message and self._names_sender(message)
+        ):
+            hint = f"verify {self.sender.email} (or its domain) in SES in {self.region}"
+        elif code in ("LimitExceededException", "TooManyRequestsException") and _QUOTA.search(
+            message
+        ):
+            hint = "the account's sending quota is used up; the run resumes when it resets"
+        if hint:
+            raise ProviderAuthError(
+                f"ses refused to send ({code}: {message}): {hint}", status=status, body=message
+            )
+
+    def _names_sender(self, message: str) -> bool:
+        """Whether an "identities failed the check" message lists our From address or domain
+        (in the sandbox it lists unverified recipients too)."""
+        domain = self.sender.email.rsplit("@", 1)[-1]
+        return mentions(message, self.sender.email) or mentions(message, domain, domain=True)
+
+    def _check_credentials(self, response: requests.Response) -> None:
+        # The base runs this on every answer before its 429 handling: account-level refusals
+        # stop the run here, and a used-up daily quota is not waited out 429 after 429.
+        if not 400 <= response.status_code < 500:
+            return
+        code, message = error_code(response, json_body(response))
+        if response.status_code not in (401, 403):
+            self._stop_if_account_refused(code, message, response.status_code)
+        else:
+            raise ProviderAuthError(
+                f"ses refused the request (HTTP {response.status_code} {code or ''}: {message}): "
+                f"check {CREDENTIAL_VARS} (and that they may use ses:SendEmail in "
+                f"{self.region})",
+                status=response.status_code,
+                body=message,
+            )
+
+    # -- suppression sync --------------------------------------------------------------------
+
+    def suppressions(self, since: datetime | None) -> Iterator[SuppressedAddress]:
+        """The account-level suppression list (ListSuppressedDestinations), since ``since``."""
+        # https://docs.aws.amazon.com/ses/latest/APIReference-V2/API_ListSuppressedDestinations.html
+        params: dict[str, Any] = {"PageSize": 1000}
+        if since is not None:
+            start = _aware(since) - SYNC_OVERLAP
+            params["StartDate"] = start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        while True:
+            body = self.get_json(SUPPRESSION_PATH, params)
+            if not isinstance(body, dict):
+                return
+            for item in body.get("SuppressedDestinationSummaries") or []:
+                reason = str(item.get("Reason", ""))
+                yield SuppressedAddress(
+                    email=str(item["EmailAddress"]),
+                    reason=REASONS.get(reason, "rejected"),
+                    detail=f"ses suppression list ({reason or 'unknown reason'})",
+                    at=_parse_time(item.get("LastUpdateTime")),
+                )
+            token = body.get("NextToken")
+            if not token:
+                return
+            params = {**params, "NextToken": token}
+
+
+def error_code(response: requests.Response, body: Any) -> tuple[str | None, str]:
+    """SES's error name and message: from ``x-amzn-ErrorType`` or the JSON body."""
+    # e.g. "MessageRejected:http://internal.amazon.com/coral/com.amazon.ses/"
+    raw = response.headers.get("x-amzn-ErrorType") or ""
+    if not raw and isinstance(body, dict):
+        raw = str(body.get("__type") or body.get("code") or body.get("Code") or "")
+    code = raw.split(":", 1)[0].rsplit("#", 1)[-1] or None
+    message = ""
+    if isinstance(body, dict):
+        message = str(body.get("message") or body.get("Message") or "")
+    return code, message
+
+
+def tag_value(text: str) -> str:
+    """``text`` as an SES tag value: ASCII letters, digits, ``_`` and ``-``."""
+    return _TAG_UNSAFE.sub("_", text)[:256] or "_"
+
+
+def _bad_address(message: str, email: OutgoingEmail) -> bool:
+    """Whether a BadRequestException blames the recipient (each request has only one), not our
+    own From or Reply-To address."""
+    if mentions(message, email.to_email):
+        return True
+    if re.search(r"from|reply|sender|source", message, re.IGNORECASE):
+        return False
+    return bool(_BAD_ADDRESS.search(message))
+
+
+def mentions(text: str, address: str, *, domain: bool = False) -> bool:
+    """Whether ``text`` names ``address`` (a bare domain when ``domain``: not inside an address
+    or a longer domain)."""
+    before = r"(?<![\w.@+-])" if domain else r"(?<![\w.+-])"
+    pattern = rf"{before}{re.escape(address)}(?![\w-]|\.\w)"
+    return re.search(pattern, text, re.IGNORECASE) is not None
+
+
+def _result(email: OutgoingEmail, outcome: Outcome, error: str) -> SendResult:
+    return SendResult(email.delivery_id, outcome, error=error)
+
+
+def _text(response: requests.Response) -> str:
+    return " ".join(response.text[:200].split())
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _parse_time(value: Any) -> datetime | None:
+    """A JSON timestamp as SES sends it: epoch seconds (or, to be safe, ISO 8601)."""
+    if value is None:
+        return None
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value, UTC)
+    try:
+        return _aware(datetime.fromisoformat(str(value)))
+    except ValueError:
+        return None

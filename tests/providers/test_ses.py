@@ -1,0 +1,541 @@
+"""Amazon SES v2 over real HTTP on loopback: a fake that verifies each request's SigV4 signature
+with the (fake) secret key and checks each body against botocore's own SESv2 service model."""
+
+from __future__ import annotations
+
+import base64
+import email
+import email.policy
+import hmac
+import json
+import os
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+import botocore.session
+import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import ReadOnlyCredentials
+from botocore.serialize import create_serializer
+from botocore.validate import ParamValidator
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from newsletter.config import Settings
+from newsletter.errors import ConfigError, ProviderAuthError, UnsupportedFeature
+from newsletter.providers import get_provider
+from newsletter.providers.ses import SESProvider, aws_credentials, tag_value
+from tests.providers.conftest import HTML_502, Sleeps
+from tests.providers.fakes_b import json_response
+
+KEY_ID = "AKIAIOSFODNN7EXAMPLE"
+SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+REGION = "eu-west-1"
+# Read at import: the fixtures below remove every NEWSLETTER_* and AWS_* variable.
+LIVE_REGION = os.environ.get("NEWSLETTER_SES_REGION_LIVE")
+LIVE_AWS = {name: value for name, value in os.environ.items() if name.startswith("AWS_")}
+SEND = "/v2/email/outbound-emails"
+LIST = "/v2/email/suppression/addresses"
+AUTH = re.compile(
+    r"^AWS4-HMAC-SHA256 Credential=(?P<key>AKIA[A-Z0-9]+)/(?P<day>\d{8})/(?P<region>[a-z0-9-]+)"
+    r"/ses/aws4_request, SignedHeaders=(?P<signed>[a-z0-9;-]+), Signature=(?P<sig>[0-9a-f]{64})$"
+)
+MODEL = botocore.session.get_session().get_service_model("sesv2")
+
+
+def ses_error(status: int, code: str, message: str) -> Response:
+    """An error as SES v2 answers it: the name in ``x-amzn-ErrorType``, a JSON message."""
+    return json_response(
+        {"message": message},
+        status,
+        {"x-amzn-ErrorType": f"{code}:http://internal.amazon.com/coral/com.amazonaws.sesv2/"},
+    )
+
+
+@dataclass
+class FakeSES:
+    """``SendEmail`` and ``ListSuppressedDestinations``: refuses a request whose signature does
+    not verify with the secret key, checks bodies against the service model."""
+
+    secret: str = SECRET
+    # Answers by recipient; everyone else is accepted.
+    answers: dict[str, Response] = field(default_factory=dict)
+    faults: list[Response] = field(default_factory=list)
+    pages: list[dict[str, Any]] = field(default_factory=list)
+    requests: list[Request] = field(default_factory=list)
+    params: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    def install(self, server: HTTPServer) -> FakeSES:
+        server.expect_request(SEND, method="POST").respond_with_handler(self._send)
+        server.expect_request(LIST, method="GET").respond_with_handler(self._list)
+        return self
+
+    def messages(self) -> list[Any]:
+        """The raw messages SES was given, parsed."""
+        raw = [p["Content"]["Raw"]["Data"] for p in self.params]
+        return [email.message_from_bytes(r, policy=email.policy.default) for r in raw]
+
+    def _send(self, request: Request) -> Response:
+        self.requests.append(request)
+        if self.faults:
+            return self.faults.pop(0)
+        refused = self._check_signature(request)
+        if refused:
+            return refused
+        body = json.loads(request.get_data())
+        params = {
+            **body,
+            "Content": {"Raw": {"Data": base64.b64decode(body["Content"]["Raw"]["Data"])}},
+        }
+        operation = MODEL.operation_model("SendEmail")
+        report = ParamValidator().validate(params, operation.input_shape)
+        if report.has_errors():
+            self.problems.append(report.generate_report())
+            return ses_error(400, "BadRequestException", report.generate_report())
+        # What boto3 itself would put on the wire for the same parameters.
+        wire = create_serializer("rest-json").serialize_to_request(params, operation)
+        if json.loads(wire["body"]) != body:
+            self.problems.append(f"not as botocore serialises it: {wire['body']!r}")
+        self.params.append(params)
+        to = params["Destination"]["ToAddresses"][0]
+        if to in self.answers:
+            return self.answers[to]
+        return json_response({"MessageId": f"ses-{len(self.params)}"})
+
+    def _list(self, request: Request) -> Response:
+        self.requests.append(request)
+        refused = self._check_signature(request)
+        if refused:
+            return refused
+        token = request.args.get("NextToken")
+        index = int(token) if token else 0
+        return json_response(self.pages[index])
+
+    def _check_signature(self, request: Request) -> Response | None:
+        found = AUTH.match(request.headers.get("Authorization", ""))
+        date = request.headers.get("X-Amz-Date", "")
+        if not found or found["region"] != REGION or not date.startswith(found["day"]):
+            return ses_error(
+                403, "IncompleteSignatureException", "Authorization header is malformed"
+            )
+        signed = found["signed"].split(";")
+        aws = AWSRequest(
+            method=request.method,
+            url=f"http://{request.host}{request.path}",
+            params=parse_qsl(request.query_string.decode(), keep_blank_values=True),
+            data=request.get_data(),
+            headers={name: request.headers[name] for name in signed},
+        )
+        aws.context["timestamp"] = date
+        creds = ReadOnlyCredentials(
+            found["key"], self.secret, request.headers.get("X-Amz-Security-Token")
+        )
+        signer = SigV4Auth(creds, "ses", REGION)
+        expected = signer.signature(signer.string_to_sign(aws, signer.canonical_request(aws)), aws)
+        if not hmac.compare_digest(expected, found["sig"]):
+            return ses_error(
+                403,
+                "SignatureDoesNotMatch",
+                "The request signature we calculated does not match the signature you provided.",
+            )
+        if "host" not in signed or "x-amz-date" not in signed:
+            self.problems.append(f"host and x-amz-date must be signed: {signed}")
+        return None
+
+
+@pytest.fixture(autouse=True)
+def _no_real_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Neither the developer's AWS credentials nor an instance role can leak into a test."""
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", KEY_ID)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+
+
+@pytest.fixture
+def fake(httpserver: HTTPServer) -> FakeSES:
+    return FakeSES().install(httpserver)
+
+
+def provider(settings: Settings, url: str, sleeps: Sleeps, **kwargs: Any) -> SESProvider:
+    kwargs.setdefault("credentials", aws_credentials(settings))
+    return SESProvider(settings, region=REGION, api_url=url, sleep=sleeps, **kwargs)
+
+
+def lines(text: str) -> list[str]:
+    return text.replace("\r\n", "\n").rstrip("\n").split("\n")
+
+
+def outcomes(results: list[Any]) -> dict[int, tuple[str, bool]]:
+    return {r.delivery_id: (r.outcome, r.suppress) for r in results}
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_payload_and_signature(settings, httpserver, fake, make_emails, sleeps):
+    emails = make_emails(2, name=lambda i: "Zoë O'Brien, Jr" if i == 1 else None)
+    ses = provider(settings, httpserver.url_for(""), sleeps, configuration_set="newsletter")
+    results = ses.send_batch(emails)
+
+    assert fake.problems == []
+    assert [(r.delivery_id, r.outcome, r.provider_message_id) for r in results] == [
+        (1, "sent", "ses-1"),
+        (2, "sent", "ses-2"),
+    ]
+    assert len(fake.requests) == 2  # one request per email
+    for request in fake.requests:
+        found = AUTH.match(request.headers["Authorization"])
+        assert found and found["key"] == KEY_ID and found["region"] == REGION
+        assert re.fullmatch(r"\d{8}T\d{6}Z", request.headers["X-Amz-Date"])
+        assert found["day"] == request.headers["X-Amz-Date"][:8]
+        assert request.headers["Content-Type"] == "application/json"
+        assert SECRET not in str(request.headers)
+    for params, mail, sent in zip(fake.params, fake.messages(), emails, strict=True):
+        assert params["FromEmailAddress"] == "coach@protectyourback.example"
+        assert params["Destination"] == {"ToAddresses": [sent.to_email]}
+        assert params["ConfigurationSetName"] == "newsletter"
+        assert params["EmailTags"] == [
+            {"Name": "delivery_id", "Value": str(sent.delivery_id)},
+            {"Name": "message", "Value": "week-1-shoulder-bridge"},
+            {"Name": "course", "Value": "protect-your-back"},
+        ]
+        # The raw message carries every header exactly as built.
+        assert mail["From"] == "Protect your back <coach@protectyourback.example>"
+        assert mail["Reply-To"] == "hello@protectyourback.example"
+        assert mail["Subject"] == sent.subject
+        assert mail["Message-ID"] == sent.message_id_header
+        for name, value in sent.headers.items():
+            assert mail[name].strip() == value  # long ones are folded after the colon
+        assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert mail.get_content_type() == "multipart/alternative"
+        text, html = mail.iter_parts()
+        assert lines(text.get_content()) == lines(sent.text)
+        assert lines(html.get_content()) == lines(sent.html)
+    assert fake.messages()[0]["To"] == '"Zoë O\'Brien, Jr" <runner1@example.com>'
+
+
+def test_session_token_is_signed(settings, httpserver, fake, make_emails, sleeps, monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", KEY_ID)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "session-token-123")
+    results = provider(settings, httpserver.url_for(""), sleeps).send_batch(make_emails(1))
+    assert [r.outcome for r in results] == ["sent"]
+    (request,) = fake.requests
+    assert request.headers["X-Amz-Security-Token"] == "session-token-123"
+    found = AUTH.match(request.headers["Authorization"])
+    assert found and "x-amz-security-token" in found["signed"]
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_wrong_secret_stops_the_run_naming_the_variables_not_the_secret(
+    settings, httpserver, make_emails, sleeps
+):
+    FakeSES(secret="another-secret").install(httpserver)
+    with pytest.raises(ProviderAuthError) as caught:
+        provider(settings, httpserver.url_for(""), sleeps).send_batch(make_emails(2))
+    message = str(caught.value)
+    assert "AWS_ACCESS_KEY_ID" in message and "AWS_SECRET_ACCESS_KEY" in message
+    assert "SignatureDoesNotMatch" in message
+    assert SECRET not in message and SECRET not in caught.value.body
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_every_email_is_its_own_request(settings, httpserver, fake, make_emails, sleeps):
+    results = provider(settings, httpserver.url_for(""), sleeps).send_batch(make_emails(30))
+    assert len(fake.requests) == 30
+    assert Counter(r.outcome for r in results) == Counter(sent=30)
+    assert SESProvider.batch_size == 25 and not SESProvider.idempotent
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_per_email_errors(settings, httpserver, fake, make_emails, sleeps):
+    fake.answers = {
+        "runner2@example.com": ses_error(400, "BadRequestException", "Missing final '@domain'"),
+        "runner3@example.com": ses_error(400, "MessageRejected", "Email contains a virus."),
+        "runner4@example.com": ses_error(
+            400,
+            "MessageRejected",
+            "Email address is not verified. The following identities failed the check in "
+            "region EU-WEST-1: runner4@example.com",
+        ),
+        "runner5@example.com": ses_error(400, "LimitExceededException", "Too many things."),
+        "runner6@example.com": ses_error(400, "BadRequestException", "Illegal From address"),
+    }
+    results = provider(settings, httpserver.url_for(""), sleeps).send_batch(make_emails(6))
+
+    assert outcomes(results) == {
+        1: ("sent", True),
+        2: ("failed", True),  # the address itself is invalid: suppressed
+        3: ("retry", True),  # the content, not the address: the author can fix it
+        4: ("retry", True),  # an unverified recipient in the sandbox
+        5: ("retry", True),
+        6: ("retry", True),  # about our own From address: the subscriber is not to blame
+    }
+    assert "MessageRejected" in (results[2].error or "")
+
+
+@pytest.mark.usefixtures("aws_env")
+@pytest.mark.parametrize(
+    ("code", "message", "hint"),
+    [
+        ("AccountSuspendedException", "Account suspended.", "suspended"),
+        ("SendingPausedException", "Sending paused.", "paused"),
+        ("MailFromDomainNotVerifiedException", "MAIL FROM not verified.", "MAIL FROM"),
+        (
+            "MessageRejected",
+            "Email address is not verified. The following identities failed the check in "
+            "region EU-WEST-1: coach@protectyourback.example",
+            "verify coach@protectyourback.example",
+        ),
+    ],
+)
+def test_account_refusals_stop_the_run(
+    settings, httpserver, make_emails, sleeps, code, message, hint
+):
+    FakeSES(faults=[ses_error(400, code, message)]).install(httpserver)
+    with pytest.raises(ProviderAuthError, match=re.escape(hint)):
+        provider(settings, httpserver.url_for(""), sleeps).send_batch(make_emails(2))
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_refusal_after_some_emails_went_out_keeps_them(settings, httpserver, make_emails, sleeps):
+    suspended = ses_error(400, "AccountSuspendedException", "Account suspended.")
+    fake = FakeSES(faults=[json_response({"MessageId": "ses-a"}), suspended]).install(httpserver)
+    results = provider(settings, httpserver.url_for(""), sleeps).send_batch(make_emails(3))
+    assert [r.outcome for r in results] == ["sent", "retry", "retry"]
+    assert len(fake.requests) == 2
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_missing_configuration_set_names_the_variable(settings, httpserver, make_emails, sleeps):
+    FakeSES(
+        faults=[ses_error(404, "NotFoundException", "Configuration set <x> does not exist.")]
+    ).install(httpserver)
+    ses = provider(settings, httpserver.url_for(""), sleeps, configuration_set="x")
+    with pytest.raises(ProviderAuthError, match="NEWSLETTER_SES_CONFIGURATION_SET"):
+        ses.send_batch(make_emails(1))
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_throttling_429_backs_off_then_sends(settings, httpserver, fake, make_emails, sleeps):
+    fake.faults = [ses_error(429, "TooManyRequestsException", "Maximum sending rate exceeded.")]
+    results = provider(settings, httpserver.url_for(""), sleeps).send_batch(make_emails(1))
+    assert [r.outcome for r in results] == ["sent"]
+    assert len(sleeps) == 1 and 2.0 <= sleeps[0] <= 2.25  # no Retry-After: 2 s, plus jitter
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_429_with_retry_after_waits_that_long(settings, httpserver, fake, make_emails, sleeps):
+    limited = ses_error(429, "TooManyRequestsException", "Maximum sending rate exceeded.")
+    limited.headers["Retry-After"] = "4"
+    fake.faults = [limited]
+    results = provider(settings, httpserver.url_for(""), sleeps).send_batch(make_emails(1))
+    assert [r.outcome for r in results] == ["sent"]
+    assert len(sleeps) == 1 and 4.0 <= sleeps[0] <= 4.25
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_used_up_daily_quota_stops_without_waiting(settings, httpserver, fake, make_emails, sleeps):
+    fake.faults = [ses_error(429, "TooManyRequestsException", "Daily message quota exceeded.")]
+    with pytest.raises(ProviderAuthError, match="quota"):
+        provider(settings, httpserver.url_for(""), sleeps).send_batch(make_emails(1))
+    assert sleeps == []
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_500_then_success(settings, httpserver, fake, make_emails, sleeps):
+    fake.faults = [ses_error(500, "InternalFailure", "oops")]
+    results = provider(settings, httpserver.url_for(""), sleeps).send_batch(make_emails(1))
+    assert [r.outcome for r in results] == ["sent"]
+    assert len(fake.requests) == 2 and len(sleeps) == 1
+
+
+@pytest.mark.usefixtures("aws_env", "fast_timeouts")
+def test_read_timeout_is_uncertain_and_never_retried(settings, silent_url, make_emails, sleeps):
+    results = provider(settings, silent_url, sleeps).send_batch(make_emails(2))
+    assert [r.outcome for r in results] == ["uncertain", "uncertain"]
+    assert "ReadTimeout" in (results[0].error or "")
+    assert sleeps == []  # SES may have sent them: no second attempt
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_non_json_error_bodies(settings, httpserver, fake, make_emails, sleeps):
+    fake.faults = [
+        Response("<html>Bad Request</html>", 400, content_type="text/html"),
+        HTML_502,
+        HTML_502,
+        HTML_502,
+        HTML_502,
+    ]
+    ses = provider(settings, httpserver.url_for(""), sleeps)
+    (first,) = ses.send_batch(make_emails(1))
+    assert first.outcome == "retry" and "Bad Request" in (first.error or "")
+    (second,) = ses.send_batch(make_emails(1))
+    assert second.outcome == "retry" and "HTTP 502" in (second.error or "")
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_sandbox_only_sends_to_the_mailbox_simulator(
+    settings, httpserver, fake, make_emails, sleeps
+):
+    ses = provider(settings, httpserver.url_for(""), sleeps)
+    ses.sandbox = True
+    with pytest.raises(UnsupportedFeature, match="mailbox simulator"):
+        ses.send_batch(make_emails(1))
+    assert fake.requests == []
+    simulated = make_emails(1, address=lambda i: "success@simulator.amazonses.com")
+    assert [r.outcome for r in ses.send_batch(simulated)] == ["sent"]
+
+
+def test_tag_values_are_sanitised():
+    assert tag_value("issue 12/é") == "issue_12__"
+
+
+# -- settings and credentials -------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_settings_from_env(settings, monkeypatch, httpserver, fake, make_emails):
+    monkeypatch.setenv("NEWSLETTER_SES_REGION", REGION)
+    monkeypatch.setenv("NEWSLETTER_SES_API_URL", httpserver.url_for("/"))
+    monkeypatch.setenv("NEWSLETTER_SES_CONFIGURATION_SET", "tracked")
+    ses = get_provider(settings.model_copy(update={"provider": "ses"}))
+    assert isinstance(ses, SESProvider)
+    ses.send_batch(make_emails(1))
+    assert fake.problems == [] and fake.params[0]["ConfigurationSetName"] == "tracked"
+
+
+def test_credentials_from_dotenv(settings, monkeypatch, httpserver, fake, make_emails, sleeps):
+    (settings.project_dir / ".env").write_text(
+        f"AWS_ACCESS_KEY_ID={KEY_ID}\nAWS_SECRET_ACCESS_KEY={SECRET}\n"
+    )
+    results = provider(settings, httpserver.url_for(""), sleeps).send_batch(make_emails(1))
+    assert [r.outcome for r in results] == ["sent"]
+
+
+def test_credentials_from_a_profile(settings, monkeypatch, tmp_path):
+    credentials = tmp_path / "credentials"
+    credentials.write_text(
+        f"[news]\naws_access_key_id = {KEY_ID}\naws_secret_access_key = {SECRET}\n"
+    )
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    monkeypatch.setenv("AWS_PROFILE", "news")
+    assert aws_credentials(settings).access_key == KEY_ID
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_default_url_comes_from_the_region(settings, monkeypatch):
+    monkeypatch.setenv("NEWSLETTER_SES_REGION", "eu-central-1")
+    ses = SESProvider.from_settings(settings)
+    assert ses.api_url == "https://email.eu-central-1.amazonaws.com"
+    assert ses.region == "eu-central-1" and ses.configuration_set is None
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        (
+            {"AWS_ACCESS_KEY_ID": KEY_ID, "AWS_SECRET_ACCESS_KEY": SECRET},
+            "NEWSLETTER_SES_REGION is not set",
+        ),
+        (
+            {"NEWSLETTER_SES_REGION": "Ireland", "AWS_ACCESS_KEY_ID": KEY_ID},
+            "NEWSLETTER_SES_REGION must be an AWS region",
+        ),
+        ({"NEWSLETTER_SES_REGION": REGION}, "AWS credentials not found: set AWS_ACCESS_KEY_ID"),
+        (
+            {"NEWSLETTER_SES_REGION": REGION, "AWS_ACCESS_KEY_ID": KEY_ID},
+            "AWS_SECRET_ACCESS_KEY is not set",
+        ),
+        (
+            {"NEWSLETTER_SES_REGION": REGION, "AWS_SECRET_ACCESS_KEY": SECRET},
+            "AWS_ACCESS_KEY_ID is not set",
+        ),
+        (
+            {"NEWSLETTER_SES_REGION": REGION, "AWS_PROFILE": "nowhere"},
+            "AWS credentials: ProfileNotFound",
+        ),
+    ],
+)
+def test_bad_settings_are_one_line_naming_the_variable(settings, monkeypatch, env, expected):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as caught:
+        SESProvider.from_settings(settings)
+    message = str(caught.value)
+    assert message.startswith(expected) and "\n" not in message
+    assert SECRET not in message and KEY_ID not in message
+
+
+# -- suppression sync ---------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_suppressions_are_listed_page_by_page_and_signed(settings, httpserver, fake, sleeps):
+    fake.pages = [
+        {
+            "SuppressedDestinationSummaries": [
+                {"EmailAddress": "hard@example.com", "Reason": "BOUNCE",
+                 "LastUpdateTime": 1796000000.5},
+                {"EmailAddress": "spam@example.com", "Reason": "COMPLAINT",
+                 "LastUpdateTime": 1796000100},
+            ],
+            "NextToken": "1",
+        },
+        {"SuppressedDestinationSummaries": [
+            {"EmailAddress": "late@example.com", "Reason": "BOUNCE", "LastUpdateTime": 1796000200},
+        ]},
+    ]  # fmt: skip
+    ses = provider(settings, httpserver.url_for(""), sleeps)
+    found = list(ses.suppressions(datetime(2026, 12, 1, 9, 30, tzinfo=UTC)))
+
+    assert fake.problems == []  # both GETs carried a signature that verified
+    assert [(s.email, s.reason) for s in found] == [
+        ("hard@example.com", "bounced"),
+        ("spam@example.com", "complained"),
+        ("late@example.com", "bounced"),
+    ]
+    assert found[0].at == datetime.fromtimestamp(1796000000.5, UTC)
+    first, second = (dict(parse_qsl(r.query_string.decode())) for r in fake.requests)
+    assert first == {"PageSize": "1000", "StartDate": "2026-11-30T09:30:00Z"}
+    assert second == {**first, "NextToken": "1"}
+    operation = MODEL.operation_model("ListSuppressedDestinations")
+    for query in (first, second):
+        params = {
+            "PageSize": int(query["PageSize"]),
+            "StartDate": datetime.fromisoformat(query["StartDate"]),
+            **({"NextToken": query["NextToken"]} if "NextToken" in query else {}),
+        }
+        assert not ParamValidator().validate(params, operation.input_shape).has_errors()
+
+
+# -- live ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.live
+@pytest.mark.skipif(not LIVE_REGION, reason="set NEWSLETTER_SES_REGION_LIVE (and AWS credentials)")
+def test_live_send_to_the_mailbox_simulator(settings, make_emails, monkeypatch):
+    for name, value in LIVE_AWS.items():
+        monkeypatch.setenv(name, value)
+    ses = SESProvider(settings, region=str(LIVE_REGION), credentials=aws_credentials(settings))
+    ses.sandbox = True
+    try:
+        emails = make_emails(1, address=lambda i: "success@simulator.amazonses.com")
+        (result,) = ses.send_batch(emails)
+        assert result.outcome == "sent", result.error
+    finally:
+        ses.close()

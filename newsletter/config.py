@@ -8,6 +8,7 @@ Secrets are refused in ``newsletter.toml`` because that file is tracked by git.
 
 from __future__ import annotations
 
+import difflib
 import re
 import tomllib
 from contextvars import ContextVar
@@ -148,6 +149,11 @@ class Settings(BaseSettings):
             object.__setattr__(self, "list_id", f"{slug}.{self.sender_domain}")
         return self
 
+    def __repr_args__(self) -> Any:
+        # A database URL may carry a password; repr() ends up in logs and tracebacks.
+        for key, value in super().__repr_args__():
+            yield key, (mask_url(value) if key == "database_url" and value else value)
+
     # -- derived paths and values -------------------------------------------------------------
 
     @property
@@ -181,6 +187,15 @@ class Settings(BaseSettings):
         return self.secret_key.get_secret_value()
 
 
+def mask_url(url: str) -> str:
+    """``url`` with any password replaced by ``***``, for showing it in logs and reprs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
 def read_config_file(path: Path) -> dict[str, Any]:
     """Read ``newsletter.toml``; refuse unknown keys and secrets, naming the file and key."""
     if not path.exists():
@@ -199,7 +214,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
                 "environment or .env instead"
             )
         elif key in LOCATION_KEYS or key not in Settings.model_fields:
-            problems.append(f"{path}: unknown key '{key}'")
+            problems.append(f"{path}: unknown key '{key}'{_did_you_mean(key)}")
     if problems:
         raise ConfigError("\n".join(problems))
     return data
@@ -220,6 +235,12 @@ def load_settings(project_dir: Path | None = None, **overrides: Any) -> Settings
         raise ConfigError("\n".join(_describe(e, config_path) for e in err.errors())) from None
     finally:
         _toml_data.reset(token)
+
+
+def _did_you_mean(key: str) -> str:
+    known = [k for k in Settings.model_fields if k not in SECRET_KEYS | LOCATION_KEYS]
+    close = difflib.get_close_matches(key, known, n=1)
+    return f" (did you mean '{close[0]}'?)" if close else " (see docs/configuration.md)"
 
 
 def _describe(error: Any, config_path: Path) -> str:

@@ -19,14 +19,16 @@ all in one pass. Each problem names the file and the field.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from newsletter.errors import ContentError
 
@@ -47,8 +49,19 @@ class Image(_Strict):
 
 class CallToAction(_Strict):
     label: str = Field(min_length=1, max_length=60)
-    # A URL, or an anchor ("#routine") in this message's web version.
-    url: str = "#today"
+    # An absolute URL, an anchor ("#today") in this message's web version, or a relative link to
+    # another content file ("../course/05-routine.md"), which becomes that message's web version.
+    url: str = Field(default="#today", min_length=1)
+
+    @field_validator("url")
+    @classmethod
+    def _safe_url(cls, value: str) -> str:
+        scheme = urlsplit(value).scheme.lower()
+        if scheme and scheme not in {"http", "https", "mailto"}:
+            raise ValueError("must be an https:// URL, an #anchor or a relative link to a .md file")
+        if any(ch.isspace() for ch in value):
+            raise ValueError("must not contain spaces (write them as %20)")
+        return value
 
 
 class Exercise(_Strict):
@@ -95,13 +108,25 @@ class FrontMatter(_Strict):
             raise ValueError("must be a single line")
         return value
 
-    @model_validator(mode="after")
-    def _lesson_needs_place(self) -> FrontMatter:
-        if self.kind == "lesson":
-            missing = [name for name in ("course", "position") if getattr(self, name) is None]
-            if missing:
-                raise ValueError(f"a lesson needs {' and '.join(missing)}")
-        return self
+    @field_validator("course")
+    @classmethod
+    def _course_slug(cls, value: str | None) -> str | None:
+        if value is not None and not SLUG.match(value):
+            raise ValueError("must be a course id: lowercase letters, digits and dashes")
+        return value
+
+    def place_problems(self) -> list[tuple[str, str]]:
+        """(field, problem) for a lesson that does not say where in its course it belongs."""
+        if self.kind != "lesson":
+            return []
+        return [
+            (name, f"is required for a lesson ({hint})")
+            for name, hint in (
+                ("course", "the course id, e.g. protect-your-back"),
+                ("position", "0 for the welcome email, then 1, 2, …"),
+            )
+            if getattr(self, name) is None
+        ]
 
 
 @dataclass(frozen=True)
@@ -162,14 +187,21 @@ class Content:
         return [m for m in self.messages if m.kind == "issue"]
 
 
+class _AliasRefused(yaml.MarkedYAMLError):
+    """Raised for a YAML alias; carries a mark so its line is reported like any YAML error."""
+
+
 class _NoAliasLoader(yaml.SafeLoader):
-    """SafeLoader that refuses YAML anchors/aliases: front matter never needs them, and they are
-    how "billion laughs" documents blow up memory."""
+    """SafeLoader that refuses YAML aliases: front matter never needs them, and they are how
+    "billion laughs" documents blow up memory."""
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
-            raise yaml.YAMLError(f"aliases are not allowed (line {event.start_mark.line + 1})")
+            raise _AliasRefused(
+                problem="aliases (*name) are not allowed: write the value out",
+                problem_mark=event.start_mark,
+            )
         return super().compose_node(parent, index)
 
 
@@ -181,22 +213,32 @@ def split_front_matter(text: str, path: Path) -> tuple[dict[str, Any], str, int]
         raise ContentError([f"{path}:1: missing front matter: start the file with a '---' line"])
     end = next((i for i, line in enumerate(lines[1:], start=1) if line.strip() == "---"), 0)
     if not end:
-        raise ContentError([f"{path}: front matter is not closed: add a '---' line after it"])
+        raise ContentError([f"{path}:1: front matter is not closed: add a '---' line after it"])
     raw = "".join(lines[1:end])
     if len(raw.encode()) > FRONT_MATTER_LIMIT:
-        raise ContentError([f"{path}: front matter is over {FRONT_MATTER_LIMIT // 1024} KB"])
-    try:
-        data = yaml.load(raw, Loader=_NoAliasLoader)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f":{mark.line + 2}" if mark is not None else ""
-        reason = getattr(err, "problem", None) or str(err)
-        raise ContentError([f"{path}{where}: invalid YAML front matter: {reason}"]) from None
+        raise ContentError(
+            [
+                f"{path}: front matter is over {FRONT_MATTER_LIMIT // 1024} KB: keep it to the "
+                "fields, and write the email below the closing '---'"
+            ]
+        )
+    data = _load_yaml(raw, path)
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ContentError([f"{path}:2: front matter must be a mapping of field: value"])
     return data, "".join(lines[end + 1 :]), end + 2
+
+
+def _load_yaml(raw: str, path: Path) -> Any:
+    try:
+        return yaml.load(raw, Loader=_NoAliasLoader)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        # +2: YAML counts from 0, and the front matter starts on the file's second line.
+        where = f":{mark.line + 2}" if mark is not None else ""
+        reason = getattr(err, "problem", None) or str(err)
+        raise ContentError([f"{path}{where}: invalid YAML front matter: {reason}"]) from None
 
 
 def parse_message(path: Path, text: str) -> Message:
@@ -205,8 +247,11 @@ def parse_message(path: Path, text: str) -> Message:
         meta = FrontMatter.model_validate(data)
     except ValidationError as err:
         raise ContentError(_field_problems(path, err)) from None
+    problems = [f"{path}: {name}: {problem}" for name, problem in meta.place_problems()]
     if not body.strip():
-        raise ContentError([f"{path}: the body is empty: write the email below the front matter"])
+        problems.append(f"{path}: body: is empty: write the email below the front matter")
+    if problems:
+        raise ContentError(problems)
     return Message(
         id=meta.id,
         kind=meta.kind,
@@ -229,14 +274,37 @@ def parse_message(path: Path, text: str) -> Message:
 def _field_problems(path: Path, err: ValidationError) -> list[str]:
     problems = []
     for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "front matter"
+        loc = _location(e["loc"])
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "missing":
             msg = "is required"
         elif e["type"] == "extra_forbidden":
-            msg = "is not a known field"
+            msg = "is not a known field" + _did_you_mean(e["loc"])
         problems.append(f"{path}: {loc}: {msg}")
     return problems
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    """``("exercises", 0, "why")`` → ``exercises[0].why``: how the author finds it in YAML."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}" if out else str(part)
+    return out or "front matter"
+
+
+def _did_you_mean(loc: tuple[int | str, ...]) -> str:
+    """A close known field name for a misspelt one, looked up in the model it belongs to."""
+    nested: dict[str, type[BaseModel]] = {
+        "image": Image,
+        "cta": CallToAction,
+        "exercises": Exercise,
+    }
+    model: type[BaseModel] = FrontMatter
+    for part in loc[:-1]:
+        if isinstance(part, str):
+            model = nested.get(part, model)
+    close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def content_files(content_dir: Path) -> list[Path]:

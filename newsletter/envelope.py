@@ -6,11 +6,15 @@ import hashlib
 from datetime import datetime
 from urllib.parse import quote
 
-from markupsafe import escape
-
 from newsletter.config import Settings
 from newsletter.providers.base import MergeFields, OutgoingEmail
-from newsletter.render import SUBSCRIBER_FIELDS, CompiledMessage, Recipient, first_name
+from newsletter.render import (
+    SUBSCRIBER_FIELDS,
+    CompiledMessage,
+    Recipient,
+    field_values,
+    first_name,
+)
 from newsletter.tokens import Tokens
 
 
@@ -55,7 +59,8 @@ class Envelopes:
     ) -> OutgoingEmail:
         message = compiled.message
         recipient = self.recipient(subscriber_id, name, message.id)
-        rendered = compiled.personalise(recipient)
+        raw, escaped = field_values(recipient)
+        rendered = compiled.fill(raw, escaped)
         return OutgoingEmail(
             delivery_id=delivery_id,
             message_id=message.id,
@@ -74,20 +79,15 @@ class Envelopes:
             tag=message.course or "issue",
             date=now,
             message_id_header=f"<nl.{self._key_prefix}.{delivery_id}@{self.settings.sender_domain}>",
-            merge=merge_fields(compiled, recipient),
+            # For providers that merge per-recipient fields themselves: filled in, these give
+            # exactly ``html`` and ``text``. The parts are shared by every email of a message.
+            merge=MergeFields(
+                html=compiled.html_parts,
+                text=compiled.text_parts,
+                html_values=dict(zip(SUBSCRIBER_FIELDS, escaped, strict=True)),
+                text_values=dict(zip(SUBSCRIBER_FIELDS, raw, strict=True)),
+            ),
         )
-
-
-def merge_fields(compiled: CompiledMessage, recipient: Recipient) -> MergeFields:
-    """The compiled template and this recipient's values, for providers that merge fields
-    themselves; filled in, they give exactly what ``compiled.personalise(recipient)`` gives."""
-    text_values = {name: getattr(recipient, name) for name in SUBSCRIBER_FIELDS}
-    return MergeFields(
-        html=compiled._html.parts,  # the fillers' parts are shared by every email of a message
-        text=compiled._text.parts,
-        html_values={name: str(escape(value)) for name, value in text_values.items()},
-        text_values=text_values,
-    )
 
 
 def _header_safe(text: str) -> str:

@@ -17,11 +17,13 @@ mjml-python rewrites non-ASCII characters inside attributes.
 
 from __future__ import annotations
 
+import functools
+import operator
 import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,7 +37,7 @@ from mjml import mjml2html
 from newsletter.config import Settings
 from newsletter.content import Content, Message
 from newsletter.errors import RenderError
-from newsletter.plaintext import render_text
+from newsletter.plaintext import render_text, wrap
 
 SUBSCRIBER_FIELDS = ("first_name", "unsubscribe_url", "manage_url", "web_url")
 _INLINE_STYLE = re.compile(r"<mj-style\s+inline=[\"']inline[\"']\s*>(.*?)</mj-style>", re.S | re.I)
@@ -53,9 +55,10 @@ class CourseInfo:
 class Reference:
     """A relative link or image in a message, and whether it points at something real."""
 
-    kind: str  # "link" or "image"
+    kind: str  # "link", "image" or "call-to-action link"
     target: str
     resolved: str | None  # the absolute URL it became, or None when broken
+    field: str | None = None  # the front-matter field it came from; None for the body
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,16 @@ class _Slots:
     def __init__(self, nonce: str):
         self._nonce = nonce
 
+    def __str__(self) -> str:
+        raise jinja2.UndefinedError(
+            f"'sub' is not printable itself: print one of its fields "
+            f"({', '.join('sub.' + f for f in SUBSCRIBER_FIELDS)})"
+        )
+
     def __getattr__(self, name: str) -> Markup:
+        if name.startswith("__"):
+            # Protocol probes (markupsafe's __html__, copy, pickle) must see a plain object.
+            raise AttributeError(name)
         if name not in SUBSCRIBER_FIELDS:
             raise jinja2.UndefinedError(
                 f"'sub.{name}' is not a subscriber field (known: {', '.join(SUBSCRIBER_FIELDS)})"
@@ -90,20 +102,38 @@ class _Slots:
         return Markup(f"@@{self._nonce}:{name}@@")
 
 
+# Personalisation runs once per email sent, so it avoids per-call dicts and getattr loops:
+# a recipient's fields come out as one tuple, and each slot knows its index in that tuple.
+_recipient_values = operator.attrgetter(*SUBSCRIBER_FIELDS)
+_FIELD_INDEX = {name: i for i, name in enumerate(SUBSCRIBER_FIELDS)}
+
+
 @dataclass(frozen=True)
 class _Filler:
-    """A compiled text split at its slots: even items are static text, odd items field names."""
+    """A compiled text split at its slots: even items are static text, odd items field names.
+
+    ``parts`` is shared with providers that merge fields themselves (see envelope.py)."""
 
     parts: tuple[str, ...]
+    _slots: tuple[tuple[int, int], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        slots = tuple((i, _FIELD_INDEX[self.parts[i]]) for i in range(1, len(self.parts), 2))
+        object.__setattr__(self, "_slots", slots)
 
     @classmethod
     def split(cls, text: str, nonce: str) -> _Filler:
         return cls(tuple(re.split(rf"@@{nonce}:(\w+)@@", text)))
 
     def fill(self, values: Mapping[str, str]) -> str:
+        """The text with each slot replaced by ``values[field name]``."""
+        return self.fill_in(tuple(values[name] for name in SUBSCRIBER_FIELDS))
+
+    def fill_in(self, values: tuple[str, ...]) -> str:
+        """The text with each slot replaced by its field's value, in SUBSCRIBER_FIELDS order."""
         parts = list(self.parts)
-        for i in range(1, len(parts), 2):
-            parts[i] = values[parts[i]]
+        for at, field_index in self._slots:
+            parts[at] = values[field_index]
         return "".join(parts)
 
 
@@ -117,15 +147,36 @@ class CompiledMessage:
     _html: _Filler = field(repr=False)
     _text: _Filler = field(repr=False)
 
+    @property
+    def html_parts(self) -> tuple[str, ...]:
+        """The HTML as static text (even items) and subscriber field names (odd items)."""
+        return self._html.parts
+
+    @property
+    def text_parts(self) -> tuple[str, ...]:
+        """The text version, split like ``html_parts``."""
+        return self._text.parts
+
     def personalise(self, recipient: Recipient) -> RenderedEmail:
-        raw = {name: getattr(recipient, name) for name in SUBSCRIBER_FIELDS}
-        html_values = {name: str(escape(value)) for name, value in raw.items()}
+        return self.fill(*field_values(recipient))
+
+    def fill(self, raw: tuple[str, ...], escaped: tuple[str, ...]) -> RenderedEmail:
+        """Personalise with values already prepared by ``field_values``."""
         return RenderedEmail(
             subject=self.message.subject,
             preheader=self.message.preheader,
-            html=self._html.fill(html_values),
-            text=self._text.fill(raw),
+            html=self._html.fill_in(escaped),
+            text=self._text.fill_in(raw),
         )
+
+
+def field_values(recipient: Recipient) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A recipient's values in SUBSCRIBER_FIELDS order: as given (for text) and HTML-escaped.
+
+    Escaped for HTML text and double-quoted attributes alike (& < > " ').
+    """
+    raw: tuple[str, ...] = _recipient_values(recipient)
+    return raw, tuple([str(escape(value)) for value in raw])
 
 
 def first_name(name: str | None, fallback: str) -> str:
@@ -157,6 +208,7 @@ class Renderer:
         self._markdown = MarkdownIt("commonmark", {"html": False})
         self._cache: dict[str, CompiledMessage] = {}
         self._inliner: Callable[[str, str], str] = _inline_css
+        self._by_path = {m.path.resolve(): m for m in content.messages}
         loader = jinja2.FileSystemLoader(settings.templates_dir)
         common: dict[str, Any] = {
             "loader": loader,
@@ -168,6 +220,8 @@ class Renderer:
         # select_autoescape() does not know .mjml, so autoescape is switched on outright.
         self._html_env = jinja2.Environment(autoescape=True, **common)
         self._text_env = jinja2.Environment(autoescape=False, **common)
+        # Jinja's own wordwrap breaks long words, URLs included; this one never does.
+        self._text_env.filters["wrap"] = wrap
 
     # -- public ------------------------------------------------------------------------------
 
@@ -184,21 +238,37 @@ class Renderer:
         """Absolute URL of an image or file referenced relative to the message, or None."""
         if _is_absolute(src):
             return src
-        path = (message.path.parent / src).resolve()
+        return self._published(message.path.parent / src)
+
+    @property
+    def logo_url(self) -> str | None:
+        """The brand logo's URL; ``logo`` in the settings is relative to ``content/``."""
+        logo = self.settings.logo
+        if not logo or _is_absolute(logo):
+            return logo
+        return self._published(self.settings.content_dir / logo)
+
+    def environment(self, template_name: str) -> jinja2.Environment:
+        """The Jinja environment a template is rendered with (text templates: no escaping)."""
+        return self._text_env if template_name.endswith(".txt.j2") else self._html_env
+
+    # -- steps -------------------------------------------------------------------------------
+
+    def _published(self, path: Path) -> str | None:
+        """Public URL of a file under content/, or None if it is missing or outside content/."""
+        path = path.resolve()
         try:
             relative = path.relative_to(self.settings.content_dir.resolve())
         except ValueError:
-            return None  # points outside content/: never published
+            return None  # outside content/: never published
         if not path.is_file():
             return None
         return f"{self.asset_base}/{PurePosixPath(*relative.parts)}"
 
-    # -- steps -------------------------------------------------------------------------------
-
     def _compile(self, message: Message) -> CompiledMessage:
         tokens = self._markdown.parse(message.body)
         references = self._rewrite_references(message, tokens)
-        context = self._context(message, tokens)
+        context = self._context(message, tokens, references)
         mjml_source = self._render_template(self._html_env, f"{message.kind}.mjml.j2", context)
         text = self._render_template(self._text_env, f"{message.kind}.txt.j2", context)
         html = self._mjml_to_html(mjml_source, message)
@@ -206,11 +276,24 @@ class Renderer:
             message=message,
             mjml=mjml_source,
             references=tuple(references),
-            _html=_Filler.split(html, self._nonce),
-            _text=_Filler.split(_tidy_text(text), self._nonce),
+            _html=self._split(html, message),
+            _text=self._split(_tidy_text(text), message),
         )
 
-    def _context(self, message: Message, tokens: list[Token]) -> dict[str, Any]:
+    def _split(self, text: str, message: Message) -> _Filler:
+        filler = _Filler.split(text, self._nonce)
+        # A slot marker that a filter changed (|upper, |truncate, …) no longer matches, and would
+        # reach subscribers as "@@…@@" instead of their name.
+        if any(self._nonce in part.lower() for part in filler.parts[::2]):
+            raise RenderError(
+                f"{message.path}: a subscriber field was changed by a template filter; "
+                "print {{ sub.<field> }} as it is (it is filled in after rendering)"
+            )
+        return filler
+
+    def _context(
+        self, message: Message, tokens: list[Token], references: list[Reference]
+    ) -> dict[str, Any]:
         s = self.settings
         course = self.courses.get(message.course or "")
         if course is None and message.course:
@@ -218,33 +301,56 @@ class Renderer:
             title = message.course.replace("-", " ").capitalize()
             course = CourseInfo(message.course, title, "", lessons)
         body_html = self._markdown.renderer.render(tokens, self._markdown.options, {})
+        images = self._front_matter_images(message, references)
         return {
             "message": message,
             "course": course,
             "body_html": Markup(body_html),
             "body_text": render_text(tokens),
-            "image_url": self.asset_url(message, message.image.src) if message.image else None,
-            "exercise_image_url": lambda ex: (
-                self.asset_url(message, ex.image.src) if ex.image else None
-            ),
-            "cta_url": self._cta_url(message),
+            "image_url": images.get(None),
+            "exercise_image_url": lambda ex: images.get(id(ex)),
+            "cta_url": self._cta_url(message, references),
             "web_url": self.web_url(message),
             "brand": {
                 "name": s.brand_name,
                 "color": s.brand_color,
                 "accent": s.accent_color,
-                "logo_url": self.asset_url(message, s.logo) if s.logo else None,
+                "logo_url": self.logo_url,
             },
             "settings": s,
             "sub": _Slots(self._nonce),
         }
 
-    def _cta_url(self, message: Message) -> str | None:
+    def _front_matter_images(
+        self, message: Message, references: list[Reference]
+    ) -> dict[int | None, str | None]:
+        """URLs of the message's image (key None) and its exercises' images (key id(exercise)),
+        recording each relative one as a reference so `check` can report it when broken."""
+        found: dict[int | None, str | None] = {}
+        sources = [(None, "image.src", message.image)] + [
+            (id(ex), f"exercises[{i}].image.src", ex.image)
+            for i, ex in enumerate(message.exercises)
+        ]
+        for key, where, image in sources:
+            if image is None:
+                continue
+            found[key] = url = self.asset_url(message, image.src)
+            if not _is_absolute(image.src):
+                references.append(Reference("image", image.src, url, where))
+        return found
+
+    def _cta_url(self, message: Message, references: list[Reference]) -> str | None:
         if message.cta is None:
             return None
-        if message.cta.url.startswith("#"):
-            return f"{self.web_url(message)}{message.cta.url}"
-        return message.cta.url
+        url = message.cta.url
+        if url.startswith("#"):
+            return f"{self.web_url(message)}{url}"
+        if _is_absolute(url):
+            return url
+        resolved = self._resolve(message, url, is_image=False)
+        references.append(Reference("call-to-action link", url, resolved, "cta.url"))
+        # A broken link still renders (check reports it); the web version is a safe landing.
+        return resolved or self.web_url(message)
 
     def _rewrite_references(self, message: Message, tokens: list[Token]) -> list[Reference]:
         """Point relative links at web versions and relative images at published assets."""
@@ -266,11 +372,8 @@ class Renderer:
         path_part = target.split("#", 1)[0]
         anchor = target[len(path_part) :]
         if not is_image and path_part.endswith(".md"):
-            path = (message.path.parent / path_part).resolve()
-            for other in self.content.messages:
-                if other.path.resolve() == path:
-                    return self.web_url(other) + anchor
-            return None
+            other = self._by_path.get((message.path.parent / path_part).resolve())
+            return None if other is None else self.web_url(other) + anchor
         return self.asset_url(message, target)
 
     def _render_template(self, env: jinja2.Environment, name: str, context: dict[str, Any]) -> str:
@@ -278,12 +381,15 @@ class Renderer:
             return env.get_template(name).render(context)
         except jinja2.TemplateNotFound as err:
             raise RenderError(
-                f"{self.settings.templates_dir / str(err)}: template not found"
+                f"{self.settings.templates_dir / str(err.name)}: template not found"
             ) from None
         except jinja2.TemplateSyntaxError as err:
             raise RenderError(f"{err.filename or name}:{err.lineno}: {err.message}") from None
         except jinja2.UndefinedError as err:
             raise RenderError(f"{_template_location(err, name)}: {err.message}") from None
+        except (jinja2.TemplateError, TypeError, ValueError, ArithmeticError, LookupError) as err:
+            # A mistake in a template (``{{ 1 + "a" }}``) is the author's to fix, not a crash.
+            raise RenderError(f"{_template_location(err, name)}: {err}") from None
 
     def _mjml_to_html(self, source: str, message: Message) -> str:
         inline_css = "\n".join(_INLINE_STYLE.findall(source))
@@ -299,13 +405,18 @@ class Renderer:
 def _inline_css(html: str, css: str) -> str:
     if not css.strip():
         return html
-    inliner = css_inline.CSSInliner(
+    return _inliner(css).inline(html)
+
+
+@functools.lru_cache(maxsize=16)
+def _inliner(css: str) -> css_inline.CSSInliner:
+    # Every message of a project shares the same inline CSS; parse it once, not per message.
+    return css_inline.CSSInliner(
         inline_style_tags=False,  # only the inline="inline" CSS; MJML's own <style> stays put
         keep_style_tags=True,  # keeps the @media rules that make the layout responsive
         load_remote_stylesheets=False,
         extra_css=css,
     )
-    return inliner.inline(html)
 
 
 def _tidy_text(text: str) -> str:

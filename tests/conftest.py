@@ -66,3 +66,12 @@ def cli(project_dir: Path) -> Callable[..., Result]:
         )
 
     return invoke
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--regen-golden",
+        action="store_true",
+        default=False,
+        help="Rewrite tests/golden/ from the current rendering instead of comparing with it.",
+    )

@@ -20,7 +20,9 @@ def check(app: AppContext, strict: bool) -> None:
     """Validate content, templates and schedules, and lint every rendered email.
 
     Renders each message for sample subscribers (with a name, without one, and one named
-    O'Brien <script>&) and reports what breaks real emails, one line per problem.
+    O'Brien <script>&) and reports what breaks real emails, one line per problem on stderr:
+    the file, what is wrong, how to fix it. Exit code 0 when clean (warnings alone do not
+    fail unless --strict), 1 otherwise.
 
     Example:  newsletter check
     """
@@ -44,6 +46,7 @@ def check(app: AppContext, strict: bool) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     default="preview",
     show_default=True,
+    help="Folder to write <id>.html, <id>.txt, the images and (with --all) index.html into.",
 )
 @click.option("--name", default=None, help="Subscriber name to personalise with (default none).")
 @click.option("--open", "open_browser", is_flag=True, help="Open the result in a browser.")
@@ -58,7 +61,12 @@ def preview(
 ) -> None:
     """Write a message's HTML and text exactly as a subscriber gets them.
 
-    Example:  newsletter preview week-1-shoulder-bridge --name Sam --open
+    Images are copied next to the files, so the previews open offline; links point at the
+    public site as in a real email.
+
+    \b
+    Examples:  newsletter preview week-1-shoulder-bridge --name Sam --open
+               newsletter preview --all --out /tmp/previews
     """
     if bool(message_id) == all_messages:
         raise click.UsageError("give one MESSAGE_ID or --all")

@@ -9,6 +9,7 @@ grid, which keeps a nine-week simulation to a few seconds.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -153,14 +154,18 @@ class Simulation:
         while moment <= end:
             while pending and pending[0].at <= moment:
                 self._apply(pending.pop(0), moment)
-            report = SendRun(self.project, self.store, self.provider, wall_clock=lambda: moment)
-            sent = report.run(moment, SendOptions()).sent
+            sent = self._send(moment)
             result.runs += 1
             if self.on_run and sent:
                 self.on_run(moment, sent)
             moment = self._next_run(start, moment, pending)
         result.sends = self.sends()
         return result
+
+    def _send(self, moment: datetime) -> int:
+        # The simulated moment doubles as the wall clock, so run leases age with it.
+        run = SendRun(self.project, self.store, self.provider, wall_clock=lambda: moment)
+        return run.run(moment, SendOptions()).sent
 
     def _apply(self, action: Action, now: datetime) -> None:
         with self.store.write() as conn:
@@ -240,13 +245,15 @@ def check_invariants(project: Project, store: Store, result: Result, step: timed
                 local = x.sent_at.astimezone(tz)
                 if not sendable(personal_schedule(schedule, None), x.sent_at, tz):
                     problems.append(
-                        f"{x.email}: {x.message_id} sent at {local:%a %H:%M} local, outside the window"
+                        f"{x.email}: {x.message_id} sent at {local:%a %H:%M} local, "
+                        "outside the window"
                     )
                 on_slot = x.position and local.weekday() == schedule.weekday
                 offset = _minutes_after(local, schedule.send_time)
                 if on_slot and not 0 <= offset < step.total_seconds() / 60:
                     problems.append(
-                        f"{x.email}: {x.message_id} sent at {local:%H:%M} local, not at {schedule.send_time:%H:%M}"
+                        f"{x.email}: {x.message_id} sent at {local:%H:%M} local, "
+                        f"not at {schedule.send_time:%H:%M}"
                     )
         stopped = stops.get(sub_id)
         for x in sends:
@@ -263,7 +270,7 @@ def _order_and_gaps(seq: list[Send], min_gap: timedelta) -> list[str]:
     positions = [x.position for x in seq]
     if positions != list(range(len(positions))):
         problems.append(f"{seq[0].email}: lessons out of order: {positions}")
-    for a, b in zip(seq, seq[1:], strict=False):
+    for a, b in itertools.pairwise(seq):
         if b.sent_at - a.sent_at < min_gap:
             problems.append(
                 f"{b.email}: {b.message_id} only {b.sent_at - a.sent_at} after {a.message_id}"

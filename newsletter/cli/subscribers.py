@@ -1,0 +1,458 @@
+"""Commands for the subscriber list: ``newsletter subscribers add|import|export|list|show|…``.
+
+Each command opens the store, calls one function of ``newsletter.store.subscribers`` or
+``newsletter.importing`` inside one transaction, and prints a short confirmation (or the data
+it was asked for). The JSON shapes are documented in docs/subscribers.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import click
+
+from newsletter.cli import AppContext, json_option, now_option, resolve_now
+from newsletter.content import Message
+from newsletter.errors import ContentError, StoreError
+from newsletter.importing import export_csv, format_timestamp, import_csv
+from newsletter.schedules import local_to_utc
+from newsletter.store import Store, open_store
+from newsletter.store.subscribers import (
+    Enrolment,
+    Subscriber,
+    Timing,
+    add_subscriber,
+    enrol_subscriber,
+    enrolments_of,
+    find_subscriber,
+    forget_address,
+    get_subscriber,
+    list_subscribers,
+    normalise_email,
+    pause,
+    refuse_suppressed,
+    resume,
+    unsubscribe,
+)
+
+LISTED_STATUSES = ("pending", "active", "unsubscribed")
+
+
+@contextmanager
+def _store(app: AppContext) -> Iterator[Store]:
+    store = open_store(app.settings)
+    try:
+        yield store
+    finally:
+        store.dispose()
+
+
+def _timing(app: AppContext) -> Timing:
+    return Timing(app.project.schedules, app.settings.default_timezone)
+
+
+def _iso(at: dt.datetime | None) -> str | None:
+    return None if at is None else format_timestamp(at)
+
+
+def _local(at: dt.datetime, tz: ZoneInfo) -> str:
+    return f"{at.astimezone(tz):%Y-%m-%d %H:%M %Z} ({tz.key})"
+
+
+@click.group()
+def subscribers() -> None:
+    """Manage subscribers: add, import, export, list, show, pause, resume, unsubscribe, forget.
+
+    \b
+    Example:  newsletter subscribers add sam@example.com --name Sam --course protect-your-back
+    """
+
+
+# --- add, import, export --------------------------------------------------------------------
+
+
+@subscribers.command("add")
+@click.argument("email")
+@click.option("--name", help="How emails greet them.")
+@click.option("--timezone", help="IANA zone such as Europe/Berlin (default: the project's).")
+@click.option("--course", help="Enrol them in this course (schedules/<course>.toml).")
+@now_option
+@click.pass_obj
+def add_command(
+    app: AppContext,
+    email: str,
+    name: str | None,
+    timezone: str | None,
+    course: str | None,
+    now: dt.datetime | None,
+) -> None:
+    """Add a subscriber, and enrol them in a course with --course.
+
+    An existing subscriber is only enrolled in the course. Addresses that unsubscribed, bounced,
+    complained or were forgotten are refused.
+
+    \b
+    Example:  newsletter subscribers add sam@example.com --name Sam --course protect-your-back
+    """
+    at = resolve_now(now)
+    timing = _timing(app) if course else None
+    with _store(app) as store, store.write() as conn:
+        refuse_suppressed(conn, *normalise_email(email))
+        sub = find_subscriber(conn, email)
+        if sub is None:
+            sub = add_subscriber(conn, email, now=at, name=name, timezone=timezone)
+            said = f"added {sub.email}"
+        elif course is None or course in sub.courses:
+            enrolled = f" and enrolled in {course}" if course else ""
+            raise StoreError(f"{sub.email} is already subscribed{enrolled}")
+        else:
+            said = f"{sub.email} was already subscribed"
+        if course and timing:
+            enrol_subscriber(conn, sub, course, timing, at)
+            said += f"; enrolled in {course}"
+    click.echo(said)
+
+
+@subscribers.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--course", help="Enrol rows without a course column in this course.")
+@click.option("--skip-invalid", is_flag=True, help="Import the good rows, report the bad ones.")
+@now_option
+@click.pass_obj
+def import_command(
+    app: AppContext, file: Path, course: str | None, skip_invalid: bool, now: dt.datetime | None
+) -> None:
+    """Import subscribers from a CSV file (header row; an email column; see docs/subscribers.md).
+
+    One bad row imports nothing and every bad row is listed, unless --skip-invalid. Existing
+    subscribers are left as they are (and enrolled in the course); suppressed addresses are
+    skipped. Importing the same file twice changes nothing.
+
+    \b
+    Example:  newsletter subscribers import runners.csv --course protect-your-back
+    """
+    with _store(app) as store, store.write() as conn:
+        report = import_csv(
+            conn,
+            file,
+            timing=_timing(app),
+            now=resolve_now(now),
+            course=course,
+            skip_invalid=skip_invalid,
+        )
+    for line in report.skipped:
+        click.echo(f"skipped: {line}", err=True)
+    click.echo(report.summary())
+
+
+@subscribers.command("export")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=str))
+@click.pass_obj
+def export_command(app: AppContext, file: str) -> None:
+    """Write every subscriber (except forgotten ones) to a CSV file; `-` writes to stdout.
+
+    The file imports back with `subscribers import`.
+
+    \b
+    Example:  newsletter subscribers export - > subscribers.csv
+    """
+    with _store(app) as store, store.read() as conn:
+        if file == "-":
+            export_csv(conn, sys.stdout)
+            return
+        with open(file, "w", encoding="utf-8", newline="") as out:
+            count = export_csv(conn, out)
+    click.echo(f"exported {count} subscribers to {file}")
+
+
+# --- list and show --------------------------------------------------------------------------
+
+
+def _summary(sub: Subscriber) -> dict[str, Any]:
+    return {
+        "email": sub.email,
+        "name": sub.name,
+        "status": sub.status,
+        "timezone": sub.timezone,
+        "send_time": sub.send_time,
+        "courses": list(sub.courses),
+        "tags": list(sub.tags),
+        "attributes": sub.attributes,
+        "created_at": _iso(sub.created_at),
+        "unsubscribed_at": _iso(sub.unsubscribed_at),
+    }
+
+
+def _echo_json_array(items: Iterable[dict[str, Any]]) -> None:
+    """A JSON array written an item at a time, so a long list is never held in memory."""
+    click.echo("[", nl=False)
+    for i, item in enumerate(items):
+        click.echo(("," if i else "") + "\n  " + json.dumps(item, ensure_ascii=False), nl=False)
+    click.echo("\n]")
+
+
+@subscribers.command("list")
+@click.option("--status", type=click.Choice(LISTED_STATUSES), help="Only this status.")
+@click.option("--course", help="Only subscribers enrolled in this course.")
+@json_option
+@click.pass_obj
+def list_command(app: AppContext, status: str | None, course: str | None, as_json: bool) -> None:
+    """List subscribers: email, status, timezone, courses, name (forgotten ones are not listed).
+
+    \b
+    Example:  newsletter subscribers list --status active --course protect-your-back --json
+    """
+    with _store(app) as store, store.read() as conn:
+        found = list_subscribers(conn, status=status, course=course)
+        if as_json:
+            _echo_json_array(_summary(sub) for sub in found)
+            return
+        for sub in found:
+            courses = ",".join(sub.courses) or "-"
+            line = f"{sub.email:<40} {sub.status:<12} {sub.timezone or '-':<20} {courses:<24}"
+            click.echo(f"{line} {sub.name or ''}".rstrip())
+
+
+def _lessons(app: AppContext, course: str) -> list[Message]:
+    try:
+        return app.project.content.lessons(course)
+    except ContentError:  # a broken content file must not hide who the subscriber is
+        return []
+
+
+def _lesson(lessons: list[Message], position: int | None) -> dict[str, Any]:
+    message = lessons[position] if position is not None and 0 <= position < len(lessons) else None
+    return {
+        "position": position,
+        "message_id": message.id if message else None,
+        "subject": message.subject if message else None,
+    }
+
+
+def _course_state(e: Enrolment, now: dt.datetime) -> str:
+    if e.completed_at is not None:
+        return "completed"
+    if e.left_at is not None:
+        return "left"
+    return "paused" if e.paused(now) else "active"
+
+
+def _next_lesson(
+    e: Enrolment, lessons: list[Message], tz: ZoneInfo, now: dt.datetime
+) -> dict[str, Any] | None:
+    if _course_state(e, now) in ("completed", "left"):
+        return None
+    due = e.next_due_at
+    return _lesson(lessons, e.position) | {
+        "due_utc": _iso(due),
+        "due_local": None if due is None else due.astimezone(tz).isoformat(),
+        "queued": e.queued,
+    }
+
+
+def _course_details(
+    app: AppContext, e: Enrolment, tz: ZoneInfo, now: dt.datetime
+) -> dict[str, Any]:
+    lessons = _lessons(app, e.course)
+    subjects = {m.id: m.subject for m in lessons}
+    sent = [
+        {"position": s.position, "message_id": s.message_id}
+        | {"subject": subjects.get(s.message_id), "sent_at": _iso(s.sent_at)}
+        for s in e.sent
+    ]
+    return {
+        "course": e.course,
+        "state": _course_state(e, now),
+        "enrolled_at": _iso(e.enrolled_at),
+        "lessons_total": len(lessons) or None,
+        "sent": sent,
+        "next": _next_lesson(e, lessons, tz, now),
+        "paused_at": _iso(e.paused_at) if e.paused(now) else None,
+        "paused_until": _iso(e.paused_until) if e.paused(now) else None,
+        "completed_at": _iso(e.completed_at),
+        "left_at": _iso(e.left_at),
+    }
+
+
+def _details(
+    app: AppContext, sub: Subscriber, courses: list[Enrolment], now: dt.datetime
+) -> dict[str, Any]:
+    tz = ZoneInfo(sub.timezone or app.settings.default_timezone)
+    return _summary(sub) | {
+        "local_timezone": tz.key,
+        "courses": [_course_details(app, e, tz, now) for e in courses],
+    }
+
+
+def _print_details(d: dict[str, Any], tz: ZoneInfo) -> None:
+    zone = d["timezone"] or f"{d['local_timezone']} (project default)"
+    click.echo(f"{d['email']}  {d['name'] or ''}".rstrip())
+    click.echo(f"  status      {d['status']}")
+    click.echo(f"  timezone    {zone}")
+    click.echo(f"  send time   {d['send_time'] or 'as scheduled'}")
+    click.echo(f"  subscribed  {d['created_at']}")
+    if d["tags"]:
+        click.echo(f"  tags        {', '.join(d['tags'])}")
+    for key, value in sorted(d["attributes"].items()):
+        click.echo(f"  {key}: {value}")
+    for course in d["courses"]:
+        _print_course(course, tz)
+
+
+def _print_course(c: dict[str, Any], tz: ZoneInfo) -> None:
+    total = f", {c['lessons_total']} lessons" if c["lessons_total"] else ""
+    click.echo(f"{c['course']}: {c['state']} (enrolled {c['enrolled_at']}{total})")
+    for s in c["sent"]:
+        click.echo(f"  sent  {s['position']:>2}  {s['message_id']:<32} {s['sent_at']}")
+    n = c["next"]
+    if n is not None:
+        when = "queued for sending" if n["queued"] else "not scheduled while paused"
+        if n["due_utc"]:
+            due = dt.datetime.fromisoformat(n["due_utc"])
+            when = f"due {_local(due, tz)} = {due:%Y-%m-%d %H:%M} UTC"
+        click.echo(f"  next  {n['position']:>2}  {n['message_id'] or '-':<32} {when}")
+        if n["subject"]:
+            click.echo(f"            {n['subject']}")
+    if c["paused_at"]:
+        until = c["paused_until"] or "resumed"
+        click.echo(f"  paused since {c['paused_at']} until {until}")
+    for key in ("completed_at", "left_at"):
+        if c[key]:
+            click.echo(f"  {key.removesuffix('_at')} {c[key]}")
+
+
+@subscribers.command("show")
+@click.argument("email")
+@json_option
+@now_option
+@click.pass_obj
+def show_command(app: AppContext, email: str, as_json: bool, now: dt.datetime | None) -> None:
+    """Show a subscriber: details, lessons sent, and the next lesson in local and UTC time.
+
+    \b
+    Example:  newsletter subscribers show sam@example.com --json
+    """
+    with _store(app) as store, store.read() as conn:
+        sub = get_subscriber(conn, email)
+        courses = enrolments_of(conn, sub.id)
+    details = _details(app, sub, courses, resolve_now(now))
+    if as_json:
+        click.echo(json.dumps(details, indent=2, ensure_ascii=False))
+    else:
+        _print_details(details, ZoneInfo(details["local_timezone"]))
+
+
+# --- pause, resume, unsubscribe, forget -----------------------------------------------------
+
+
+def _parse_until(
+    _ctx: click.Context, _param: click.Parameter, value: str | None
+) -> dt.date | dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        if len(value) == 10:
+            return dt.date.fromisoformat(value)
+        return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO date or date-time") from None
+
+
+def until_instant(value: dt.date | dt.datetime, tz: ZoneInfo) -> dt.datetime:
+    """A date means local midnight in ``tz``; a date-time without an offset is local too."""
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            return value.astimezone(dt.UTC)
+        return local_to_utc(value.date(), value.time(), tz)
+    return local_to_utc(value, dt.time(0), tz)
+
+
+@subscribers.command("pause")
+@click.argument("email")
+@click.option(
+    "--until",
+    callback=_parse_until,
+    help="Resume by itself then: an ISO date (midnight, subscriber's time) or date-time.",
+)
+@now_option
+@click.pass_obj
+def pause_command(
+    app: AppContext, email: str, until: dt.date | dt.datetime | None, now: dt.datetime | None
+) -> None:
+    """Pause a subscriber's courses, until resumed or until a date; the rest of the course shifts.
+
+    \b
+    Example:  newsletter subscribers pause sam@example.com --until 2027-01-10
+    """
+    timing = _timing(app)
+    with _store(app) as store, store.write() as conn:
+        sub = get_subscriber(conn, email)
+        tz = timing.zone(sub)
+        end = None if until is None else until_instant(until, tz)
+        pause(conn, sub, end, resolve_now(now), timing)
+    click.echo(f"paused {sub.email} until {_local(end, tz) if end else 'resumed'}")
+
+
+@subscribers.command("resume")
+@click.argument("email")
+@now_option
+@click.pass_obj
+def resume_command(app: AppContext, email: str, now: dt.datetime | None) -> None:
+    """End a pause now: the next lesson is the one that was due, then the course goes on.
+
+    \b
+    Example:  newsletter subscribers resume sam@example.com
+    """
+    timing = _timing(app)
+    with _store(app) as store, store.write() as conn:
+        sub = get_subscriber(conn, email)
+        resume(conn, sub, resolve_now(now), timing)
+    click.echo(f"resumed {sub.email}")
+
+
+@subscribers.command("unsubscribe")
+@click.argument("email")
+@now_option
+@click.pass_obj
+def unsubscribe_command(app: AppContext, email: str, now: dt.datetime | None) -> None:
+    """Unsubscribe at once: no further mail, lessons waiting to be sent are cancelled.
+
+    \b
+    Example:  newsletter subscribers unsubscribe sam@example.com
+    """
+    with _store(app) as store, store.write() as conn:
+        sub = get_subscriber(conn, email)
+        changed = unsubscribe(conn, sub, resolve_now(now), source="cli")
+    click.echo(f"unsubscribed {sub.email}" if changed else f"{sub.email} was already unsubscribed")
+
+
+@subscribers.command("forget")
+@click.argument("email")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@now_option
+@click.pass_obj
+def forget_command(app: AppContext, email: str, yes: bool, now: dt.datetime | None) -> None:
+    """Erase everything stored about a subscriber (right to erasure).
+
+    Only a hash of the address is kept, so it is never mailed, added or imported again.
+
+    \b
+    Example:  newsletter subscribers forget sam@example.com --yes
+    """
+    if not yes:
+        click.confirm(
+            f"Erase {email} and everything stored about them? This cannot be undone", abort=True
+        )
+    with _store(app) as store, store.write() as conn:
+        changed = forget_address(conn, email, resolve_now(now))
+    click.echo(f"forgot {email.strip()}" if changed else f"{email.strip()} was already forgotten")
+
+
+COMMANDS = (subscribers,)

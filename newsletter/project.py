@@ -12,6 +12,7 @@ from newsletter.errors import ContentError
 from newsletter.render import Renderer, course_infos
 
 if TYPE_CHECKING:
+    from newsletter.broadcasts import Broadcast
     from newsletter.schedules import Schedule
 
 
@@ -32,6 +33,14 @@ class Project:
         return load_schedules(self.settings.schedules_dir)
 
     @cached_property
+    def broadcasts(self) -> tuple[Broadcast, ...]:
+        """The entries of ``schedules/broadcasts.toml`` (none when there is no such file)."""
+        from newsletter.broadcasts import FILE_NAME, load_broadcasts
+
+        path = self.settings.schedules_dir / FILE_NAME
+        return load_broadcasts(path, self.content, self.schedules)
+
+    @cached_property
     def renderer(self) -> Renderer:
         return self.renderer_for()
 
@@ -49,8 +58,17 @@ class Project:
                 problems.extend(err.problems)
         if not problems:
             problems.extend(self._course_problems())
+        if not problems:
+            problems.extend(self._broadcast_problems())
         if problems:
             raise ContentError(problems)
+
+    def _broadcast_problems(self) -> list[str]:
+        try:
+            _ = self.broadcasts
+        except ContentError as err:
+            return err.problems
+        return []
 
     def _course_problems(self) -> list[str]:
         problems = []

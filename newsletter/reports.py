@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from newsletter.broadcasts import listing
 from newsletter.project import Project
 from newsletter.store.schema import deliveries, enrolments, events, subscribers, suppressions
 
@@ -45,6 +46,7 @@ def status(conn: Connection, project: Project, now: datetime) -> dict[str, Any]:
         "suppressed": conn.execute(sa.select(sa.func.count()).select_from(suppressions)).scalar(),
         "courses": courses,
         "issues": [message_row(m.id, m.subject) for m in project.content.issues],
+        "broadcasts": listing(conn, project.broadcasts, now),
         "totals": {
             state: sum(counts.get(state, 0) for counts in by_message.values())
             for state in LEDGER_STATES
@@ -63,9 +65,12 @@ def _ledger_counts(conn: Connection) -> dict[str, dict[str, int]]:
 
 
 def _event_counts(conn: Connection) -> dict[str, dict[str, int]]:
+    """Per message and event type, how many emails had it: five opens of one email count once
+    (providers report every open and click). An event tied to no email counts on its own."""
     counts: dict[str, dict[str, int]] = defaultdict(dict)
+    per_email = sa.func.coalesce(events.c.delivery_id, -events.c.id)
     query = (
-        sa.select(events.c.message_id, events.c.type, sa.func.count())
+        sa.select(events.c.message_id, events.c.type, sa.func.count(sa.distinct(per_email)))
         .where(events.c.message_id.is_not(None))
         .group_by(events.c.message_id, events.c.type)
     )
@@ -131,6 +136,9 @@ def format_status(data: dict[str, Any]) -> str:
         lines.append(_table_header())
         for issue in data["issues"]:
             lines.append(_table_row(issue["message_id"], issue))
+    if data.get("broadcasts"):
+        lines += ["", "broadcasts:"]
+        lines += [_broadcast_row(b) for b in data["broadcasts"]]
     totals = data["totals"]
     lines.append("")
     lines.append("ledger: " + ", ".join(f"{totals[s]} {s}" for s in LEDGER_STATES))
@@ -149,3 +157,11 @@ def _table_header() -> str:
 def _table_row(label: str, row: dict[str, Any]) -> str:
     values = [row[c] for c in _COLUMNS] + [row["events"][c] for c in _EVENT_COLUMNS]
     return f"  {label[:34]:<34}" + "".join(f"{v:>10}" for v in values)
+
+
+def _broadcast_row(b: dict[str, Any]) -> str:
+    ident = f"#{b['id']}" if b["id"] is not None else "new"
+    return (
+        f"  {ident:>5} {b['message_id'][:34]:<34} {b['audience'][:24]:<24} {b['state']:<9} "
+        f"{b['sent']:>7} sent {b['due']:>7} due {b['failed']:>5} failed  {b['when']}"
+    )

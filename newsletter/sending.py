@@ -12,12 +12,14 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy.engine import Connection
 
+from newsletter import broadcasts, plan
+from newsletter.broadcasts import Broadcast
 from newsletter.envelope import Envelopes
 from newsletter.errors import NewsletterError, ProviderAuthError
 from newsletter.project import Project
@@ -95,12 +97,19 @@ def pid_alive(host: str, pid: int) -> bool:
 
 
 def iter_due(
-    conn: Connection, now: datetime, courses: dict[str, Course], default_tz: str, limit: int | None
+    conn: Connection,
+    now: datetime,
+    courses: dict[str, Course],
+    default_tz: str,
+    limit: int | None,
+    specs: Sequence[Broadcast] = (),
 ) -> Iterator[DueItem]:
-    """Retries that are ready, then lessons whose time has come; at most ``limit``."""
+    """Retries (and queued broadcasts) that are ready, then broadcasts and lessons whose time
+    has come; at most ``limit``. ``specs``: the entries of schedules/broadcasts.toml."""
     count = 0
     for source in (
         ledger.pending_retries(conn, now, default_tz),
+        broadcasts.due_items(conn, now, specs, default_tz),
         ledger.due_lessons(conn, now, courses, default_tz),
     ):
         for item in source:
@@ -117,7 +126,8 @@ def list_due(
     """What a send at ``now`` would deliver, without changing anything."""
     with store.read() as conn:
         courses = course_book(project)
-        return list(iter_due(conn, now, courses, project.settings.default_timezone, limit))
+        tz = project.settings.default_timezone
+        return list(iter_due(conn, now, courses, tz, limit, project.broadcasts))
 
 
 class SendRun:
@@ -147,6 +157,9 @@ class SendRun:
     def run(
         self, now: datetime, options: SendOptions, progress: Progress | None = None
     ) -> SendReport:
+        with self.store.read() as conn:
+            # A content change that would send someone a lesson again stops the whole run.
+            plan.refuse_resends(conn, self.project)
         if options.dry_run:
             return self._dry_run(now, options, progress)
         report = SendReport()
@@ -171,12 +184,30 @@ class SendRun:
             )
             if options.resend_uncertain:
                 ledger.resend_uncertain(conn, now)
+        report.queued = self._queue_lessons(now, options.limit)
         with self.store.write() as conn:
-            report.queued = ledger.materialise(
-                conn, now, self.courses, self.default_tz, options.limit
+            report.queued += broadcasts.queue_due(
+                conn, now, self.project.broadcasts, self.default_tz
             )
+            plan.record_seen(conn, self.project, now)
         if report.queued:
-            log.info("queued %d lessons", report.queued)
+            log.info("queued %d emails", report.queued)
+
+    def _queue_lessons(self, now: datetime, limit: int | None) -> int:
+        """Ledger rows for the lessons whose time has come, one page per transaction: other
+        senders can claim the first pages while this one queues the rest (or queue pages of
+        their own: on PostgreSQL each takes the pages nobody else has locked)."""
+        queued, after = 0, None
+        while limit is None or queued < limit:
+            left = None if limit is None else limit - queued
+            with self.store.write() as conn:
+                count, after = ledger.materialise_page(
+                    conn, now, self.courses, self.default_tz, after, left
+                )
+            queued += count
+            if after is None:
+                break
+        return queued
 
     def _send_batches(
         self, now: datetime, limit: int | None, report: SendReport, progress: Progress | None
@@ -289,7 +320,8 @@ class SendRun:
 
     def _due_stream(self, now: datetime, limit: int | None) -> Iterator[DueItem]:
         with self.store.read() as conn:
-            yield from iter_due(conn, now, self.courses, self.default_tz, limit)
+            specs = self.project.broadcasts
+            yield from iter_due(conn, now, self.courses, self.default_tz, limit, specs)
 
 
 def _is_idempotent(provider_name: str) -> bool:

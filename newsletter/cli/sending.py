@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from datetime import UTC, datetime
+from typing import Any
 
 import click
 
@@ -35,7 +36,7 @@ def due(app: AppContext, now: datetime | None, limit: int | None, as_json: bool)
     moment = resolve_now(now)
     store = open_store(app.settings)
     items = list_due(store, project, moment, limit)
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "email": item.email,
             "message_id": item.message_id,
@@ -45,6 +46,9 @@ def due(app: AppContext, now: datetime | None, limit: int | None, as_json: bool)
             "local_time": moment.astimezone(ledger.zone(item.timezone)).isoformat(),
             "due_at": item.due_at.isoformat(),
             "retry": item.delivery_id is not None,
+            # Only issues (broadcasts) carry the key: lesson rows keep their documented shape.
+            # None: an entry of schedules/broadcasts.toml that `send` has not stored yet.
+            **({"broadcast_id": item.broadcast_id} if item.course is None else {}),
         }
         for item in items
     ]

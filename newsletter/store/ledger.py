@@ -16,8 +16,8 @@ following lesson's ``next_due_at`` is computed from the actual send time.
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -30,7 +30,9 @@ from sqlalchemy.engine import Connection
 from newsletter.progress import next_due_for, personal_schedule
 from newsletter.providers.base import SendResult
 from newsletter.schedules import Schedule, sendable
+from newsletter.store import subscribers as subscribers_store
 from newsletter.store.schema import deliveries, enrolments, runs, subscribers, suppressions
+from newsletter.store.subscribers import email_hash
 
 FINAL_STATES = frozenset({"sent", "failed", "cancelled"})
 # A claimant that has not been heard of for this long is presumed dead.
@@ -46,6 +48,26 @@ class Course:
 
     schedule: Schedule
     lessons: tuple[str, ...]  # message ids by position
+
+    def order_for(self, pinned: Sequence[str] | None) -> tuple[str, ...]:
+        """The lessons in the order a subscriber gets them (docs/plan.md): the current order
+        (``on_change = "remap"``), or the order they started with, less lessons that are gone
+        from the course (``"pin"``)."""
+        if self.schedule.on_change != "pin" or pinned is None:
+            return self.lessons
+        current = set(self.lessons)
+        return tuple(m for m in pinned if m in current)
+
+    def next_lesson(self, received: Collection[str], pinned: Sequence[str] | None) -> str:
+        """The first lesson in their order that they have no ledger row for; "" when done.
+
+        Choosing by id rather than by position is what keeps a lesson inserted before someone's
+        position from being skipped, and a moved lesson from being sent twice."""
+        return next((m for m in self.order_for(pinned) if m not in received), "")
+
+    def started_with(self, received: Sequence[str]) -> tuple[str, ...]:
+        """The order to pin a subscriber to: what they already had, then the rest as it is now."""
+        return (*received, *(m for m in self.lessons if m not in received))
 
 
 @dataclass(frozen=True)
@@ -63,6 +85,7 @@ class DueItem:
     enrolment_id: int | None = None  # set for new lessons
     delivery_id: int | None = None  # set for rows already in the ledger
     broadcast_id: int | None = None
+    pin: tuple[str, ...] | None = None  # lesson order to record on an enrolment that has none
 
 
 @dataclass(frozen=True)
@@ -84,16 +107,14 @@ def zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
-def email_hash(email_key: str) -> str:
-    """The suppression list's key: sha256 of the case-folded address."""
-    return hashlib.sha256(email_key.encode("utf-8")).hexdigest()
-
-
 def backoff(attempts: int) -> timedelta:
     return timedelta(minutes=BACKOFF_MINUTES[min(attempts, len(BACKOFF_MINUTES)) - 1])
 
 
 # -- what is due --------------------------------------------------------------------------------
+
+# Where a walk through the due enrolments has got to: (next_due_at, id) of the last one read.
+Cursor = tuple[datetime, int]
 
 
 def due_lessons(
@@ -109,17 +130,58 @@ def due_lessons(
     Reads only enrolments whose ``next_due_at`` has passed, page by page: the cost grows with
     what is due, not with the number of subscribers.
     """
-    after: tuple[datetime, int] | None = None
+    after: Cursor | None = None
     while True:
-        rows = _due_enrolment_page(conn, now, after, lock)
-        if not rows:
+        items, after = due_lesson_page(conn, now, courses, default_tz, after, lock=lock)
+        yield from items
+        if after is None:
             return
-        after = (rows[-1].next_due_at, rows[-1].id)
-        suppressed = _suppressed_keys(conn, [r.email_key for r in rows])
-        for row in rows:
-            item = _lesson_item(row, now, courses, default_tz, suppressed)
-            if item is not None:
-                yield item
+
+
+def due_lesson_page(
+    conn: Connection,
+    now: datetime,
+    courses: Mapping[str, Course],
+    default_tz: str,
+    after: Cursor | None,
+    *,
+    lock: bool = False,
+) -> tuple[list[DueItem], Cursor | None]:
+    """One page of ``due_lessons`` after ``after``, and where the next page starts (None: done).
+
+    With ``lock`` on PostgreSQL the page's enrolments are locked ``FOR UPDATE SKIP LOCKED``:
+    concurrent senders each take pages of their own.
+    """
+    rows = _due_enrolment_page(conn, now, after, lock)
+    if not rows:
+        return [], None
+    suppressed = _suppressed_keys(conn, [r.email_key for r in rows])
+    received = received_lessons(conn, [r.subscriber_id for r in rows])
+    # Whether a lesson may go out now depends only on course, zone and send time: ask once each.
+    sendable_now: dict[tuple[str, str, str | None], bool] = {}
+    items = []
+    for row in rows:
+        had = received.get((row.subscriber_id, row.course), [])
+        item = _lesson_item(row, now, courses, default_tz, suppressed, had, sendable_now)
+        if item is not None:
+            items.append(item)
+    return items, (rows[-1].next_due_at, rows[-1].id)
+
+
+def received_lessons(
+    conn: Connection, subscriber_ids: Sequence[int]
+) -> dict[tuple[int, str], list[str]]:
+    """(subscriber, course) → lesson ids with a ledger row in any state, in the order queued."""
+    d = deliveries
+    query = (
+        sa.select(d.c.subscriber_id, d.c.course, d.c.message_id)
+        .where(d.c.subscriber_id.in_(subscriber_ids), d.c.course.is_not(None))
+        .order_by(d.c.subscriber_id, d.c.position, d.c.id)
+    )
+    found: dict[tuple[int, str], list[str]] = defaultdict(list)
+    for sub_id, course, message_id in conn.execute(query):
+        found[(sub_id, course)].append(message_id)
+    return found
 
 
 def _due_enrolment_page(
@@ -133,6 +195,7 @@ def _due_enrolment_page(
             e.c.course,
             e.c.position,
             e.c.next_due_at,
+            e.c.lessons,
             s.c.email,
             s.c.email_key,
             s.c.name,
@@ -162,15 +225,20 @@ def _lesson_item(
     courses: Mapping[str, Course],
     default_tz: str,
     suppressed: set[str],
+    received: Sequence[str],
+    sendable_now: dict[tuple[str, str, str | None], bool],
 ) -> DueItem | None:
     course = courses.get(row.course)
     if course is None or row.email_key in suppressed:
         return None
     tz_name = row.timezone or default_tz
-    schedule = personal_schedule(course.schedule, row.send_time)
-    if not sendable(schedule, now, zone(tz_name)):
+    key = (row.course, tz_name, row.send_time)
+    if key not in sendable_now:
+        schedule = personal_schedule(course.schedule, row.send_time)
+        sendable_now[key] = sendable(schedule, now, zone(tz_name))
+    if not sendable_now[key]:
         return None  # overdue, but outside the send window or on a skipped day: wait
-    message_id = course.lessons[row.position] if row.position < len(course.lessons) else ""
+    message_id = course.next_lesson(received, row.lessons)
     return DueItem(
         subscriber_id=row.subscriber_id,
         email=row.email,
@@ -181,6 +249,7 @@ def _lesson_item(
         position=row.position,
         due_at=row.next_due_at,
         enrolment_id=row.id,
+        pin=None if row.lessons is not None else course.started_with(received),
     )
 
 
@@ -231,53 +300,118 @@ def materialise(
     The enrolment's ``next_due_at`` goes NULL in the same transaction, so a concurrent run
     cannot pick the same lesson, and a subscriber gets at most one lesson per course per run.
     """
-    created = 0
-    for item in due_lessons(conn, now, courses, default_tz, lock=True):
-        if limit is not None and created >= limit:
+    created, after = 0, None
+    while limit is None or created < limit:
+        left = None if limit is None else limit - created
+        count, after = materialise_page(conn, now, courses, default_tz, after, left)
+        created += count
+        if after is None:
             break
-        if item.message_id == "":
-            _complete(conn, item.enrolment_id, now)
-            continue
-        created += _insert_lesson_row(conn, item, now, courses, default_tz)
     return created
 
 
-def _insert_lesson_row(
-    conn: Connection, item: DueItem, now: datetime, courses: Mapping[str, Course], default_tz: str
+def materialise_page(
+    conn: Connection,
+    now: datetime,
+    courses: Mapping[str, Course],
+    default_tz: str,
+    after: Cursor | None,
+    limit: int | None = None,
+) -> tuple[int, Cursor | None]:
+    """``materialise`` for one page of due enrolments after ``after``: how many rows it wrote
+    and where the next page starts (None: nothing more is due).
+
+    Each page may be its own transaction: a page is complete in itself (rows written and
+    enrolments cleared together), and committing page by page lets concurrent senders start
+    claiming the first rows while the rest are still being queued.
+    """
+    items, after = due_lesson_page(conn, now, courses, default_tz, after, lock=True)
+    batch: list[DueItem] = []
+    for item in items:
+        if limit is not None and len(batch) >= limit:
+            break
+        if item.message_id == "":
+            _complete(conn, item.enrolment_id, now)
+        else:
+            batch.append(item)
+    return _insert_lesson_rows(conn, batch, now, courses, default_tz), after
+
+
+def _insert_lesson_rows(
+    conn: Connection,
+    items: Sequence[DueItem],
+    now: datetime,
+    courses: Mapping[str, Course],
+    default_tz: str,
 ) -> int:
-    existing = conn.execute(
-        sa.select(deliveries.c.state, deliveries.c.sent_at).where(
-            deliveries.c.subscriber_id == item.subscriber_id,
-            deliveries.c.message_id == item.message_id,
-        )
-    ).first()
-    if existing is not None:
+    """Ledger rows for ``items`` (one statement for all), their enrolments set waiting."""
+    existing = _existing_rows(conn, items)
+    new = [i for i in items if (i.subscriber_id, i.message_id) not in existing]
+    for item in items:
+        found = existing.get((item.subscriber_id, item.message_id))
+        if found is None:
+            continue
         # The ledger already has this lesson for them (e.g. content was reordered): never send
         # it twice. Skip past it once it is final; otherwise wait for the outstanding row.
-        if existing.state in FINAL_STATES:
-            sent_at = existing.sent_at or now
+        if found.state in FINAL_STATES:
+            sent_at = found.sent_at or now
             lesson_sent(
                 conn, item.subscriber_id, item.course, item.position, sent_at, courses, default_tz
             )
         else:
             _set_next_due(conn, item.enrolment_id, None)
-        return 0
-    conn.execute(
-        deliveries.insert().values(
-            subscriber_id=item.subscriber_id,
-            message_id=item.message_id,
-            course=item.course,
-            position=item.position,
-            state="due",
-            due_at=item.due_at,
-            next_attempt_at=now,
-            attempts=0,
-            created_at=now,
-            updated_at=now,
+    if new:
+        conn.execute(deliveries.insert(), [_lesson_row(item, now) for item in new])
+        _set_waiting(conn, new)
+    return len(new)
+
+
+def _existing_rows(conn: Connection, items: Sequence[DueItem]) -> dict[tuple[int, str], Any]:
+    """(subscriber, message) → the ledger row already there, for the items that have one."""
+    if not items:
+        return {}
+    d = deliveries
+    wanted = {(i.subscriber_id, i.message_id) for i in items}
+    rows = conn.execute(
+        sa.select(d.c.subscriber_id, d.c.message_id, d.c.state, d.c.sent_at).where(
+            d.c.subscriber_id.in_({i.subscriber_id for i in items}),
+            d.c.message_id.in_({i.message_id for i in items}),
         )
     )
-    _set_next_due(conn, item.enrolment_id, None)
-    return 1
+    return {
+        (r.subscriber_id, r.message_id): r
+        for r in rows
+        if (r.subscriber_id, r.message_id) in wanted
+    }
+
+
+def _lesson_row(item: DueItem, now: datetime) -> dict[str, Any]:
+    return {
+        "subscriber_id": item.subscriber_id,
+        "message_id": item.message_id,
+        "course": item.course,
+        "position": item.position,
+        "state": "due",
+        "due_at": item.due_at,
+        "next_attempt_at": now,
+        "attempts": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _set_waiting(conn: Connection, items: Sequence[DueItem]) -> None:
+    """``next_due_at`` NULL while the lesson is queued, and the lesson order recorded for the
+    enrolments that have none yet (what `on_change = "pin"` keeps them on)."""
+    e = enrolments
+    by_id = e.c.id == sa.bindparam("_id")
+    plain = [{"_id": i.enrolment_id} for i in items if i.pin is None]
+    pinned = [{"_id": i.enrolment_id, "_pin": list(i.pin)} for i in items if i.pin is not None]
+    if plain:
+        conn.execute(e.update().where(by_id).values(next_due_at=None), plain)
+    if pinned:
+        values = {"next_due_at": None, "lessons": sa.bindparam("_pin", type_=e.c.lessons.type)}
+        conn.execute(e.update().where(by_id).values(values), pinned)
 
 
 def _set_next_due(conn: Connection, enrolment_id: int | None, due: datetime | None) -> None:
@@ -302,19 +436,55 @@ def lesson_sent(
     default_tz: str,
 ) -> None:
     """Record course progress after a lesson went out, and schedule the next one."""
-    course = courses.get(course_id or "")
-    if course is None or position is None:
+    lessons_sent(conn, [(subscriber_id, course_id, position)], sent_at, courses, default_tz)
+
+
+# A lesson that went out: (subscriber id, course, position).
+SentLesson = tuple[int, str | None, int | None]
+
+
+def lessons_sent(
+    conn: Connection,
+    sent: Iterable[SentLesson],
+    sent_at: datetime,
+    courses: Mapping[str, Course],
+    default_tz: str,
+) -> None:
+    """``lesson_sent`` for many lessons sent at the same moment: three statements, not three
+    per lesson."""
+    wanted = {
+        (sub_id, course): position
+        for sub_id, course, position in sent
+        if course in courses and position is not None
+    }
+    if not wanted:
         return
     e, s = enrolments, subscribers
-    row = conn.execute(
+    ids = sorted({sub_id for sub_id, _ in wanted})
+    rows = conn.execute(
         sa.select(e, s.c.timezone, s.c.send_time)
         .join(s, s.c.id == e.c.subscriber_id)
-        .where(e.c.subscriber_id == subscriber_id, e.c.course == course_id)
-    ).first()
-    if row is None or row.position != position:
-        return  # progress already moved on (a late duplicate report); nothing to do
-    values: dict[str, Any] = {"position": position + 1, "last_sent_at": sent_at}
-    if position + 1 >= len(course.lessons):
+        .where(e.c.subscriber_id.in_(ids))
+    ).all()
+    received = received_lessons(conn, ids)
+    changes: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        if wanted.get((row.subscriber_id, row.course), -1) != row.position:
+            continue  # another course, or progress already moved on (a late duplicate report)
+        had = received.get((row.subscriber_id, row.course), [])
+        values = _progress(row, courses[row.course], had, sent_at, default_tz)
+        changes[tuple(values)].append({"_id": row.id} | {f"_{k}": v for k, v in values.items()})
+    for columns, params in changes.items():
+        update = e.update().where(e.c.id == sa.bindparam("_id"))
+        conn.execute(update.values({c: sa.bindparam(f"_{c}") for c in columns}), params)
+
+
+def _progress(
+    row: Any, course: Course, received: Sequence[str], sent_at: datetime, default_tz: str
+) -> dict[str, Any]:
+    """An enrolment's new values once the lesson at its position went out at ``sent_at``."""
+    values: dict[str, Any] = {"position": row.position + 1, "last_sent_at": sent_at}
+    if not course.next_lesson(received, row.lessons):
         values.update(next_due_at=None, completed_at=sent_at)
     elif row.left_at is None:
         values["next_due_at"] = next_due_for(
@@ -326,7 +496,7 @@ def lesson_sent(
             paused_until=row.paused_until,
             send_time=row.send_time,
         )
-    conn.execute(e.update().where(e.c.id == row.id).values(**values))
+    return values
 
 
 # -- claiming and recording ---------------------------------------------------------------------
@@ -415,39 +585,34 @@ def record_results(
     courses: Mapping[str, Course],
     default_tz: str,
 ) -> None:
-    """Write the provider's answers to the ledger, with course progress and suppressions."""
+    """Write the provider's answers to the ledger, with course progress and suppressions.
+
+    One UPDATE per outcome for the whole batch (executemany), not one per email."""
+    by_outcome: dict[str, list[SendResult]] = defaultdict(list)
     for result in results:
-        item = claimed[result.delivery_id]
-        if result.outcome == "sent":
-            _mark(
-                conn,
-                run_id,
-                item,
-                now,
-                state="sent",
-                sent_at=now,
-                provider_message_id=result.provider_message_id,
-                last_error=None,
-            )
-            lesson_sent(
-                conn, item.subscriber_id, item.course, item.position, now, courses, default_tz
-            )
-        elif result.outcome == "failed":
-            _mark(conn, run_id, item, now, state="failed", last_error=result.error)
-            if result.suppress:
-                suppress(conn, item.email, "rejected", "provider", result.error or "", now)
-        elif result.outcome == "uncertain":
-            _mark(conn, run_id, item, now, state="uncertain", last_error=result.error)
-        else:
-            _mark(
-                conn,
-                run_id,
-                item,
-                now,
-                state="due",
-                last_error=result.error,
-                next_attempt_at=now + backoff(item.attempts),
-            )
+        by_outcome[result.outcome].append(result)
+    sent = by_outcome["sent"]
+    _mark(conn, run_id, now, sent, state="sent", sent_at=now, provider_message_id=_PMID)
+    done = (claimed[r.delivery_id] for r in sent)
+    lessons_sent(
+        conn, [(c.subscriber_id, c.course, c.position) for c in done], now, courses, default_tz
+    )
+    failed = by_outcome["failed"]
+    _mark(conn, run_id, now, failed, state="failed")
+    for result in failed:
+        if result.suppress:
+            email = claimed[result.delivery_id].email
+            suppress(conn, email, "rejected", "provider", result.error or "", now)
+    _mark(conn, run_id, now, by_outcome["uncertain"], state="uncertain")
+    retry = by_outcome["retry"]
+    later = {r.delivery_id: now + backoff(claimed[r.delivery_id].attempts) for r in retry}
+    _mark(conn, run_id, now, retry, later, state="due", next_attempt_at=_LATER)
+
+
+# Per-email values of ``_mark``'s UPDATE.
+_PMID: sa.BindParameter[str] = sa.bindparam("_pmid", type_=sa.Text())
+_ERROR: sa.BindParameter[str] = sa.bindparam("_error", type_=sa.Text())
+_LATER = sa.bindparam("_later", type_=deliveries.c.next_attempt_at.type)
 
 
 def release(conn: Connection, run_id: str, claimed: Iterable[Claimed], now: datetime) -> None:
@@ -461,42 +626,46 @@ def release(conn: Connection, run_id: str, claimed: Iterable[Claimed], now: date
     )
 
 
-def _mark(conn: Connection, run_id: str, item: Claimed, now: datetime, **values: Any) -> None:
+def _mark(
+    conn: Connection,
+    run_id: str,
+    now: datetime,
+    results: Sequence[SendResult],
+    later: Mapping[int, datetime] | None = None,
+    **values: Any,
+) -> None:
+    """Set ``values`` and each result's error on this run's rows of ``results``; ``_PMID`` and
+    ``_LATER`` in ``values`` take each result's provider message id and ``later`` time."""
+    if not results:
+        return
     d = deliveries
+    params = [
+        {
+            "_id": r.delivery_id,
+            "_pmid": r.provider_message_id,
+            "_error": None if r.outcome == "sent" else r.error,
+            "_later": (later or {}).get(r.delivery_id),
+        }
+        for r in results
+    ]
     # A row marked uncertain by another run (our lease lapsed) still gets the real answer.
-    conn.execute(
-        d.update()
-        .where(
-            d.c.id == item.delivery_id,
-            d.c.claimed_by == run_id,
-            d.c.state.in_(("sending", "uncertain")),
-        )
-        .values(updated_at=now, **values)
+    # (No IN list here: an expanding parameter cannot go into an executemany.)
+    update = d.update().where(
+        d.c.id == sa.bindparam("_id"),
+        d.c.claimed_by == run_id,
+        sa.or_(d.c.state == "sending", d.c.state == "uncertain"),
     )
+    conn.execute(update.values(updated_at=now, last_error=_ERROR, **values), params)
 
 
 def suppress(
     conn: Connection, email: str, reason: str, source: str, detail: str, now: datetime
 ) -> int:
-    """Add an address to the suppression list (once) and cancel what is queued for it.
+    """Suppress an address a provider refused or reported, and cancel what is queued for it.
 
     Returns 1 when the address was new to the list, else 0."""
-    key = email.casefold()
-    hashed = email_hash(key)
-    exists = conn.execute(
-        sa.select(suppressions.c.id).where(suppressions.c.email_hash == hashed)
-    ).first()
-    if exists is None:
-        conn.execute(
-            suppressions.insert().values(
-                email_hash=hashed,
-                email=email,
-                reason=reason,
-                source=source,
-                detail=detail[:1000],
-                created_at=now,
-            )
-        )
+    key = subscribers_store.lookup_key(email)
+    added = subscribers_store.suppress(conn, key, email, reason, source, now, detail)
     subscriber = sa.select(subscribers.c.id).where(subscribers.c.email_key == key)
     conn.execute(
         deliveries.update()
@@ -506,7 +675,7 @@ def suppress(
         )
         .values(state="cancelled", last_error=f"suppressed: {reason}", updated_at=now)
     )
-    return int(exists is None)
+    return int(added)
 
 
 # -- runs and interrupted sends -----------------------------------------------------------------
@@ -581,12 +750,14 @@ def reap(
 
 def uncertain_rows(conn: Connection) -> list[Any]:
     d, s = deliveries, subscribers
-    return conn.execute(
-        sa.select(d.c.id, d.c.message_id, d.c.claimed_at, d.c.provider, d.c.attempts, s.c.email)
-        .join(s, s.c.id == d.c.subscriber_id)
-        .where(d.c.state == "uncertain")
-        .order_by(d.c.id)
-    ).all()
+    return list(
+        conn.execute(
+            sa.select(d.c.id, d.c.message_id, d.c.claimed_at, d.c.provider, d.c.attempts, s.c.email)
+            .join(s, s.c.id == d.c.subscriber_id)
+            .where(d.c.state == "uncertain")
+            .order_by(d.c.id)
+        ).all()
+    )
 
 
 def resend_uncertain(conn: Connection, now: datetime) -> int:

@@ -101,6 +101,9 @@ enrolments = Table(
     Column("paused_until", UTCDateTime, nullable=True),
     Column("completed_at", UTCDateTime, nullable=True),
     Column("left_at", UTCDateTime, nullable=True),
+    # The course's lesson ids, in order, when the subscriber's first lesson was queued: what
+    # `on_change = "pin"` keeps them on when the content changes (see docs/plan.md).
+    Column("lessons", JSON, nullable=True),
     UniqueConstraint("subscriber_id", "course"),
     Index("ix_enrolments_next_due_at", "next_due_at"),
 )
@@ -177,4 +180,47 @@ runs = Table(
     Column("heartbeat_at", UTCDateTime, nullable=False),  # wall clock
     Column("finished_at", UTCDateTime, nullable=True),
     Column("now", UTCDateTime, nullable=False),  # the (possibly simulated) --now of the run
+)
+
+# One row per scheduled broadcast: from schedules/broadcasts.toml (source "file", identified by
+# message and audience) or from `newsletter broadcast` (source "cli"). Deliveries point here
+# through ``deliveries.broadcast_id``. See newsletter/broadcasts.py.
+broadcasts = Table(
+    "broadcasts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("message_id", String(80), nullable=False),
+    Column("source", String(8), nullable=False),  # file · cli
+    Column("audience", String(120), nullable=False),  # all · completed:<course> · tag:<name>
+    # Either a local date and time (each subscriber at that time in their own zone) …
+    Column("local_date", String(10), nullable=True),
+    Column("local_time", String(5), nullable=True),
+    # … or one instant for everybody.
+    Column("send_at", UTCDateTime, nullable=True),
+    # The earliest and latest instant anywhere on Earth (UTC+14 … UTC-12): before the first
+    # nothing is due, after the last everything has been queued.
+    Column("starts_at", UTCDateTime, nullable=False),
+    Column("ends_at", UTCDateTime, nullable=False),
+    # Subscribers whose moment is at or before this instant have been queued already.
+    Column("queued_through", UTCDateTime, nullable=True),
+    Column("queued_at", UTCDateTime, nullable=True),  # set once every moment has passed
+    Column("cancelled_at", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_broadcasts_message_id", "message_id"),
+)
+
+# Every message id the sender has seen in content/, with where it lived and a digest of its
+# words, so that a lesson whose id was renamed is recognised before it is sent a second time.
+seen_messages = Table(
+    "seen_messages",
+    metadata,
+    Column("message_id", String(80), primary_key=True),
+    Column("kind", String(8), nullable=False),
+    Column("course", String(80), nullable=True),
+    Column("path", Text, nullable=False),  # relative to content/
+    Column("subject", Text, nullable=False),
+    Column("digest", String(64), nullable=False),  # sha256 of subject + body, whitespace folded
+    Column("first_seen_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
 )

@@ -252,6 +252,31 @@ class Renderer:
         """The Jinja environment a template is rendered with (text templates: no escaping)."""
         return self._text_env if template_name.endswith(".txt.j2") else self._html_env
 
+    def render_transactional(self, name: str, context: Mapping[str, Any]) -> tuple[str, str]:
+        """``templates/<name>.mjml.j2`` and ``<name>.txt.j2`` for one recipient: (HTML, text).
+
+        For the few emails outside the ledger, such as the double opt-in confirmation: one
+        render per email, so the recipient's values are ordinary (autoescaped) variables rather
+        than slots. ``brand`` and ``settings`` are provided as in every message template.
+        """
+        s = self.settings
+        brand = {
+            "name": s.brand_name,
+            "color": s.brand_color,
+            "accent": s.accent_color,
+            "logo_url": self.logo_url,
+        }
+        full = {"brand": brand, "settings": s, **context}
+        source = self._render_template(self._html_env, f"{name}.mjml.j2", full)
+        text = self._render_template(self._text_env, f"{name}.txt.j2", full)
+        inline_css = "\n".join(_INLINE_STYLE.findall(source))
+        try:
+            html = mjml2html(_INLINE_STYLE.sub("", source), disable_comments=True, fonts={})
+        except Exception as err:  # mjml-python raises a bare exception type on parse errors
+            where = s.templates_dir / f"{name}.mjml.j2"
+            raise RenderError(f"{where}: MJML did not compile: {err}") from None
+        return self._inliner(html, inline_css), _tidy_text(text)
+
     # -- steps -------------------------------------------------------------------------------
 
     def _published(self, path: Path) -> str | None:

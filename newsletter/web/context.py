@@ -1,0 +1,111 @@
+"""What every route needs, built once per app: settings, clocks, the store, signed links, pages,
+the project (reloaded on change), rate limits and webhook secrets."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import cached_property
+from typing import Any
+
+from starlette.requests import Request
+
+from newsletter.config import Settings
+from newsletter.envelope import Envelopes
+from newsletter.errors import NewsletterError
+from newsletter.providers import Provider, get_provider
+from newsletter.store import Store, open_store
+from newsletter.store.subscribers import Timing
+from newsletter.tokens import Tokens
+from newsletter.web.live import ProjectHolder
+from newsletter.web.pages import Pages
+from newsletter.web.ratelimit import Limit, RateLimiter
+
+Clock = Callable[[], datetime]
+ProviderFactory = Callable[[Settings], Provider]
+
+HOUR, DAY = 3600.0, 86400.0
+SIGNUPS_PER_IP = Limit(10, HOUR)
+CONFIRMATIONS_PER_ADDRESS = Limit(3, DAY)
+
+
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class WebOptions:
+    """How this server behaves; see docs/web.md."""
+
+    preview: bool = False
+    live_reload: bool = False
+    # Extra Host names the preview answers to, besides loopback ones (the --host it is bound to).
+    preview_hosts: frozenset[str] = frozenset()
+    # Signups per client IP, and confirmation emails per address.
+    signup_per_ip: Limit = SIGNUPS_PER_IP
+    signup_per_address: Limit = CONFIRMATIONS_PER_ADDRESS
+    confirm_max_age: timedelta = timedelta(days=7)
+
+
+class LinksUnavailable(NewsletterError):
+    """Subscriber links cannot be checked: no secret key is configured."""
+
+
+@dataclass
+class WebContext:
+    settings: Settings
+    options: WebOptions
+    pages: Pages
+    clock: Clock = wall_clock  # business time (serve --now shifts it)
+    wall: Clock = wall_clock  # real time, for provider signatures
+    provider_factory: ProviderFactory = get_provider
+    webhook_secrets: dict[str, Any] = field(default_factory=dict)
+    tokens: Tokens | None = None
+
+    def __post_init__(self) -> None:
+        self.holder = ProjectHolder(self.settings)
+        self.per_ip = RateLimiter(self.options.signup_per_ip)
+        self.per_address = RateLimiter(self.options.signup_per_address)
+        self._store_lock = threading.Lock()
+        self._store: Store | None = None
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    @property
+    def store(self) -> Store:
+        # Opened on first use (and migrated), so importing the app never touches the database.
+        with self._store_lock:
+            if self._store is None:
+                self._store = open_store(self.settings)
+            return self._store
+
+    def close(self) -> None:
+        with self._store_lock:
+            if self._store is not None:
+                self._store.dispose()
+                self._store = None
+
+    def require_tokens(self) -> Tokens:
+        if self.tokens is None:
+            raise LinksUnavailable("subscriber links are off: NEWSLETTER_SECRET_KEY is not set")
+        return self.tokens
+
+    @cached_property
+    def envelopes(self) -> Envelopes:
+        return Envelopes(self.settings, self.require_tokens())
+
+    def timing(self) -> Timing:
+        project = self.holder.project()
+        return Timing(project.schedules, self.settings.default_timezone)
+
+    def link(self, path: str) -> str:
+        """An absolute public URL for one of our pages (what emails link to)."""
+        return f"{self.settings.base_url}{path}"
+
+
+def context(request: Request) -> WebContext:
+    ctx: WebContext = request.app.state.web
+    return ctx

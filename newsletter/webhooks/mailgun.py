@@ -1,0 +1,124 @@
+"""Mailgun webhooks: one JSON event per request, signed inside the body.
+
+``signature.signature`` is the hex HMAC-SHA256 of ``signature.timestamp`` + ``signature.token``
+with the account's HTTP webhook signing key (Settings → Webhooks → HTTP webhook signing key;
+not the API key).
+
+Docs: https://documentation.mailgun.com/docs/mailgun/user-manual/webhooks/securing-webhooks
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from newsletter.config import Settings
+from newsletter.webhooks.base import (
+    Event,
+    EventType,
+    Malformed,
+    Unauthorized,
+    WebhookRequest,
+    as_dict,
+    as_int,
+    as_text,
+    check_fresh,
+    external_id,
+    hmac_sha256,
+    load_json,
+    object_at,
+    parse_time,
+    require,
+    same,
+)
+
+NAME = "mailgun"
+SIGNED = ("timestamp", "token", "signature")
+
+# https://documentation.mailgun.com/docs/mailgun/user-manual/events/event-types
+EVENT_TYPES: dict[str, EventType] = {
+    "delivered": "delivered",
+    "opened": "opened",
+    "clicked": "clicked",
+    "complained": "complained",
+    "unsubscribed": "unsubscribed",
+}
+
+
+class _Env(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="NEWSLETTER_MAILGUN_WEBHOOK_", extra="ignore")
+
+    signing_key: SecretStr | None = None
+
+
+@dataclass(frozen=True)
+class Secrets:
+    signing_key: bytes
+
+
+def load_secrets(settings: Settings) -> Secrets | None:
+    env = _Env(_env_file=settings.project_dir / ".env")  # type: ignore[call-arg]
+    if env.signing_key is None or not env.signing_key.get_secret_value():
+        return None
+    return Secrets(env.signing_key.get_secret_value().encode())
+
+
+def verify(request: WebhookRequest, secrets: Secrets, now: datetime) -> None:
+    block = _signature_block(request.body)
+    timestamp, token, signature = (str(block.get(k) or "") for k in SIGNED)
+    if not (timestamp and token and signature):
+        raise Unauthorized("the signature is missing")
+    expected = hmac_sha256(secrets.signing_key, (timestamp + token).encode()).hex()
+    if not same(signature.lower(), expected):
+        raise Unauthorized("the signature does not match")
+    check_fresh(timestamp, now)
+
+
+def _signature_block(body: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise Malformed("the body is not JSON") from None
+    block = data.get("signature") if isinstance(data, dict) else None
+    if not isinstance(block, dict):
+        raise Unauthorized("the signature is missing")
+    return block
+
+
+def parse(body: bytes) -> list[Event]:
+    event_data = object_at(load_json(body), "event-data")
+    kind = _kind(event_data)
+    if kind is None:
+        return []
+    require(bool(event_data.get("id")), "the event has no id")
+    variables = as_dict(event_data.get("user-variables"))
+    headers = as_dict(as_dict(event_data.get("message")).get("headers"))
+    status = as_dict(event_data.get("delivery-status"))
+    return [
+        Event(
+            type=kind,
+            # Mailgun's event ids are unique within a day; with the timestamp, for ever.
+            external_id=external_id(NAME, event_data["id"], event_data.get("timestamp")),
+            email=as_text(event_data.get("recipient")) or None,
+            occurred_at=parse_time(event_data.get("timestamp")),
+            delivery_id=as_int(variables.get("delivery_id")),
+            message_id=as_text(variables.get("message_id")) or None,
+            provider_message_id=as_text(headers.get("message-id")) or None,
+            detail=as_text(
+                status.get("description") or status.get("message") or event_data.get("url")
+            ),
+        )
+    ]
+
+
+def _kind(event_data: dict[str, Any]) -> EventType | None:
+    name = event_data.get("event")
+    if name == "failed":
+        # Temporary failures are retried by Mailgun; only a permanent one is a bounce.
+        return "bounced" if event_data.get("severity") == "permanent" else "soft_bounced"
+    return EVENT_TYPES.get(name) if isinstance(name, str) else None

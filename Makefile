@@ -25,5 +25,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check newsletter tests benchmarks
 	$(BIN)/mypy
 
+# Every performance target, measured; writes docs/benchmarks.md. QUICK=1: small sizes, a smoke
+# test of the scripts. PostgreSQL is measured when NEWSLETTER_BENCH_POSTGRES_URL (or
+# NEWSLETTER_TEST_POSTGRES_URL) points at a reachable database.
+bench: $(STAMP)
+	$(BIN)/python benchmarks/suite.py $(if $(QUICK),--quick)
+
 clean:
 	rm -rf $(VENV) build demo outbox preview *.egg-info

@@ -193,6 +193,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ContentError([f"{path}: invalid TOML: {err}"]) from None
+    except RecursionError:  # tomllib parses nested arrays recursively
+        raise ContentError([f"{path}: invalid TOML: nested too deeply"]) from None
 
 
 def _raw_entries(data: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:

@@ -239,6 +239,9 @@ def _load_yaml(raw: str, path: Path) -> Any:
         where = f":{mark.line + 2}" if mark is not None else ""
         reason = getattr(err, "problem", None) or str(err)
         raise ContentError([f"{path}{where}: invalid YAML front matter: {reason}"]) from None
+    except RecursionError:
+        # PyYAML builds nested collections recursively: a few hundred "[" exhaust the stack.
+        raise ContentError([f"{path}: invalid YAML front matter: nested too deeply"]) from None
 
 
 def parse_message(path: Path, text: str) -> Message:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 from urllib.parse import quote
 
 from newsletter.config import Settings
@@ -60,15 +63,12 @@ class Envelopes:
         message = compiled.message
         recipient = self.recipient(subscriber_id, name, message.id)
         raw, escaped = field_values(recipient)
-        rendered = compiled.fill(raw, escaped)
-        return OutgoingEmail(
+        return MergedEmail(
             delivery_id=delivery_id,
             message_id=message.id,
             to_email=email,
             to_name=_header_safe(name or "") or None,
-            subject=rendered.subject,
-            html=rendered.html,
-            text=rendered.text,
+            subject=message.subject,
             headers={
                 # RFC 8058 one-click unsubscribe: mail clients POST to the https URL.
                 "List-Unsubscribe": f"<{recipient.unsubscribe_url}>, <{self._mailto}>",
@@ -88,6 +88,40 @@ class Envelopes:
                 text_values=dict(zip(SUBSCRIBER_FIELDS, raw, strict=True)),
             ),
         )
+
+
+class MergedEmail(OutgoingEmail):
+    """An ``OutgoingEmail`` whose ``html`` and ``text`` are put together on first read.
+
+    Each is ~20 KB to copy per email, and the providers that merge per-recipient fields from
+    ``merge`` themselves (Postmark's JSON is built from the template's parts, so are SendGrid's
+    and Mailgun's bodies) never read them. Everything else sees an ordinary ``OutgoingEmail``:
+    the values are exactly what filling ``merge`` gives (see ``MergeFields``).
+    """
+
+    def __init__(self, **fields: Any):
+        given: dict[str, Any] = {n: fields.pop(n) for n in ("html", "text") if n in fields}
+        super().__init__(html="", text="", **fields)
+        # Gone from the instance, the cached properties below compute them when read
+        # (``dataclasses.replace`` passes them back in: then they stay as given).
+        for name in ("html", "text"):
+            del self.__dict__[name]
+        self.__dict__.update(given)
+
+    @functools.cached_property
+    def html(self) -> str:
+        assert self.merge is not None
+        return _filled(self.merge.html, self.merge.html_values)
+
+    @functools.cached_property
+    def text(self) -> str:
+        assert self.merge is not None
+        return _filled(self.merge.text, self.merge.text_values)
+
+
+def _filled(parts: tuple[str, ...], values: Mapping[str, str]) -> str:
+    """Static text (even items) with each field name (odd items) replaced by its value."""
+    return "".join(values[part] if i % 2 else part for i, part in enumerate(parts))
 
 
 def _header_safe(text: str) -> str:

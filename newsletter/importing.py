@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection
 
 from newsletter.errors import ImportProblem, StoreError
 from newsletter.progress import next_due_for
+from newsletter.store.engine import among, insert_many
 from newsletter.store.schema import enrolments, subscribers, suppressions
 from newsletter.store.subscribers import (
     Timing,
@@ -113,16 +114,27 @@ def _sniff_delimiter(header_line: str) -> str:
     return best if counts[best] else ","
 
 
+class _Unreadable(Exception):
+    """A record the CSV reader cannot read, and the line where it starts."""
+
+    def __init__(self, line: int, reason: str):
+        self.line, self.reason = line, reason
+
+
 def _records(text: TextIO) -> Iterator[tuple[int, list[str]]]:
     """``(line, fields)`` per CSV record; ``line`` is where the record starts (1-based)."""
     first = text.readline()
     lines = _chain(first, text)
-    reader = csv.reader(lines, delimiter=_sniff_delimiter(first))
+    # strict: a quote left open would otherwise swallow the rest of the file into one cell.
+    reader = csv.reader(lines, delimiter=_sniff_delimiter(first), strict=True)
     end = 0
-    for fields in reader:
-        start, end = end + 1, reader.line_num
-        if any(f.strip() for f in fields):  # blank lines and rows of empty cells are skipped
-            yield start, fields
+    try:
+        for fields in reader:
+            start, end = end + 1, reader.line_num
+            if any(f.strip() for f in fields):  # blank lines and rows of empty cells are skipped
+                yield start, fields
+    except csv.Error as err:
+        raise _Unreadable(end + 1, str(err)) from None
 
 
 def _chain(first: str, rest: Iterable[str]) -> Iterator[str]:
@@ -329,15 +341,26 @@ class _ChunkWriter:
     def _insert(self, rows: list[Row]) -> list[tuple[int, str | None, str | None, Row]]:
         if not rows:
             return []
-        # Ids are matched by key, not by order: asking SQLAlchemy to keep the parameters' order
-        # makes it insert one row per statement on SQLite, several times slower.
-        insert = subscribers.insert().returning(subscribers.c.email_key, subscribers.c.id)
-        found = self.conn.execute(insert, [_values(r, self.now) for r in rows])
-        ids_by_key = {key: sub_id for key, sub_id in found}
+        ids_by_key = self._insert_rows([_values(r, self.now) for r in rows])
         ids = [ids_by_key[r.key] for r in rows]
         self.report.added += len(rows)
         self._suppress([r for r in rows if r.status == "unsubscribed"])
         return [(sub_id, r.timezone, None, r) for sub_id, r in zip(ids, rows, strict=True)]
+
+    def _insert_rows(self, values: list[dict[str, Any]]) -> dict[str, int]:
+        """Insert subscribers; ``email_key → id`` of those inserted.
+
+        A bulk insert and then one query for the ids, matched by key: INSERT … RETURNING
+        keeps no order unless asked (and asked, SQLAlchemy inserts row by row on SQLite), and
+        on PostgreSQL a thousand-row INSERT … RETURNING is one huge statement that psycopg
+        re-parses in Python for every chunk."""
+        insert_many(self.conn, subscribers, values)
+        c = subscribers.c
+        keys = [v["email_key"] for v in values]
+        found = self.conn.execute(
+            sa.select(c.email_key, c.id).where(among(self.conn, c.email_key, keys))
+        )
+        return {key: sub_id for key, sub_id in found}
 
     def _suppress(self, rows: list[Row]) -> None:
         # An unsubscribed row from another tool's export must stay unsubscribed here too.
@@ -364,7 +387,7 @@ class _ChunkWriter:
             if (sub_id, course) not in have
         ]
         if values:
-            self.conn.execute(enrolments.insert(), values)
+            insert_many(self.conn, enrolments, values)
             self.report.enrolled += len(values)
 
     def _first_due(self, course: str, tz: str | None, send_time: str | None) -> datetime | None:
@@ -422,6 +445,9 @@ def import_csv(
         raise ImportProblem(
             [f"{label}: not UTF-8 text (byte 0x{byte:02X}); save it as UTF-8 and import again"]
         ) from None
+    except _Unreadable as err:
+        where = f"the record starting on line {err.line}"
+        raise ImportProblem([f"{label}: not a readable CSV file: {err.reason} ({where})"]) from None
     except csv.Error as err:
         raise ImportProblem([f"{label}: not a readable CSV file: {err}"]) from None
     except OSError as err:

@@ -212,6 +212,8 @@ def _parse_toml(path: Path, raw: bytes) -> dict[str, Any]:
         line, column = where.groups()
         reason = reason[: where.start()]
         raise ContentError([f"{path}:{line}: invalid TOML: {reason} (column {column})"]) from None
+    except RecursionError:  # tomllib parses nested arrays recursively
+        raise ContentError([f"{path}: invalid TOML: nested too deeply"]) from None
 
 
 def parse_schedule(path: Path, raw: bytes) -> Schedule:

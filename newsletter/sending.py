@@ -26,6 +26,7 @@ from newsletter.project import Project
 from newsletter.providers import Provider, provider_class
 from newsletter.providers.base import OutgoingEmail, SendResult
 from newsletter.store import Store, ledger
+from newsletter.store.engine import one_at_a_time
 from newsletter.store.ledger import Claimed, Course, DueItem
 from newsletter.tokens import Tokens
 
@@ -40,6 +41,9 @@ class SendOptions:
     limit: int | None = None
     dry_run: bool = False
     resend_uncertain: bool = False
+    # Emails per claim (and request); None: the provider's largest batch. Smaller batches
+    # spread a small backlog over more workers and leave fewer emails uncertain after a crash.
+    batch_size: int | None = None
 
 
 @dataclass
@@ -165,7 +169,7 @@ class SendRun:
         report = SendReport()
         self._prepare(now, options, report)
         try:
-            self._send_batches(now, options.limit, report, progress)
+            self._send_batches(now, options, report, progress)
         finally:
             with self.store.write() as conn:
                 ledger.finish_run(conn, self.run_id, self.wall())
@@ -186,6 +190,8 @@ class SendRun:
                 ledger.resend_uncertain(conn, now)
         report.queued = self._queue_lessons(now, options.limit)
         with self.store.write() as conn:
+            # Concurrent senders would each add the file's new broadcasts and seen messages.
+            one_at_a_time(conn, "newsletter.send.queue")
             report.queued += broadcasts.queue_due(
                 conn, now, self.project.broadcasts, self.default_tz
             )
@@ -210,15 +216,12 @@ class SendRun:
         return queued
 
     def _send_batches(
-        self, now: datetime, limit: int | None, report: SendReport, progress: Progress | None
+        self, now: datetime, options: SendOptions, report: SendReport, progress: Progress | None
     ) -> None:
-        remaining = limit
+        remaining = options.limit
+        batch = min(self.provider.batch_size, options.batch_size or self.provider.batch_size)
         while remaining is None or remaining > 0:
-            size = (
-                self.provider.batch_size
-                if remaining is None
-                else min(self.provider.batch_size, remaining)
-            )
+            size = batch if remaining is None else min(batch, remaining)
             with self.store.write() as conn:
                 claimed = ledger.claim(
                     conn, self.run_id, self.provider.name, now, self.wall(), size
@@ -248,7 +251,9 @@ class SendRun:
         except Exception as err:  # the batch's fate is unknown: never guess "not sent"
             log.error("provider %s failed mid-batch: %s", self.provider.name, err)
             with self.store.write() as conn:
-                ledger.reap(conn, now, self.wall(), lambda _h, _p: False, _is_idempotent)
+                ledger.reap(
+                    conn, now, self.wall(), lambda _h, _p: False, _is_idempotent, run_id=self.run_id
+                )
             report.errors.append(f"provider {self.provider.name}: {err}")
             return False
         with self.store.write() as conn:
@@ -305,7 +310,7 @@ class SendRun:
         report = SendReport()
         for item in self._due_stream(now, options.limit):
             compiled = self.project.renderer.compile(item.message_id)
-            self.envelopes.build(
+            email = self.envelopes.build(
                 compiled,
                 delivery_id=item.delivery_id or 0,
                 subscriber_id=item.subscriber_id,
@@ -313,6 +318,7 @@ class SendRun:
                 name=item.name,
                 now=now,
             )
+            _ = email.html, email.text  # the bodies too: built only when read (envelope.py)
             report.rendered += 1
             if progress and report.rendered % 1000 == 0:
                 progress(1000)

@@ -26,9 +26,12 @@ def sync_suppressions(store: Store, provider: Provider, now: datetime) -> int:
             .order_by(events.c.occurred_at.desc())
             .limit(1)
         ).scalar()
+    # The whole list first, then one transaction: no write lock is held while the provider
+    # answers (a paced request takes its slot in a write transaction of its own).
+    found = list(provider.suppressions(since))
     added = 0
     with store.write() as conn:
-        for entry in provider.suppressions(since):
+        for entry in found:
             added += ledger.suppress(
                 conn, entry.email, entry.reason, f"sync:{provider.name}", entry.detail, now
             )

@@ -7,13 +7,20 @@ do not, because an email in someone's archive must still let them leave years la
 
 from __future__ import annotations
 
+import hmac
+from collections.abc import Callable
 from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
+from itsdangerous.encoding import base64_encode
+from itsdangerous.signer import HMACAlgorithm
 
 from newsletter.errors import NewsletterError
 
 PURPOSES = frozenset({"unsubscribe", "manage", "confirm", "web"})
+# itsdangerous compresses a payload when that makes it shorter, which for {"s": id} first
+# happens with twelve digits; the fast path below never compresses, so it stops well before.
+FAST_IDS = 10**10
 
 
 class BadToken(NewsletterError):
@@ -27,8 +34,17 @@ class Tokens:
         self._secret = secret
         self._plain = {p: URLSafeSerializer(secret, salt=f"newsletter.{p}") for p in PURPOSES}
         self._timed = {p: URLSafeTimedSerializer(secret, salt=f"newsletter.{p}") for p in PURPOSES}
+        self._fast = {p: _fast_maker(s) for p, s in self._plain.items()}
 
     def make(self, purpose: str, subscriber_id: int, **extra: Any) -> str:
+        fast = self._fast[purpose]
+        if (
+            fast is not None
+            and not extra
+            and type(subscriber_id) is int
+            and 0 <= subscriber_id < FAST_IDS
+        ):
+            return fast(subscriber_id)
         payload = {"s": subscriber_id, **extra}
         return str(self._plain[purpose].dumps(payload))
 
@@ -57,3 +73,29 @@ def _checked(payload: Any) -> dict[str, Any]:
     if not isinstance(payload, dict) or not isinstance(payload.get("s"), int):
         raise BadToken("this link is not valid")
     return payload
+
+
+def _fast_maker(serializer: URLSafeSerializer) -> Callable[[int], str] | None:
+    """``serializer.dumps({"s": id})`` at a fraction of the cost, or None if it cannot be had.
+
+    `send` signs two links per email, and itsdangerous spends most of each token on building a
+    signer, deriving its key and trying to compress nine bytes of JSON. This makes the very same
+    token (compact JSON, URL-safe base64, HMAC with the derived key) with the key derived once;
+    it is compared with itsdangerous' own token before use, and tokens are always *read* by
+    itsdangerous.
+    """
+    signer = serializer.make_signer()
+    if not isinstance(signer.algorithm, HMACAlgorithm):
+        return None
+    mac = hmac.new(signer.derive_key(), digestmod=signer.algorithm.digest_method)
+    sep = signer.sep
+
+    def make(subscriber_id: int) -> str:
+        value = base64_encode(b'{"s":%d}' % subscriber_id)
+        signature = mac.copy()
+        signature.update(value)
+        return (value + sep + base64_encode(signature.digest())).decode("ascii")
+
+    probes = (0, 1_234_567, FAST_IDS // 10, FAST_IDS - 1)
+    same = all(make(p) == serializer.dumps({"s": p}) for p in probes)
+    return make if same else None

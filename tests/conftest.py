@@ -1,21 +1,50 @@
-"""Shared fixtures: a throw-away copy of this repository's project, its settings, store and CLI."""
+"""Shared fixtures: a throw-away copy of this repository's project, its settings, store and CLI.
+
+Every test that uses the ``store`` fixture runs on SQLite and, when ``NEWSLETTER_TEST_POSTGRES_URL``
+names a PostgreSQL database (``.ci/run`` sets it), on PostgreSQL too (ids ``sqlite`` and
+``postgresql``). Each PostgreSQL test gets a schema of its own, reached through the URL's
+``search_path``, and the schema is dropped afterwards: tests never see each other's rows. The URL
+is in ``NEWSLETTER_DATABASE_URL`` for the test's duration, so the CLI and child processes use the
+same database as the fixtures.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner, Result
 
 from newsletter.cli import main
 from newsletter.config import Settings, load_settings
 from newsletter.store import Store, open_store
+from newsletter.store.engine import normalise_url
 
 REPO = Path(__file__).resolve().parent.parent
 TEST_SECRET = "test-secret-key-0123456789abcdef"
+# Read before _clean_env hides every NEWSLETTER_* variable from the tests.
+POSTGRES_URL = os.environ.get("NEWSLETTER_TEST_POSTGRES_URL", "")
+BACKENDS = ("sqlite", "postgresql") if POSTGRES_URL else ("sqlite",)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "sqlite_only: checks something only SQLite has; not run on PostgreSQL"
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Each test that uses the store runs once per available database backend."""
+    if "store" not in metafunc.fixturenames:
+        return
+    only_sqlite = metafunc.definition.get_closest_marker("sqlite_only") is not None
+    metafunc.parametrize("backend", ("sqlite",) if only_sqlite else BACKENDS, indirect=True)
 
 
 @pytest.fixture(autouse=True)
@@ -40,7 +69,40 @@ def project_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def settings(project_dir: Path) -> Settings:
+def backend(request: pytest.FixtureRequest) -> str:
+    """``sqlite`` or ``postgresql``; tests that do not use the store stay on SQLite."""
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture
+def database_url(backend: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str | None]:
+    """The test's own PostgreSQL schema as a URL in NEWSLETTER_DATABASE_URL; None on SQLite
+    (the default file in the project copy)."""
+    if backend == "sqlite":
+        yield None
+        return
+    schema = f"test_{uuid.uuid4().hex[:16]}"
+    admin = sa.create_engine(normalise_url(POSTGRES_URL), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+        url = with_search_path(POSTGRES_URL, schema)
+        monkeypatch.setenv("NEWSLETTER_DATABASE_URL", url)
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        admin.dispose()
+
+
+def with_search_path(url: str, schema: str) -> str:
+    """``url`` with every session's ``search_path`` set to ``schema`` (libpq's options)."""
+    option = quote(f"-csearch_path={schema}")
+    return f"{url}{'&' if '?' in url else '?'}options={option}"
+
+
+@pytest.fixture
+def settings(project_dir: Path, database_url: str | None) -> Settings:
     return load_settings(project_dir)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from newsletter.providers.base import OutgoingEmail, Provider, SendResult
+from newsletter.providers.postmark import PostmarkProvider
 
 
 class AppendLogProvider(Provider):
@@ -55,3 +56,9 @@ def delivered(log: Path) -> list[tuple[str, str]]:
     if not log.exists():
         return []
     return [tuple(line.split()[:2]) for line in log.read_text().splitlines()]  # type: ignore[misc]
+
+
+class SmallBatchPostmark(PostmarkProvider):
+    """Postmark in batches of 10, so that a few hundred emails make many requests (pacing)."""
+
+    batch_size: ClassVar[int] = 10

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -111,7 +112,7 @@ def test_course_runs_to_completion_in_order(cli, store, project):
     assert [r.position for r in rows] == list(range(8))
     sent = [r.sent_at for r in rows]
     assert sent == sorted(sent)
-    assert all(b - a >= timedelta(hours=72) for a, b in zip(sent[1:], sent[2:], strict=False))
+    assert all(b - a >= timedelta(hours=72) for a, b in itertools.pairwise(sent[1:]))
     with store.read() as conn:
         completed = conn.execute(sa.select(enrolments.c.completed_at)).scalar_one()
     assert completed == sent[-1]
@@ -127,7 +128,10 @@ def test_unsubscribed_suppressed_and_paused_get_nothing(cli, store, project):
         conn.execute(
             suppressions.insert().values(
                 email_hash=email_hash(bounced.email_key),
-                email=bounced.email, reason="bounced", source="test", created_at=ENROL,
+                email=bounced.email,
+                reason="bounced",
+                source="test",
+                created_at=ENROL,
             )
         )
         pause(conn, get_subscriber(conn, "resting@example.com"), None, ENROL, timing(project))
@@ -245,7 +249,10 @@ def test_verbose_prints_summary(cli, store, project):
 
 
 def _env(project_dir: Path, **extra: str) -> dict[str, str]:
+    # The child uses the test's database: NEWSLETTER_DATABASE_URL is set on PostgreSQL.
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
+    if "NEWSLETTER_DATABASE_URL" in os.environ:
+        env["NEWSLETTER_DATABASE_URL"] = os.environ["NEWSLETTER_DATABASE_URL"]
     env.update(
         NEWSLETTER_PROJECT_DIR=str(project_dir),
         NEWSLETTER_SECRET_KEY="test-secret-key-0123456789abcdef",
@@ -287,7 +294,7 @@ def test_two_concurrent_senders_deliver_each_message_once(store, project, projec
 def _kill_when_marker(proc: subprocess.Popen[str], marker: Path) -> None:
     deadline = time.monotonic() + 60
     while not marker.exists():
-        assert proc.poll() is None, proc.communicate()
+        assert proc.poll() is None, proc.communicate()[1][-3000:]
         assert time.monotonic() < deadline
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
@@ -300,10 +307,10 @@ def test_killed_mid_send_leaves_uncertain_rows_that_are_never_resent_unasked(
     for i in range(8):
         enrolled(store, project, f"k{i}@example.com", ENROL)
     marker = tmp_path / "marker"
-    hanging = _send(
-        _env(project_dir, NEWSLETTER_PROVIDER="tests.fakes:HangingProvider", FAKE_MARKER=str(marker)),
-        ENROL,
+    env = _env(
+        project_dir, NEWSLETTER_PROVIDER="tests.fakes:HangingProvider", FAKE_MARKER=str(marker)
     )
+    hanging = _send(env, ENROL)
     _kill_when_marker(hanging, marker)
     in_flight = {int(x) for x in marker.read_text().split()}
     assert len(in_flight) == 5  # the provider's batch size

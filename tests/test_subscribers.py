@@ -503,6 +503,7 @@ def test_forget_leaves_no_trace(store: Store, timing: Timing, settings: Settings
     assert (sup.email_hash, sup.email, sup.reason, sup.detail) == (digest, None, "forgotten", None)
 
 
+@pytest.mark.sqlite_only
 def test_forgotten_bytes_are_gone_from_the_sqlite_file(store: Store, settings: Settings) -> None:
     """Not only the rows: SQLite's freed space and WAL must not keep the old text either."""
     # Neighbours on the same pages: an update then leaves the old bytes in the page's free space.

@@ -113,9 +113,9 @@ def main(ctx: click.Context, project_dir: Path, verbose: int) -> None:
 
 
 def _register() -> None:
-    from newsletter.cli import content, sending, subscribers
+    from newsletter.cli import broadcasts, content, providers, sending, simulate, subscribers, web
 
-    for module in (content, sending, subscribers):
+    for module in (content, sending, subscribers, simulate, providers, broadcasts, web):
         for command in module.COMMANDS:
             main.add_command(command)
 

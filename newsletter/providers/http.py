@@ -258,7 +258,9 @@ class HTTPProvider(Provider):
         if wait is None:
             wait = min(MAX_WAIT_SECONDS, 2.0**attempt)
         wait = min(MAX_WAIT_SECONDS, wait) + random.uniform(0, 0.25)
-        log.warning("%s: rate limited, waiting %.1f s", self.name, wait)
+        # INFO, not WARNING: a 429 waited out is part of a successful run, and cron mails
+        # whatever reaches stderr; one that never ends is reported as an error by the run.
+        log.info("%s: rate limited, waiting %.1f s", self.name, wait)
         self.pacer.hold(wait)
 
     def close(self) -> None:

@@ -25,7 +25,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from newsletter.config import Settings
 from newsletter.errors import ProviderAuthError
 from newsletter.providers.base import (
-    MergeFields,
     Outcome,
     OutgoingEmail,
     SendResult,
@@ -161,19 +160,19 @@ class PostmarkProvider(HTTPProvider):
                 pieces.append(b",")
             pieces.append(json.dumps(self.message(email, bodies=False))[:-1].encode())
             pieces.append(b',"HtmlBody":')
-            self._add_json_string(pieces, email.html, email.merge, "html")
+            self._add_json_string(pieces, email, "html")
             pieces.append(b',"TextBody":')
-            self._add_json_string(pieces, email.text, email.merge, "text")
+            self._add_json_string(pieces, email, "text")
             pieces.append(b"}")
         pieces.append(b"]")
         return b"".join(pieces)
 
-    def _add_json_string(
-        self, pieces: list[bytes], text: str, fields: MergeFields | None, kind: str
-    ) -> None:
+    def _add_json_string(self, pieces: list[bytes], email: OutgoingEmail, kind: str) -> None:
+        fields = email.merge
         if fields is None:
-            pieces.append(json.dumps(text).encode())
+            pieces.append(json.dumps(getattr(email, kind)).encode())
             return
+        # From the template's parts only: ``email.html`` / ``.text`` are not even built then.
         parts, values = (
             (fields.html, fields.html_values)
             if kind == "html"

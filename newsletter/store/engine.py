@@ -9,8 +9,11 @@ PostgreSQL uses ordinary transactions and row locks (``FOR UPDATE SKIP LOCKED``)
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
-from collections.abc import Iterator
+import weakref
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -20,6 +23,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
@@ -29,6 +33,9 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 60_000
+# SQLite's page cache per connection (its default is 2 MiB). A send touches the ledger and the
+# enrolments all over the file; with a small cache every batch rereads the same index pages.
+SQLITE_CACHE_KIB = 32 * 1024
 
 
 def normalise_url(url: str) -> str:
@@ -54,9 +61,13 @@ class Store:
         self.url = normalise_url(url)
         try:
             self.engine: Engine = _create_engine(self.url)
-        except (SQLAlchemyError, ValueError) as err:
+        # ImportError: a URL for a database whose driver is not installed (mysql://…).
+        except (SQLAlchemyError, ValueError, ImportError) as err:
             raise StoreError(f"database URL {redact(url)} is not usable: {err}") from None
         self.dialect = self.engine.dialect.name
+        # A store dropped without dispose() (a short CLI command) still closes its connections,
+        # rather than leaving them to the garbage collector and the server's idle sessions.
+        self._close = weakref.finalize(self, self.engine.dispose)
         if migrate:
             self.migrate()
 
@@ -102,7 +113,74 @@ class Store:
             command.upgrade(config, "head")
 
     def dispose(self) -> None:
-        self.engine.dispose()
+        self._close()
+
+
+def one_at_a_time(conn: Connection, what: str) -> None:
+    """Hold ``what`` until this transaction ends: concurrent transactions asking for the same
+    name wait for each other. On PostgreSQL a transaction-level advisory lock; SQLite needs
+    nothing, as every write transaction there already holds the database's single lock."""
+    if conn.dialect.name == "postgresql":
+        key = int.from_bytes(hashlib.sha256(what.encode()).digest()[:8], "big", signed=True)
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+def among(conn: Connection, column: Any, values: Iterable[Any]) -> Any:
+    """``column IN (values)`` for a batch's worth of ids or keys, as one parameter.
+
+    PostgreSQL: ``column = ANY(:array)``; SQLite: ``column IN (SELECT value FROM
+    json_each(:json))``. Either way the query text is the same whatever the number of values,
+    so the database parses and plans it once (psycopg and sqlite3 both keep prepared
+    statements), and no placeholder per value is made and bound for every batch."""
+    listed = list(values)
+    if conn.dialect.name == "postgresql":
+        return column == sa.any_(sa.bindparam(None, listed, type_=ARRAY(column.type)))
+    if conn.dialect.name == "sqlite":
+        each = sa.func.json_each(sa.bindparam(None, json.dumps(listed))).table_valued("value")
+        return column.in_(sa.select(each.c.value))
+    return column.in_(listed)
+
+
+def update_rows(conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """UPDATE each row, found by its ``id``, to its own values (every row has the same keys).
+
+    Rows with the same new values share one ``UPDATE … WHERE id IN``: a batch has few distinct
+    ones (lesson positions × time zones), so that is a handful of statements, not one per row.
+    """
+    columns = [name for name in rows[0] if name != "id"] if rows else []
+    same: dict[tuple[Any, ...], list[Any]] = {}
+    for row in rows:
+        same.setdefault(tuple(row[name] for name in columns), []).append(row["id"])
+    for values, ids in same.items():
+        update = table.update().where(among(conn, table.c.id, ids))
+        conn.execute(update.values(dict(zip(columns, values, strict=True))))
+
+
+def insert_many(conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """INSERT ``rows`` (dicts with the same keys) into ``table``, as fast as the database allows.
+
+    PostgreSQL: ``COPY … FROM STDIN``, after each column type's own processing (JSON, aware
+    timestamps), in the caller's transaction. An executemany costs psycopg a round of Python
+    work per row, and an INSERT of many VALUES a parse of thousands of placeholders. SQLite: an
+    executemany, which the sqlite3 module runs in C.
+    """
+    if not rows:
+        return
+    if conn.dialect.name != "postgresql":
+        conn.execute(table.insert(), list(rows))
+        return
+    columns = list(rows[0])
+    process = [table.c[name].type._cached_bind_processor(conn.dialect) for name in columns]
+    names = ", ".join(conn.dialect.identifier_preparer.quote(name) for name in columns)
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(
+                [
+                    row[name] if fn is None else fn(row[name])
+                    for name, fn in zip(columns, process, strict=True)
+                ]
+            )
 
 
 def _create_engine(url: str) -> Engine:
@@ -125,6 +203,7 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
         if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             try:
                 cursor.execute("PRAGMA journal_mode = WAL")
@@ -141,11 +220,16 @@ def _sqlite_on_begin(conn: Connection) -> None:
 
 def _explain(err: OperationalError, url: str) -> str:
     reason = str(err.orig) if err.orig is not None else str(err)
+    reason = " ".join(reason.split())  # libpq's messages span lines; the CLI prints one
     hints = {
         "readonly": "the database file or its folder is read-only",
         "locked": "another process held the database lock for too long",
         "unable to open": "the database file cannot be opened (check the path and permissions)",
         "disk": "the disk is full or failing",
     }
-    hint = next((h for key, h in hints.items() if key in reason.lower()), reason)
-    return f"database {redact(url)}: {hint} ({reason})"
+    hint = next((h for key, h in hints.items() if key in reason.lower()), None)
+    return (
+        f"database {redact(url)}: {hint} ({reason})"
+        if hint
+        else f"database {redact(url)}: {reason}"
+    )

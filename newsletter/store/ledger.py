@@ -21,16 +21,19 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 
 from newsletter.progress import next_due_for, personal_schedule
 from newsletter.providers.base import SendResult
 from newsletter.schedules import Schedule, sendable
 from newsletter.store import subscribers as subscribers_store
+from newsletter.store.engine import among, update_rows
 from newsletter.store.schema import deliveries, enrolments, runs, subscribers, suppressions
 from newsletter.store.subscribers import email_hash
 
@@ -40,6 +43,7 @@ LEASE = timedelta(minutes=10)
 # Wait before retrying a transient failure: 1, 5, 15, 30, then 60 minutes.
 BACKOFF_MINUTES = (1, 5, 15, 30, 60)
 PAGE = 2_000
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -107,6 +111,14 @@ def zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
+def in_state(state: str) -> Any:
+    """``deliveries.state = '<state>'`` with the state written into the SQL, not bound: the
+    ledger's indexes on state are partial (only the rows waiting or in flight, see schema.py),
+    and a database only uses a partial index when the query itself proves its condition."""
+    assert state in ("due", "sending", "uncertain")
+    return deliveries.c.state == sa.literal_column(f"'{state}'")
+
+
 def backoff(attempts: int) -> timedelta:
     return timedelta(minutes=BACKOFF_MINUTES[min(attempts, len(BACKOFF_MINUTES)) - 1])
 
@@ -152,9 +164,11 @@ def due_lesson_page(
     With ``lock`` on PostgreSQL the page's enrolments are locked ``FOR UPDATE SKIP LOCKED``:
     concurrent senders each take pages of their own.
     """
-    rows = _due_enrolment_page(conn, now, after, lock)
-    if not rows:
+    page = _due_enrolment_page(conn, now, after, lock)
+    if not page:
         return [], None
+    # Subscribers who left have no due enrolments; one who is pending (or changing) may.
+    rows = [r for r in page if r.status == "active"]
     suppressed = _suppressed_keys(conn, [r.email_key for r in rows])
     received = received_lessons(conn, [r.subscriber_id for r in rows])
     # Whether a lesson may go out now depends only on course, zone and send time: ask once each.
@@ -165,7 +179,7 @@ def due_lesson_page(
         item = _lesson_item(row, now, courses, default_tz, suppressed, had, sendable_now)
         if item is not None:
             items.append(item)
-    return items, (rows[-1].next_due_at, rows[-1].id)
+    return items, (page[-1].next_due_at, page[-1].id)
 
 
 def received_lessons(
@@ -175,48 +189,76 @@ def received_lessons(
     d = deliveries
     query = (
         sa.select(d.c.subscriber_id, d.c.course, d.c.message_id)
-        .where(d.c.subscriber_id.in_(subscriber_ids), d.c.course.is_not(None))
+        .where(among(conn, d.c.subscriber_id, subscriber_ids), d.c.course.is_not(None))
         .order_by(d.c.subscriber_id, d.c.position, d.c.id)
     )
     found: dict[tuple[int, str], list[str]] = defaultdict(list)
-    for sub_id, course, message_id in conn.execute(query):
+    for sub_id, course, message_id in conn.execute(query).all():
         found[(sub_id, course)].append(message_id)
     return found
 
 
-def _due_enrolment_page(
-    conn: Connection, now: datetime, after: tuple[datetime, int] | None, lock: bool
-) -> list[Any]:
-    e, s = enrolments, subscribers
-    query = (
-        sa.select(
-            e.c.id,
-            e.c.subscriber_id,
-            e.c.course,
-            e.c.position,
-            e.c.next_due_at,
-            e.c.lessons,
-            s.c.email,
-            s.c.email_key,
-            s.c.name,
-            s.c.timezone,
-            s.c.send_time,
-        )
-        .join(s, s.c.id == e.c.subscriber_id)
-        .where(e.c.next_due_at <= now, s.c.status == "active")
+def due_page_query(now: datetime, after: Cursor | None, skip_locked: bool) -> sa.Select[Any]:
+    """The next PAGE enrolments due at ``now`` after ``after``, in (next_due_at, id) order:
+    an index range scan that stops after PAGE rows (``ix_enrolments_next_due_at_id``)."""
+    e = enrolments
+    page = (
+        sa.select(e.c.id, e.c.subscriber_id, e.c.course, e.c.position, e.c.next_due_at, e.c.lessons)
+        .where(e.c.next_due_at <= now)
         .order_by(e.c.next_due_at, e.c.id)
         .limit(PAGE)
     )
     if after is not None:
-        query = query.where(
-            sa.or_(
-                e.c.next_due_at > after[0],
-                sa.and_(e.c.next_due_at == after[0], e.c.id > after[1]),
-            )
+        # The >= gives the index a range to start from; the OR breaks ties on the id.
+        page = page.where(
+            e.c.next_due_at >= after[0],
+            sa.or_(e.c.next_due_at > after[0], e.c.id > after[1]),
         )
-    if lock and conn.dialect.name == "postgresql":
-        query = query.with_for_update(of=e, skip_locked=True)
-    return list(conn.execute(query))
+    if skip_locked:
+        page = page.with_for_update(skip_locked=True)
+    return page
+
+
+class _DueRow(NamedTuple):
+    """A due enrolment with what the sender needs of its subscriber."""
+
+    id: int
+    subscriber_id: int
+    course: str
+    position: int
+    next_due_at: datetime
+    lessons: list[str] | None
+    status: str
+    email: str
+    email_key: str
+    name: str | None
+    timezone: str | None
+    send_time: str | None
+
+
+def _due_enrolment_page(
+    conn: Connection, now: datetime, after: Cursor | None, lock: bool
+) -> list[_DueRow]:
+    """The next PAGE due enrolments after ``after``, with their subscribers (active or not).
+
+    Two queries rather than a join: the page comes from ``enrolments`` alone, along its
+    ``(next_due_at, id)`` index, then its subscribers by primary key. A join leaves the planner
+    free to read every subscriber to find the few that are due (SQLite does once it has
+    statistics; PostgreSQL hashes the whole table when it guesses that is cheaper), and the
+    cost must grow with what is due, not with the list.
+    """
+    s = subscribers
+    skip_locked = lock and conn.dialect.name == "postgresql"
+    rows = conn.execute(due_page_query(now, after, skip_locked)).all()
+    if not rows:
+        return []
+    people = conn.execute(
+        sa.select(s.c.id, s.c.status, s.c.email, s.c.email_key, s.c.name, s.c.timezone)
+        .add_columns(s.c.send_time)
+        .where(among(conn, s.c.id, {r.subscriber_id for r in rows}))
+    ).all()
+    by_id = {p.id: tuple(p)[1:] for p in people}
+    return [_DueRow(*r, *by_id[r.subscriber_id]) for r in rows]
 
 
 def _lesson_item(
@@ -256,7 +298,7 @@ def _lesson_item(
 def _suppressed_keys(conn: Connection, keys: Sequence[str]) -> set[str]:
     by_hash = {email_hash(k): k for k in keys}
     found = conn.execute(
-        sa.select(suppressions.c.email_hash).where(suppressions.c.email_hash.in_(by_hash))
+        sa.select(suppressions.c.email_hash).where(among(conn, suppressions.c.email_hash, by_hash))
     )
     return {by_hash[h] for (h,) in found}
 
@@ -267,7 +309,7 @@ def pending_retries(conn: Connection, now: datetime, default_tz: str) -> Iterato
     query = (
         sa.select(d, s.c.email, s.c.name, s.c.timezone)
         .join(s, s.c.id == d.c.subscriber_id)
-        .where(d.c.state == "due", d.c.next_attempt_at <= now)
+        .where(in_state("due"), d.c.next_attempt_at <= now)
         .order_by(d.c.next_attempt_at, d.c.id)
     )
     for row in conn.execute(query.execution_options(yield_per=PAGE)):
@@ -344,74 +386,94 @@ def _insert_lesson_rows(
     courses: Mapping[str, Course],
     default_tz: str,
 ) -> int:
-    """Ledger rows for ``items`` (one statement for all), their enrolments set waiting."""
-    existing = _existing_rows(conn, items)
-    new = [i for i in items if (i.subscriber_id, i.message_id) not in existing]
+    """Ledger rows for ``items``, their enrolments set waiting.
+
+    Set-based: one ``INSERT … SELECT`` per lesson and one ``UPDATE … WHERE id IN`` per lesson
+    order, rather than statements (or parameter sets) per email; the UNIQUE (subscriber,
+    message) index says, in the same pass, which rows were there already."""
+    new: set[tuple[int, str]] = set()
+    for message_id, group in _grouped(items, lambda i: i.message_id).items():
+        new |= _insert_lesson(conn, message_id, [i.enrolment_id for i in group], now)
+    _set_waiting(conn, [i for i in items if (i.subscriber_id, i.message_id) in new])
     for item in items:
-        found = existing.get((item.subscriber_id, item.message_id))
-        if found is None:
-            continue
-        # The ledger already has this lesson for them (e.g. content was reordered): never send
-        # it twice. Skip past it once it is final; otherwise wait for the outstanding row.
-        if found.state in FINAL_STATES:
-            sent_at = found.sent_at or now
-            lesson_sent(
-                conn, item.subscriber_id, item.course, item.position, sent_at, courses, default_tz
-            )
-        else:
-            _set_next_due(conn, item.enrolment_id, None)
-    if new:
-        conn.execute(deliveries.insert(), [_lesson_row(item, now) for item in new])
-        _set_waiting(conn, new)
+        if (item.subscriber_id, item.message_id) not in new:
+            _already_queued(conn, item, now, courses, default_tz)
     return len(new)
 
 
-def _existing_rows(conn: Connection, items: Sequence[DueItem]) -> dict[tuple[int, str], Any]:
-    """(subscriber, message) → the ledger row already there, for the items that have one."""
-    if not items:
-        return {}
-    d = deliveries
-    wanted = {(i.subscriber_id, i.message_id) for i in items}
-    rows = conn.execute(
-        sa.select(d.c.subscriber_id, d.c.message_id, d.c.state, d.c.sent_at).where(
-            d.c.subscriber_id.in_({i.subscriber_id for i in items}),
-            d.c.message_id.in_({i.message_id for i in items}),
-        )
+def _grouped(items: Iterable[T], key: Callable[[T], Any]) -> dict[Any, list[T]]:
+    groups: dict[Any, list[T]] = defaultdict(list)
+    for item in items:
+        groups[key(item)].append(item)
+    return groups
+
+
+def _insert_lesson(
+    conn: Connection, message_id: str, enrolment_ids: Sequence[int | None], now: datetime
+) -> set[tuple[int, str]]:
+    """A ``due`` row of ``message_id`` for each enrolment; returns the (subscriber, message)
+    pairs written (a pair the ledger has already is left alone)."""
+    e, d = enrolments, deliveries
+    source = sa.select(
+        e.c.subscriber_id,
+        sa.literal(message_id, d.c.message_id.type),
+        e.c.course,
+        e.c.position,
+        sa.literal("due", d.c.state.type),
+        e.c.next_due_at,
+        sa.literal(now, d.c.next_attempt_at.type),
+        sa.literal(0, d.c.attempts.type),
+        sa.literal(now, d.c.created_at.type),
+        sa.literal(now, d.c.updated_at.type),
+    ).where(among(conn, e.c.id, enrolment_ids))
+    columns = (
+        "subscriber_id",
+        "message_id",
+        "course",
+        "position",
+        "state",
+        "due_at",
+        "next_attempt_at",
+        "attempts",
+        "created_at",
+        "updated_at",
     )
-    return {
-        (r.subscriber_id, r.message_id): r
-        for r in rows
-        if (r.subscriber_id, r.message_id) in wanted
-    }
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    insert = dialect.insert(d).from_select(columns, source).on_conflict_do_nothing()
+    inserted = conn.execute(insert.returning(d.c.subscriber_id, d.c.message_id))
+    return {(sub_id, message) for sub_id, message in inserted}
 
 
-def _lesson_row(item: DueItem, now: datetime) -> dict[str, Any]:
-    return {
-        "subscriber_id": item.subscriber_id,
-        "message_id": item.message_id,
-        "course": item.course,
-        "position": item.position,
-        "state": "due",
-        "due_at": item.due_at,
-        "next_attempt_at": now,
-        "attempts": 0,
-        "created_at": now,
-        "updated_at": now,
-    }
+def _already_queued(
+    conn: Connection, item: DueItem, now: datetime, courses: Mapping[str, Course], default_tz: str
+) -> None:
+    """The ledger already has this lesson for them (e.g. content was reordered): never send it
+    twice. Skip past it once it is final; otherwise wait for the outstanding row."""
+    d = deliveries
+    found = conn.execute(
+        sa.select(d.c.state, d.c.sent_at).where(
+            d.c.subscriber_id == item.subscriber_id, d.c.message_id == item.message_id
+        )
+    ).one()
+    if found.state in FINAL_STATES:
+        sent_at = found.sent_at or now
+        lesson_sent(
+            conn, item.subscriber_id, item.course, item.position, sent_at, courses, default_tz
+        )
+    else:
+        _set_next_due(conn, item.enrolment_id, None)
 
 
 def _set_waiting(conn: Connection, items: Sequence[DueItem]) -> None:
     """``next_due_at`` NULL while the lesson is queued, and the lesson order recorded for the
     enrolments that have none yet (what `on_change = "pin"` keeps them on)."""
     e = enrolments
-    by_id = e.c.id == sa.bindparam("_id")
-    plain = [{"_id": i.enrolment_id} for i in items if i.pin is None]
-    pinned = [{"_id": i.enrolment_id, "_pin": list(i.pin)} for i in items if i.pin is not None]
-    if plain:
-        conn.execute(e.update().where(by_id).values(next_due_at=None), plain)
-    if pinned:
-        values = {"next_due_at": None, "lessons": sa.bindparam("_pin", type_=e.c.lessons.type)}
-        conn.execute(e.update().where(by_id).values(values), pinned)
+    for pin, group in _grouped(items, lambda i: i.pin).items():
+        values: dict[str, Any] = {"next_due_at": None}
+        if pin is not None:
+            values["lessons"] = list(pin)
+        ids = [i.enrolment_id for i in group]
+        conn.execute(e.update().where(among(conn, e.c.id, ids)).values(values))
 
 
 def _set_next_due(conn: Connection, enrolment_id: int | None, due: datetime | None) -> None:
@@ -440,12 +502,12 @@ def lesson_sent(
 
 
 # A lesson that went out: (subscriber id, course, position).
-SentLesson = tuple[int, str | None, int | None]
+Delivered = tuple[int, str | None, int | None]
 
 
 def lessons_sent(
     conn: Connection,
-    sent: Iterable[SentLesson],
+    sent: Iterable[Delivered],
     sent_at: datetime,
     courses: Mapping[str, Course],
     default_tz: str,
@@ -462,40 +524,68 @@ def lessons_sent(
     e, s = enrolments, subscribers
     ids = sorted({sub_id for sub_id, _ in wanted})
     rows = conn.execute(
-        sa.select(e, s.c.timezone, s.c.send_time)
+        sa.select(*(e.c[name] for name in _PROGRESS_COLUMNS), s.c.timezone, s.c.send_time)
         .join(s, s.c.id == e.c.subscriber_id)
-        .where(e.c.subscriber_id.in_(ids))
+        .where(among(conn, e.c.subscriber_id, ids))
     ).all()
     received = received_lessons(conn, ids)
+    # Grouped by the columns that change (scheduled, completed, or left the course).
     changes: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    next_due: dict[tuple[Any, ...], datetime | None] = {}
     for row in rows:
         if wanted.get((row.subscriber_id, row.course), -1) != row.position:
             continue  # another course, or progress already moved on (a late duplicate report)
         had = received.get((row.subscriber_id, row.course), [])
-        values = _progress(row, courses[row.course], had, sent_at, default_tz)
-        changes[tuple(values)].append({"_id": row.id} | {f"_{k}": v for k, v in values.items()})
-    for columns, params in changes.items():
-        update = e.update().where(e.c.id == sa.bindparam("_id"))
-        conn.execute(update.values({c: sa.bindparam(f"_{c}") for c in columns}), params)
+        values = _progress(row, courses[row.course], had, sent_at, default_tz, next_due)
+        changes[tuple(values)].append({"id": row.id, **values})
+    for updates in changes.values():
+        update_rows(conn, e, updates)
+
+
+# What ``_progress`` reads of an enrolment.
+_PROGRESS_COLUMNS = (
+    "id",
+    "subscriber_id",
+    "course",
+    "position",
+    "enrolled_at",
+    "paused_at",
+    "paused_until",
+    "left_at",
+    "lessons",
+)
 
 
 def _progress(
-    row: Any, course: Course, received: Sequence[str], sent_at: datetime, default_tz: str
+    row: Any,
+    course: Course,
+    received: Sequence[str],
+    sent_at: datetime,
+    default_tz: str,
+    next_due: dict[tuple[Any, ...], datetime | None],
 ) -> dict[str, Any]:
-    """An enrolment's new values once the lesson at its position went out at ``sent_at``."""
+    """An enrolment's new values once the lesson at its position went out at ``sent_at``.
+
+    ``next_due`` remembers next due times already worked out for this ``sent_at``: with a
+    previous lesson sent, ``next_due_for`` depends on the schedule, zone, send time and pause,
+    not on the enrolment date, and a batch has few distinct combinations of those."""
     values: dict[str, Any] = {"position": row.position + 1, "last_sent_at": sent_at}
     if not course.next_lesson(received, row.lessons):
         values.update(next_due_at=None, completed_at=sent_at)
     elif row.left_at is None:
-        values["next_due_at"] = next_due_for(
-            course.schedule,
-            tz=zone(row.timezone or default_tz),
-            enrolled_at=row.enrolled_at,
-            last_sent_at=sent_at,
-            paused_at=row.paused_at,
-            paused_until=row.paused_until,
-            send_time=row.send_time,
-        )
+        tz = row.timezone or default_tz
+        key = (row.course, tz, row.send_time, row.paused_at, row.paused_until)
+        if key not in next_due:
+            next_due[key] = next_due_for(
+                course.schedule,
+                tz=zone(tz),
+                enrolled_at=row.enrolled_at,
+                last_sent_at=sent_at,
+                paused_at=row.paused_at,
+                paused_until=row.paused_until,
+                send_time=row.send_time,
+            )
+        values["next_due_at"] = next_due[key]
     return values
 
 
@@ -513,7 +603,7 @@ def claim(
     d = deliveries
     ready = (
         sa.select(d.c.id)
-        .where(d.c.state == "due", d.c.next_attempt_at <= now)
+        .where(in_state("due"), d.c.next_attempt_at <= now)
         .order_by(d.c.next_attempt_at, d.c.id)
         .limit(limit)
     )
@@ -543,9 +633,16 @@ def _claimed_rows(conn: Connection, ids: list[int], now: datetime) -> list[Claim
         return []
     d, s = deliveries, subscribers
     rows = conn.execute(
-        sa.select(d, s.c.email, s.c.email_key, s.c.name, s.c.status)
+        sa.select(
+            *(d.c[name] for name in ("id", "subscriber_id", "message_id", "course", "position")),
+            d.c.attempts,
+            s.c.email,
+            s.c.email_key,
+            s.c.name,
+            s.c.status,
+        )
         .join(s, s.c.id == d.c.subscriber_id)
-        .where(d.c.id.in_(ids))
+        .where(among(conn, d.c.id, ids))
         .order_by(d.c.id)
     ).all()
     suppressed = _suppressed_keys(conn, [r.email_key for r in rows])
@@ -587,7 +684,7 @@ def record_results(
 ) -> None:
     """Write the provider's answers to the ledger, with course progress and suppressions.
 
-    One UPDATE per outcome for the whole batch (executemany), not one per email."""
+    A handful of statements for the whole batch (see ``_mark``), not a few per email."""
     by_outcome: dict[str, list[SendResult]] = defaultdict(list)
     for result in results:
         by_outcome[result.outcome].append(result)
@@ -606,13 +703,11 @@ def record_results(
     _mark(conn, run_id, now, by_outcome["uncertain"], state="uncertain")
     retry = by_outcome["retry"]
     later = {r.delivery_id: now + backoff(claimed[r.delivery_id].attempts) for r in retry}
-    _mark(conn, run_id, now, retry, later, state="due", next_attempt_at=_LATER)
+    _mark(conn, run_id, now, retry, later, state="due")
 
 
-# Per-email values of ``_mark``'s UPDATE.
+# Each sent email's own provider message id, in ``_mark``'s executemany.
 _PMID: sa.BindParameter[str] = sa.bindparam("_pmid", type_=sa.Text())
-_ERROR: sa.BindParameter[str] = sa.bindparam("_error", type_=sa.Text())
-_LATER = sa.bindparam("_later", type_=deliveries.c.next_attempt_at.type)
 
 
 def release(conn: Connection, run_id: str, claimed: Iterable[Claimed], now: datetime) -> None:
@@ -634,28 +729,47 @@ def _mark(
     later: Mapping[int, datetime] | None = None,
     **values: Any,
 ) -> None:
-    """Set ``values`` and each result's error on this run's rows of ``results``; ``_PMID`` and
-    ``_LATER`` in ``values`` take each result's provider message id and ``later`` time."""
+    """Set ``values`` and each result's error on this run's rows of ``results``.
+
+    Sent rows each have their own provider message id (``_PMID`` in ``values``): one
+    executemany. Other rows share one UPDATE per distinct error and retry time, as a batch's
+    failures usually do."""
     if not results:
         return
     d = deliveries
-    params = [
-        {
-            "_id": r.delivery_id,
-            "_pmid": r.provider_message_id,
-            "_error": None if r.outcome == "sent" else r.error,
-            "_later": (later or {}).get(r.delivery_id),
-        }
-        for r in results
-    ]
     # A row marked uncertain by another run (our lease lapsed) still gets the real answer.
     # (No IN list here: an expanding parameter cannot go into an executemany.)
-    update = d.update().where(
-        d.c.id == sa.bindparam("_id"),
-        d.c.claimed_by == run_id,
-        sa.or_(d.c.state == "sending", d.c.state == "uncertain"),
+    mine = sa.and_(
+        d.c.claimed_by == run_id, sa.or_(d.c.state == "sending", d.c.state == "uncertain")
     )
-    conn.execute(update.values(updated_at=now, last_error=_ERROR, **values), params)
+    if "provider_message_id" in values:
+        _mark_each(conn, mine, results, updated_at=now, last_error=None, **values)
+        return
+    groups = _grouped(results, lambda r: (r.error, (later or {}).get(r.delivery_id)))
+    for (error, retry_at), group in groups.items():
+        ids = [r.delivery_id for r in group]
+        extra = {"next_attempt_at": retry_at} if later is not None else {}
+        update = d.update().where(among(conn, d.c.id, ids), mine)
+        conn.execute(update.values(updated_at=now, last_error=error, **values, **extra))
+
+
+def _mark_each(conn: Connection, mine: Any, results: Sequence[SendResult], **values: Any) -> None:
+    """``values`` on each result's row, ``provider_message_id`` (``_PMID``) its own.
+
+    PostgreSQL: one UPDATE joined to the ids and provider ids passed as two arrays. SQLite: an
+    executemany, which the sqlite3 module runs in C."""
+    d = deliveries
+    if conn.dialect.name == "postgresql":
+        pairs = sa.func.unnest(
+            sa.bindparam("_ids", [r.delivery_id for r in results], type_=ARRAY(sa.BigInteger)),
+            sa.bindparam("_pmids", [r.provider_message_id for r in results], type_=ARRAY(sa.Text)),
+        ).table_valued(sa.column("id", sa.BigInteger), sa.column("pmid", sa.Text))
+        answers = pairs.render_derived(name="answers")
+        values["provider_message_id"] = answers.c.pmid
+        conn.execute(d.update().where(d.c.id == answers.c.id, mine).values(**values))
+        return
+    params = [{"_id": r.delivery_id, "_pmid": r.provider_message_id} for r in results]
+    conn.execute(d.update().where(d.c.id == sa.bindparam("_id"), mine).values(**values), params)
 
 
 def suppress(
@@ -710,15 +824,23 @@ def reap(
     wall: datetime,
     is_alive: Callable[[str, int], bool],
     idempotent: Callable[[str], bool],
+    *,
+    run_id: str | None = None,
 ) -> tuple[int, int]:
     """Rows left in ``sending`` by runs that died: retry them when the provider they were sent
-    through is idempotent, else mark them ``uncertain``. Returns (uncertain, retried)."""
+    through is idempotent, else mark them ``uncertain``. Returns (uncertain, retried).
+
+    With ``run_id``, only that run's rows, judged by ``is_alive`` like any other: a run whose
+    batch failed mid-request reaps its own rows and leaves the other senders' in flight."""
     d, r = deliveries, runs
-    rows = conn.execute(
+    query = (
         sa.select(d.c.id, d.c.provider, r.c.host, r.c.pid, r.c.heartbeat_at, r.c.finished_at)
         .outerjoin(r, r.c.id == d.c.claimed_by)
-        .where(d.c.state == "sending")
-    ).all()
+        .where(in_state("sending"))
+    )
+    if run_id is not None:
+        query = query.where(d.c.claimed_by == run_id)
+    rows = conn.execute(query).all()
     dead = [
         row
         for row in rows
@@ -754,7 +876,7 @@ def uncertain_rows(conn: Connection) -> list[Any]:
         conn.execute(
             sa.select(d.c.id, d.c.message_id, d.c.claimed_at, d.c.provider, d.c.attempts, s.c.email)
             .join(s, s.c.id == d.c.subscriber_id)
-            .where(d.c.state == "uncertain")
+            .where(in_state("uncertain"))
             .order_by(d.c.id)
         ).all()
     )
@@ -764,7 +886,7 @@ def resend_uncertain(conn: Connection, now: datetime) -> int:
     """The author's explicit choice: send the uncertain rows again (a duplicate is possible)."""
     result = conn.execute(
         deliveries.update()
-        .where(deliveries.c.state == "uncertain")
+        .where(in_state("uncertain"))
         .values(state="due", next_attempt_at=now, updated_at=now)
     )
     return result.rowcount or 0
@@ -774,7 +896,7 @@ def mark_uncertain_sent(
     conn: Connection, now: datetime, courses: Mapping[str, Course], default_tz: str
 ) -> int:
     """The author's other choice: treat the uncertain rows as delivered and move on."""
-    rows = conn.execute(sa.select(deliveries).where(deliveries.c.state == "uncertain")).all()
+    rows = conn.execute(sa.select(deliveries).where(in_state("uncertain"))).all()
     for row in rows:
         conn.execute(
             deliveries.update()

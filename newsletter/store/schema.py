@@ -14,6 +14,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    Double,
     ForeignKey,
     Index,
     Integer,
@@ -23,6 +24,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 
@@ -38,6 +40,11 @@ metadata = MetaData(
 
 # BIGINT on PostgreSQL; on SQLite only "INTEGER PRIMARY KEY" is the rowid alias.
 Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def partial(condition: str) -> dict[str, Any]:
+    """The keyword arguments that make an ``Index`` partial on both databases."""
+    return {"sqlite_where": text(condition), "postgresql_where": text(condition)}
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -60,6 +67,18 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+    def bind_processor(self, dialect: Dialect) -> Any:
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+
+        # The text SQLite's DateTime stores ("2026-12-07 07:00:00.000000"), made in one step: a
+        # send binds several timestamps per email, and the generic path costs three times this.
+        def process(value: datetime | None) -> str | None:
+            naive = self.process_bind_param(value, dialect)
+            return None if naive is None else naive.isoformat(" ", "microseconds")
+
+        return process
 
 
 subscribers = Table(
@@ -105,7 +124,12 @@ enrolments = Table(
     # `on_change = "pin"` keeps them on when the content changes (see docs/plan.md).
     Column("lessons", JSON, nullable=True),
     UniqueConstraint("subscriber_id", "course"),
-    Index("ix_enrolments_next_due_at", "next_due_at"),
+    # With the id, so that paging through due enrolments in (next_due_at, id) order needs no
+    # sort on PostgreSQL (many are due at the same instant); without the enrolments that wait
+    # (a lesson queued, a course finished), which are most of them.
+    Index(
+        "ix_enrolments_next_due_at_id", "next_due_at", "id", **partial("next_due_at IS NOT NULL")
+    ),
 )
 
 # The ledger: one row per (subscriber, message), ever. The UNIQUE constraint is what makes
@@ -126,15 +150,25 @@ deliveries = Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("claimed_by", String(64), nullable=True),
     Column("claimed_at", UTCDateTime, nullable=True),
-    Column("provider", String(32), nullable=True),
+    Column("provider", String(200), nullable=True),
     Column("provider_message_id", Text, nullable=True),
     Column("last_error", Text, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("sent_at", UTCDateTime, nullable=True),
     Column("updated_at", UTCDateTime, nullable=False),
     UniqueConstraint("subscriber_id", "message_id"),
-    Index("ix_deliveries_state_next_attempt_at", "state", "next_attempt_at"),
-    Index("ix_deliveries_provider_message_id", "provider_message_id"),
+    # Partial indexes: the ledger keeps every email ever sent, but the sender only looks for
+    # the rows still waiting or in flight, and webhooks only for rows a provider accepted. Rows
+    # outside an index's condition cost it nothing to write, and the index stays small.
+    Index("ix_deliveries_due", "next_attempt_at", "id", **partial("state = 'due'")),
+    Index(
+        "ix_deliveries_in_flight", "state", **partial("state = 'sending' OR state = 'uncertain'")
+    ),
+    Index(
+        "ix_deliveries_provider_message_id",
+        "provider_message_id",
+        **partial("provider_message_id IS NOT NULL"),
+    ),
 )
 
 # Addresses that must never be mailed again, kept by hash so `forget` can erase the address.
@@ -146,7 +180,7 @@ suppressions = Table(
     Column("email", Text, nullable=True),
     # unsubscribed · bounced · complained · rejected · forgotten · manual
     Column("reason", String(16), nullable=False),
-    Column("source", String(32), nullable=False),
+    Column("source", String(200), nullable=False),
     Column("detail", Text, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
 )
@@ -160,7 +194,7 @@ events = Table(
     Column("message_id", String(80), nullable=True),
     # delivered · bounced · complained · unsubscribed · opened · clicked · subscribed · …
     Column("type", String(24), nullable=False),
-    Column("source", String(32), nullable=False),
+    Column("source", String(200), nullable=False),
     # The provider's own event id, so a webhook delivered twice is stored once.
     Column("external_id", String(200), nullable=True, unique=True),
     Column("occurred_at", UTCDateTime, nullable=False),
@@ -223,4 +257,14 @@ seen_messages = Table(
     Column("digest", String(64), nullable=False),  # sha256 of subject + body, whitespace folded
     Column("first_seen_at", UTCDateTime, nullable=False),
     Column("last_seen_at", UTCDateTime, nullable=False),
+)
+
+# Fleet-wide pacing: per provider, the wall-clock instant (epoch seconds) before which nobody
+# may send the next request. Every `send` process, on every host, takes its turn from here
+# (see newsletter/pacing.py).
+pacing = Table(
+    "pacing",
+    metadata,
+    Column("provider", String(200), primary_key=True),
+    Column("next_at", Double, nullable=False),
 )

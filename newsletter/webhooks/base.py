@@ -88,7 +88,7 @@ def load_json(body: bytes) -> Any:
     """The body as JSON, or Malformed."""
     try:
         return json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: "[[[[…"
         raise Malformed("the body is not JSON") from None
 
 

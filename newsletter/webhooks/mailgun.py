@@ -9,7 +9,9 @@ Docs: https://documentation.mailgun.com/docs/mailgun/user-manual/webhooks/securi
 
 from __future__ import annotations
 
+import hashlib
 import json
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,6 +21,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from newsletter.config import Settings
 from newsletter.webhooks.base import (
+    REPLAY_WINDOW,
     Event,
     EventType,
     Malformed,
@@ -77,12 +80,33 @@ def verify(request: WebhookRequest, secrets: Secrets, now: datetime) -> None:
     if not same(signature.lower(), expected):
         raise Unauthorized("the signature does not match")
     check_fresh(timestamp, now)
+    _token_used_once(token, request.body, now)
+
+
+# Mailgun signs a timestamp and a token, not the event: a captured request could carry another
+# event (an "unsubscribed" for anyone) until its timestamp goes stale. So a token is good for the
+# body it came with only (Mailgun advises remembering tokens); an identical retry still passes.
+# Remembered per process, for the replay window. https://documentation.mailgun.com/docs/mailgun/
+# user-manual/webhooks/securing-webhooks
+_seen_tokens: dict[str, tuple[float, bytes]] = {}
+_seen_lock = threading.Lock()
+
+
+def _token_used_once(token: str, body: bytes, now: datetime) -> None:
+    at, digest = now.timestamp(), hashlib.sha256(body).digest()
+    keep = 2 * REPLAY_WINDOW.total_seconds()  # a timestamp may be that far from another's
+    with _seen_lock:
+        for old in [t for t, (seen_at, _) in _seen_tokens.items() if at - seen_at > keep]:
+            del _seen_tokens[old]
+        first = _seen_tokens.setdefault(token, (at, digest))
+    if first[1] != digest:
+        raise Unauthorized("the signature was already used for another request")
 
 
 def _signature_block(body: bytes) -> dict[str, Any]:
     try:
         data = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: "[[[[…"
         raise Malformed("the body is not JSON") from None
     block = data.get("signature") if isinstance(data, dict) else None
     if not isinstance(block, dict):

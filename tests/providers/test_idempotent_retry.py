@@ -136,6 +136,8 @@ def test_the_batch_endpoint_leaves_a_crash_uncertain(cli, store, fake, threaded,
 
 def spawn(project_dir: Path, env: dict[str, str]) -> subprocess.Popen[str]:
     full = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
+    if "NEWSLETTER_DATABASE_URL" in os.environ:  # the test's PostgreSQL schema
+        full["NEWSLETTER_DATABASE_URL"] = os.environ["NEWSLETTER_DATABASE_URL"]
     full.update(
         NEWSLETTER_PROJECT_DIR=str(project_dir),
         NEWSLETTER_SECRET_KEY=TEST_SECRET,

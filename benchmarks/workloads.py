@@ -1,0 +1,82 @@
+"""Measured pieces that are not a CLI command of their own, each run in a child process so that
+its peak memory is its own. Prints one JSON line.
+
+    python benchmarks/workloads.py import URL ROWS FOLDER   # import a generated CSV
+    python benchmarks/workloads.py due URL                  # the `due` query, nothing due
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from synthetic import COURSE, NOW, write_csv  # benchmarks/ is on sys.path when run as a script
+
+from newsletter.config import load_settings
+from newsletter.importing import import_csv
+from newsletter.project import Project
+from newsletter.sending import list_due
+from newsletter.store import Store
+from newsletter.store.subscribers import Timing
+
+REPO = Path(__file__).resolve().parent.parent
+SECRET = "benchmark-secret-key-0123456789abcdef"
+
+
+def import_rows(url: str, rows: int, folder: Path) -> dict[str, float]:
+    """Seconds to import ``rows`` new subscribers (enrolled in the course) into ``url``."""
+    source = folder / f"import-{rows}.csv"
+    if not source.exists():
+        write_csv(source, rows)
+    project = Project(load_settings(REPO, secret_key=SECRET))
+    timing = Timing(project.schedules, project.settings.default_timezone)
+    store = Store(url)
+    started, cpu = time.perf_counter(), time.process_time()
+    with store.write() as conn:
+        report = import_csv(conn, source, timing=timing, now=NOW, course=COURSE)
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    assert report.added == rows, report.summary()
+    return {"rows": rows, "seconds": elapsed, "cpu_seconds": cpu}
+
+
+def due_nothing(url: str, rounds: int = 3) -> dict[str, float]:
+    """Seconds for what `newsletter due` asks the store, at a moment when nothing is due."""
+    project = Project(load_settings(REPO, secret_key=SECRET, database_url=url))
+    store = Store(url)
+    moment = NOW - timedelta(days=1)
+    cold_started = time.perf_counter()
+    found = list_due(store, project, moment)
+    cold = time.perf_counter() - cold_started
+    assert found == [], f"{len(found)} due"
+    warm = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        list_due(store, project, moment)
+        warm.append(time.perf_counter() - started)
+    return {"cold_seconds": cold, "seconds": min(warm)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    sub = parser.add_subparsers(dest="what", required=True)
+    imports = sub.add_parser("import")
+    imports.add_argument("url")
+    imports.add_argument("rows", type=int)
+    imports.add_argument("folder", type=Path)
+    due = sub.add_parser("due")
+    due.add_argument("url")
+    args = parser.parse_args(argv)
+    if args.what == "import":
+        result = import_rows(args.url, args.rows, args.folder)
+    else:
+        result = due_nothing(args.url)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

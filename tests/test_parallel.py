@@ -1,0 +1,148 @@
+"""Several `newsletter send` processes at once, on one database, against a fake Postmark.
+
+Each test runs on SQLite and on PostgreSQL (when NEWSLETTER_TEST_POSTGRES_URL is set): the
+workers are real processes talking HTTP to ``benchmarks/fake_postmark.py``, which logs every
+email it accepts, so a duplicate would show as a second line.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from newsletter.project import Project
+from newsletter.providers.memory import MemoryProvider
+from newsletter.sending import course_book
+from newsletter.store import Store, ledger
+from newsletter.store.schema import deliveries
+from tests.factories import enrolled, timing
+from tests.senders import fake_postmark, postmark_env, spawn_send, subscribe_many
+
+# Wednesday 2 December 2026, 10:00 UTC: inside the send window in every zone used.
+ENROL = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
+WORKERS = 4
+
+
+@pytest.fixture
+def project(settings) -> Project:  # type: ignore[no-untyped-def]
+    return Project(settings)
+
+
+def ledger_states(store: Store) -> dict[int, str]:
+    with store.read() as conn:
+        return dict(conn.execute(sa.select(deliveries.c.id, deliveries.c.state)).all())
+
+
+def wait_for(path: Path, procs: list[subprocess.Popen[str]], timeout: float = 120) -> None:
+    """Until ``path`` exists; the processes' output if one of them exits or time runs out."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if any(p.poll() is not None for p in procs) or time.monotonic() > deadline:
+            for p in procs:
+                p.kill()
+            pytest.fail(f"{path.name} never appeared: {[p.communicate() for p in procs]}")
+        time.sleep(0.02)
+
+
+@pytest.mark.slow
+def test_four_senders_deliver_20000_emails_exactly_once(store, project, project_dir, tmp_path):
+    subscribe_many(store, timing(project), tmp_path, 20_000, ENROL)
+    with fake_postmark(tmp_path) as fake:
+        workers = [
+            spawn_send(postmark_env(project_dir, fake, f"worker-{i}"), ENROL)
+            for i in range(WORKERS)
+        ]
+        outputs = [w.communicate(timeout=300) for w in workers]
+        assert [w.returncode for w in workers] == [0] * WORKERS, outputs
+        delivered = Counter(fake.delivered())
+        tokens = Counter(token for _at, token, _n in fake.requests())
+
+    states = ledger_states(store)
+    assert Counter(states.values()) == Counter(sent=20_000)
+    assert set(delivered) == set(states)  # every row went out …
+    assert set(delivered.values()) == {1}  # … exactly once
+    assert len(tokens) > 1, tokens  # the work was shared (a lone worker would prove nothing)
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_batch_leaves_the_rest_to_the_others(
+    cli, store, project, project_dir, tmp_path
+):
+    subscribe_many(store, timing(project), tmp_path, 6_000, ENROL)
+    marker = tmp_path / "held"
+    # worker-0's first request after the fourth is accepted, logged, and never answered.
+    options = ("--delay", "0.05", "--stall-token", "worker-0", "--stall-after", "4")
+    with fake_postmark(tmp_path, *options, "--marker", str(marker)) as fake:
+        workers = [
+            spawn_send(postmark_env(project_dir, fake, f"worker-{i}"), ENROL)
+            for i in range(WORKERS)
+        ]
+        wait_for(marker, workers)
+        workers[0].send_signal(signal.SIGKILL)  # mid-batch: its request is in flight
+        workers[0].communicate(timeout=30)
+        others = [w.communicate(timeout=300) for w in workers[1:]]
+        assert [w.returncode for w in workers[1:]] == [0] * (WORKERS - 1), others
+        in_flight = {int(i) for i in marker.read_text().split()}
+
+        # The next run finds the dead worker's rows: uncertain, never resent unasked.
+        later = spawn_send(postmark_env(project_dir, fake, "worker-4"), ENROL)
+        _out, err = later.communicate(timeout=120)
+        assert later.returncode == 0, err
+        delivered = Counter(fake.delivered())
+
+    assert f"{len(in_flight)} interrupted sends are uncertain" in err
+    states = ledger_states(store)
+    assert {i for i, s in states.items() if s == "uncertain"} == in_flight
+    assert Counter(states.values()) == Counter(
+        sent=6_000 - len(in_flight), uncertain=len(in_flight)
+    )
+    assert set(delivered) == set(states)  # the held batch did reach the provider …
+    assert set(delivered.values()) == {1}  # … and nothing went out twice
+    listed = json.loads(cli("uncertain", "--json").output)
+    assert {r["delivery_id"] for r in listed} == in_flight
+
+
+def test_a_failed_batch_marks_only_its_own_rows(store, project):
+    """A sender whose request failed mid-batch must not declare the other senders' rows lost."""
+    for i in range(4):
+        enrolled(store, project, f"r{i}@example.com", ENROL)
+    with store.write() as conn:
+        ledger.materialise(conn, ENROL, course_book(project), "Europe/London")
+        for run in ("mine", "theirs"):
+            ledger.start_run(conn, run, "host", 1, ENROL, ENROL)
+        mine = ledger.claim(conn, "mine", "postmark", ENROL, ENROL, 2)
+        theirs = ledger.claim(conn, "theirs", "postmark", ENROL, ENROL, 2)
+    with store.write() as conn:
+        uncertain, _ = ledger.reap(
+            conn, ENROL, ENROL, lambda _h, _p: False, lambda _p: False, run_id="mine"
+        )
+    assert uncertain == 2
+    states = ledger_states(store)
+    assert {states[c.delivery_id] for c in mine} == {"uncertain"}
+    assert {states[c.delivery_id] for c in theirs} == {"sending"}
+
+
+def test_batch_size_caps_each_claim_and_request(cli, store, project, monkeypatch):
+    monkeypatch.setenv("NEWSLETTER_PROVIDER", "memory")
+    batches: list[int] = []
+    real = MemoryProvider.send_batch
+
+    def counted(self, emails):  # type: ignore[no-untyped-def]
+        batches.append(len(emails))
+        return real(self, emails)
+
+    monkeypatch.setattr(MemoryProvider, "send_batch", counted)
+    MemoryProvider.reset()
+    for i in range(7):
+        enrolled(store, project, f"b{i}@example.com", ENROL)
+    assert cli("send", "--batch-size", "3", "--now", ENROL.isoformat()).exit_code == 0
+    assert batches == [3, 3, 1]
+    assert Counter(ledger_states(store).values()) == Counter(sent=7)

@@ -78,27 +78,33 @@ def test_a_worker_killed_mid_batch_leaves_the_rest_to_the_others(
 ):
     subscribe_many(store, timing(project), tmp_path, 6_000, ENROL)
     marker = tmp_path / "held"
-    # worker-0's first request after the fourth is accepted, logged, and never answered.
-    options = ("--delay", "0.05", "--stall-token", "worker-0", "--stall-after", "4")
+    # worker-0's first request after the second is accepted, logged, and never answered.
+    options = ("--delay", "0.05", "--stall-token", "worker-0", "--stall-after", "2")
     with fake_postmark(tmp_path, *options, "--marker", str(marker)) as fake:
-        workers = [
-            spawn_send(postmark_env(project_dir, fake, f"worker-{i}"), ENROL)
-            for i in range(WORKERS)
-        ]
+        # worker-0 starts alone so the others cannot drain the queue before its request is
+        # held (on a loaded machine its start-up alone can outlast their whole run).
+        workers = [spawn_send(postmark_env(project_dir, fake, "worker-0"), ENROL)]
         wait_for(marker, workers)
+        workers += [
+            spawn_send(postmark_env(project_dir, fake, f"worker-{i}"), ENROL)
+            for i in range(1, WORKERS)
+        ]
+        time.sleep(0.5)  # the others are claiming while worker-0 still holds its batch
         workers[0].send_signal(signal.SIGKILL)  # mid-batch: its request is in flight
         workers[0].communicate(timeout=30)
         others = [w.communicate(timeout=300) for w in workers[1:]]
         assert [w.returncode for w in workers[1:]] == [0] * (WORKERS - 1), others
         in_flight = {int(i) for i in marker.read_text().split()}
 
-        # The next run finds the dead worker's rows: uncertain, never resent unasked.
+        # A later run (or one of the others, once worker-0's pid is gone) finds the dead
+        # worker's rows: uncertain, never resent unasked.
         later = spawn_send(postmark_env(project_dir, fake, "worker-4"), ENROL)
         _out, err = later.communicate(timeout=120)
         assert later.returncode == 0, err
         delivered = Counter(fake.delivered())
 
-    assert f"{len(in_flight)} interrupted sends are uncertain" in err
+    reports = err + "".join(other_err for _out, other_err in others)
+    assert f"{len(in_flight)} interrupted sends are uncertain" in reports
     states = ledger_states(store)
     assert {i for i, s in states.items() if s == "uncertain"} == in_flight
     assert Counter(states.values()) == Counter(

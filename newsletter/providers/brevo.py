@@ -25,26 +25,24 @@ import logging
 import re
 import uuid
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from email.header import Header
 from typing import Any, ClassVar, Literal
 
 import requests
-from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from newsletter.config import Settings
 from newsletter.errors import ProviderAuthError
 from newsletter.providers.base import (
-    Outcome,
     OutgoingEmail,
     SendResult,
     SuppressedAddress,
     merge_groups,
 )
-from newsletter.providers.http import Call, HTTPProvider, json_body
+from newsletter.providers.http import Call, HTTPProvider, all_results, as_utc, excerpt, json_body
 from newsletter.providers.mime import ascii_address
-from newsletter.providers.settings import read_provider_settings
+from newsletter.providers.settings import ApiKey, ApiURL, read_provider_settings
 
 log = logging.getLogger(__name__)
 
@@ -90,22 +88,8 @@ class BrevoSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="NEWSLETTER_BREVO_", extra="ignore")
 
-    api_key: SecretStr
-    api_url: str = DEFAULT_API_URL
-
-    @field_validator("api_key")
-    @classmethod
-    def _not_empty(cls, value: SecretStr) -> SecretStr:
-        if not value.get_secret_value().strip():
-            raise ValueError("is empty")
-        return value
-
-    @field_validator("api_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("https://", "http://")):
-            raise ValueError(f"must be an http(s) URL such as {DEFAULT_API_URL}")
-        return value
+    api_key: ApiKey
+    api_url: ApiURL = DEFAULT_API_URL
 
 
 class BrevoProvider(HTTPProvider):
@@ -203,7 +187,7 @@ class BrevoProvider(HTTPProvider):
         if status in (200, 201, 202):
             return self._accepted(call, body)
         if not isinstance(body, dict):
-            return _all(call, "retry", f"brevo: HTTP {status}: {_text(response)}")
+            return all_results(call, "retry", f"brevo: HTTP {status}: {excerpt(response)}")
         code, message = str(body.get("code", "")), self._scrub(str(body.get("message", "")))
         error = f"brevo: HTTP {status} {code}: {message}"
         if code == "duplicate_parameter" and status == 400:
@@ -242,7 +226,7 @@ class BrevoProvider(HTTPProvider):
         """A refused request. One bad address refuses the whole batch, and Brevo's message
         ("email is not valid in to") may not say which: the batch is then split (``call``)."""
         if status != 400 or not _about_an_address(message, call.emails):
-            return _all(call, "retry", error)
+            return all_results(call, "retry", error)
         if len(call.emails) == 1:
             return [SendResult(call.emails[0].delivery_id, "failed", error=error, suppress=True)]
         named = {e.delivery_id for e in call.emails if mentions(message, e.to_email)}
@@ -294,7 +278,7 @@ class BrevoProvider(HTTPProvider):
         Unsubscribes count only when they were from our sender address (the account may send
         for other lists too); bounces, complaints and blocks count whoever sent.
         """
-        stop = _aware(since) - SYNC_OVERLAP if since else None
+        stop = as_utc(since) - SYNC_OVERLAP if since else None
         offset, page = 0, 100
         while True:
             # Sorted by creation, newest first; dates are days only, so none are passed.
@@ -420,23 +404,11 @@ def _unquoted(text: str) -> str:
     return _TEMPLATE_SYNTAX.sub(lambda m: m.group(0)[0] + " " + m.group(0)[1], text)
 
 
-def _all(call: Call, outcome: Outcome, error: str) -> list[SendResult]:
-    return [SendResult(e.delivery_id, outcome, error=error) for e in call.emails]
-
-
-def _text(response: requests.Response) -> str:
-    return " ".join(response.text[:200].split())
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def _parse_time(value: Any) -> datetime | None:
     """``blockedAt``: a date-time, or sometimes only a day (then its start, in UTC)."""
     if not value:
         return None
     try:
-        return _aware(datetime.fromisoformat(str(value).replace("Z", "+00:00")))
+        return as_utc(datetime.fromisoformat(str(value).replace("Z", "+00:00")))
     except ValueError:
         return None

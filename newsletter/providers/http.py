@@ -31,7 +31,7 @@ from requests.adapters import HTTPAdapter
 from newsletter import __version__
 from newsletter.config import Settings
 from newsletter.errors import ProviderAuthError, ProviderError
-from newsletter.providers.base import OutgoingEmail, Provider, SendResult
+from newsletter.providers.base import Outcome, OutgoingEmail, Provider, SendResult
 
 log = logging.getLogger(__name__)
 
@@ -164,9 +164,11 @@ class HTTPProvider(Provider):
             except requests.RequestException as err:
                 attempts += 1
                 if not _never_arrived(err) and not (self.idempotent or self.repeatable):
-                    return _all(call, "uncertain", f"{self.name}: no answer ({_reason(err)})")
+                    return all_results(
+                        call, "uncertain", f"{self.name}: no answer ({_reason(err)})"
+                    )
                 if attempts >= MAX_ATTEMPTS:
-                    return _all(call, "retry", f"{self.name}: {_reason(err)}")
+                    return all_results(call, "retry", f"{self.name}: {_reason(err)}")
                 self._backoff(attempts)
                 continue
             status = response.status_code
@@ -174,14 +176,14 @@ class HTTPProvider(Provider):
             if status == 429:
                 rate_waits += 1
                 if rate_waits > MAX_RATE_LIMIT_WAITS:
-                    return _all(call, "retry", f"{self.name}: still rate limited (HTTP 429)")
+                    return all_results(call, "retry", f"{self.name}: still rate limited (HTTP 429)")
                 self._wait_for_rate_limit(response, rate_waits)
                 continue
             if status >= 500:
                 attempts += 1
                 if attempts >= MAX_ATTEMPTS:
                     detail = response.text[:200]
-                    return _all(call, "retry", f"{self.name}: HTTP {status}: {detail}")
+                    return all_results(call, "retry", f"{self.name}: HTTP {status}: {detail}")
                 self._backoff(attempts)
                 continue
             return self.parse_response(call, response)
@@ -307,8 +309,19 @@ def json_body(response: requests.Response) -> Any:
         return None
 
 
-def _all(call: Call, outcome: str, error: str) -> list[SendResult]:
-    return [SendResult(e.delivery_id, outcome, error=error) for e in call.emails]  # type: ignore[arg-type]
+def all_results(call: Call, outcome: Outcome, error: str) -> list[SendResult]:
+    """The same outcome for every email in ``call``: the request as a whole succeeded or failed."""
+    return [SendResult(e.delivery_id, outcome, error=error) for e in call.emails]
+
+
+def excerpt(response: requests.Response) -> str:
+    """The start of a response body on one line, for an error message."""
+    return " ".join(response.text[:200].split())
+
+
+def as_utc(moment: datetime.datetime) -> datetime.datetime:
+    """``moment``, read as UTC when the provider sent it without an offset."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)
 
 
 def _never_arrived(err: requests.RequestException) -> bool:

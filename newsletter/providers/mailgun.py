@@ -27,14 +27,13 @@ from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 import requests
-from pydantic import SecretStr, field_validator
+from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from newsletter.config import Settings
 from newsletter.errors import ProviderAuthError
 from newsletter.providers.base import (
     MergeFields,
-    Outcome,
     OutgoingEmail,
     SendResult,
     SuppressedAddress,
@@ -42,9 +41,9 @@ from newsletter.providers.base import (
     merge_groups,
     shared_headers,
 )
-from newsletter.providers.http import Call, HTTPProvider, json_body
+from newsletter.providers.http import Call, HTTPProvider, all_results, json_body
 from newsletter.providers.mime import ascii_address, mailbox
-from newsletter.providers.settings import read_provider_settings
+from newsletter.providers.settings import ApiKey, ApiURL, read_provider_settings
 
 DEFAULT_API_URL = "https://api.mailgun.net"  # EU domains: https://api.eu.mailgun.net
 MAX_RECIPIENTS = 1000
@@ -70,16 +69,9 @@ class MailgunSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="NEWSLETTER_MAILGUN_", extra="ignore")
 
-    api_key: SecretStr
+    api_key: ApiKey
     domain: str
-    api_url: str = DEFAULT_API_URL
-
-    @field_validator("api_key")
-    @classmethod
-    def _key_not_empty(cls, value: SecretStr) -> SecretStr:
-        if not value.get_secret_value().strip():
-            raise ValueError("is empty")
-        return value
+    api_url: ApiURL = DEFAULT_API_URL
 
     @field_validator("domain")
     @classmethod
@@ -205,15 +197,15 @@ class MailgunProvider(HTTPProvider):
             if "Mailgun Magnificent API" in response.text:
                 # Mailgun's greeting page, answered 200 to an unknown path: nothing was sent.
                 raise self._setup_error("the API URL or domain is wrong", status)
-            return _all(call, "retry", f"mailgun: HTTP 200 without an id: {message}")
+            return all_results(call, "retry", f"mailgun: HTTP 200 without an id: {message}")
         if status == 404 and "domain" in message.lower():
             raise self._setup_error(f"domain {self.domain!r} not found ({message})", status)
         if status == 400 and _BAD_TO.search(message):
             if len(call.emails) > 1:
-                return _all(call, "retry", _SPLIT)
+                return all_results(call, "retry", _SPLIT)
             return [SendResult(call.emails[0].delivery_id, "failed", error=f"mailgun: {message}")]
         # Our request (or Mailgun) is at fault, not an address: never suppress anyone for it.
-        return _all(call, "retry", f"mailgun: HTTP {status}: {message}")
+        return all_results(call, "retry", f"mailgun: HTTP {status}: {message}")
 
     def _setup_error(self, problem: str, status: int) -> ProviderAuthError:
         return ProviderAuthError(
@@ -330,7 +322,3 @@ def _parse_time(value: Any) -> datetime | None:
     except (TypeError, ValueError):
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _all(call: Call, outcome: Outcome, error: str) -> list[SendResult]:
-    return [SendResult(e.delivery_id, outcome, error=error) for e in call.emails]

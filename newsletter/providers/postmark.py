@@ -19,20 +19,18 @@ from typing import Any, ClassVar, Literal
 from urllib.parse import quote
 
 import requests
-from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from newsletter.config import Settings
 from newsletter.errors import ProviderAuthError
 from newsletter.providers.base import (
-    Outcome,
     OutgoingEmail,
     SendResult,
     SuppressedAddress,
 )
-from newsletter.providers.http import Call, HTTPProvider, json_body
+from newsletter.providers.http import Call, HTTPProvider, all_results, json_body
 from newsletter.providers.mime import mailbox
-from newsletter.providers.settings import read_provider_settings
+from newsletter.providers.settings import ApiKey, ApiURL, read_provider_settings
 
 DEFAULT_API_URL = "https://api.postmarkapp.com"
 Reason = Literal["bounced", "complained", "unsubscribed", "rejected"]
@@ -63,16 +61,9 @@ class PostmarkSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="NEWSLETTER_POSTMARK_", extra="ignore")
 
-    token: SecretStr
+    token: ApiKey
     stream: str = "broadcast"
-    api_url: str = DEFAULT_API_URL
-
-    @field_validator("token")
-    @classmethod
-    def _not_empty(cls, value: SecretStr) -> SecretStr:
-        if not value.get_secret_value().strip():
-            raise ValueError("is empty")
-        return value
+    api_url: ApiURL = DEFAULT_API_URL
 
 
 class PostmarkProvider(HTTPProvider):
@@ -202,10 +193,14 @@ class PostmarkProvider(HTTPProvider):
             return self._refused(call, response.status_code, body, response.text)
         if body is None:
             # Not Postmark's answer (a proxy's page, a wrong API URL): nothing was sent.
-            return _all(call, "retry", f"postmark: HTTP 200 without JSON: {response.text[:200]}")
+            return all_results(
+                call, "retry", f"postmark: HTTP 200 without JSON: {response.text[:200]}"
+            )
         if not isinstance(body, list) or len(body) != len(call.emails):
             # Postmark answered, but not as documented: some emails may have gone out.
-            return _all(call, "uncertain", f"postmark: unexpected answer: {response.text[:200]}")
+            return all_results(
+                call, "uncertain", f"postmark: unexpected answer: {response.text[:200]}"
+            )
         results = [_result(email, item) for email, item in zip(call.emails, body, strict=True)]
         self._stop_if_account_refused(results, body)
         return results
@@ -213,7 +208,7 @@ class PostmarkProvider(HTTPProvider):
     def _refused(self, call: Call, status: int, body: Any, text: str) -> list[SendResult]:
         """A non-200 answer: the whole request was refused (422 carries an ErrorCode)."""
         if not isinstance(body, dict):
-            return _all(call, "retry", f"postmark: HTTP {status}: {text[:200]}")
+            return all_results(call, "retry", f"postmark: HTTP {status}: {text[:200]}")
         if len(call.emails) == 1:
             results = [_result(call.emails[0], body)]
             self._stop_if_account_refused(results, [body])
@@ -221,7 +216,7 @@ class PostmarkProvider(HTTPProvider):
         code, message = body.get("ErrorCode"), body.get("Message", "")
         if code in ACCOUNT_CODES:
             raise _account_error(code, message, status)
-        return _all(call, "retry", f"postmark: HTTP {status}: ErrorCode {code}: {message}")
+        return all_results(call, "retry", f"postmark: HTTP {status}: ErrorCode {code}: {message}")
 
     def _stop_if_account_refused(self, results: list[SendResult], items: list[Any]) -> None:
         if any(r.outcome == "sent" for r in results):
@@ -284,10 +279,6 @@ def _account_error(code: int, message: str, status: int) -> ProviderAuthError:
         status=status,
         body=message,
     )
-
-
-def _all(call: Call, outcome: Outcome, error: str) -> list[SendResult]:
-    return [SendResult(e.delivery_id, outcome, error=error) for e in call.emails]
 
 
 def _parse_time(value: Any) -> datetime | None:

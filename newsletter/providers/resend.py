@@ -24,19 +24,18 @@ import hashlib
 import logging
 import re
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, ClassVar, Literal
 
 import requests
-from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from newsletter.config import Settings
 from newsletter.errors import ProviderAuthError, ProviderError, UnsupportedFeature
 from newsletter.providers.base import Outcome, OutgoingEmail, SendResult, SuppressedAddress
-from newsletter.providers.http import Call, HTTPProvider, json_body
+from newsletter.providers.http import Call, HTTPProvider, as_utc, excerpt, json_body
 from newsletter.providers.mime import mailbox
-from newsletter.providers.settings import read_provider_settings
+from newsletter.providers.settings import ApiKey, ApiURL, read_provider_settings
 
 log = logging.getLogger(__name__)
 
@@ -64,23 +63,9 @@ class ResendSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="NEWSLETTER_RESEND_", extra="ignore")
 
-    api_key: SecretStr
-    api_url: str = DEFAULT_API_URL
+    api_key: ApiKey
+    api_url: ApiURL = DEFAULT_API_URL
     batch: bool = False
-
-    @field_validator("api_key")
-    @classmethod
-    def _not_empty(cls, value: SecretStr) -> SecretStr:
-        if not value.get_secret_value().strip():
-            raise ValueError("is empty")
-        return value
-
-    @field_validator("api_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("https://", "http://")):
-            raise ValueError(f"must be an http(s) URL such as {DEFAULT_API_URL}")
-        return value
 
 
 class ResendProvider(HTTPProvider):
@@ -166,7 +151,7 @@ class ResendProvider(HTTPProvider):
                 return [SendResult(email.delivery_id, "sent", str(body["id"]))]
             # Not Resend's answer (a proxy, a wrong API URL). Trying again is safe: if Resend
             # did accept it, the same key returns the same email instead of sending another.
-            return [_result(email, "retry", f"resend: HTTP 200 without an id: {_text(response)}")]
+            return [_result(email, "retry", f"resend: HTTP 200 without an id: {excerpt(response)}")]
         return [self._refused(email, response.status_code, body, response)]
 
     def _refused(
@@ -181,7 +166,7 @@ class ResendProvider(HTTPProvider):
         """One email's result from an error answer; ``alone`` when the request carried only it
         (in a batch, an error about "the `to` field" may concern any of its emails)."""
         if not isinstance(body, dict):
-            return _result(email, "retry", f"resend: HTTP {status}: {_text(response)}")
+            return _result(email, "retry", f"resend: HTTP {status}: {excerpt(response)}")
         name, message = str(body.get("name", "")), self._scrub(str(body.get("message", "")))
         error = f"resend: HTTP {status} {name}: {message}"
         if name == "invalid_idempotent_request":
@@ -226,7 +211,7 @@ class ResendProvider(HTTPProvider):
         nothing, with a warning, and bounces and complaints come through webhooks only.
         """
         # https://resend.com/docs/api-reference/pagination (newest to oldest with `after`)
-        stop = _aware(since) - SYNC_OVERLAP if since else None
+        stop = as_utc(since) - SYNC_OVERLAP if since else None
         after: str | None = None
         while True:
             params: dict[str, Any] = {"limit": 100}
@@ -304,7 +289,7 @@ class ResendBatchProvider(ResendProvider):
                 for e in call.emails
             ]
         if not isinstance(body, dict) or not isinstance(body.get("data"), list):
-            error = f"resend: HTTP 200 without a batch answer: {_text(response)}"
+            error = f"resend: HTTP 200 without a batch answer: {excerpt(response)}"
             return [_result(e, "uncertain", error) for e in call.emails]
         refused: dict[int, str] = {}
         for item in body.get("errors") or []:
@@ -360,14 +345,6 @@ def _result(email: OutgoingEmail, outcome: Outcome, error: str) -> SendResult:
     return SendResult(email.delivery_id, outcome, error=error)
 
 
-def _text(response: requests.Response) -> str:
-    return " ".join(response.text[:200].split())
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def _parse_time(value: Any) -> datetime | None:
     """Resend's ``created_at``, e.g. ``2023-10-06 23:47:56.678+00``."""
     if not value:
@@ -376,6 +353,6 @@ def _parse_time(value: Any) -> datetime | None:
     if re.search(r"[+-]\d\d$", text):
         text += ":00"
     try:
-        return _aware(datetime.fromisoformat(text))
+        return as_utc(datetime.fromisoformat(text))
     except ValueError:
         return None

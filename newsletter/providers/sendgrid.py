@@ -23,14 +23,12 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
 import requests
-from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from newsletter.config import Settings
 from newsletter.errors import ProviderAuthError
 from newsletter.providers.base import (
     MergeFields,
-    Outcome,
     OutgoingEmail,
     SendResult,
     SuppressedAddress,
@@ -38,9 +36,9 @@ from newsletter.providers.base import (
     merge_groups,
     shared_headers,
 )
-from newsletter.providers.http import Call, HTTPProvider, json_body
+from newsletter.providers.http import Call, HTTPProvider, all_results, json_body
 from newsletter.providers.mime import ascii_address
-from newsletter.providers.settings import read_provider_settings
+from newsletter.providers.settings import ApiKey, ApiURL, read_provider_settings
 
 DEFAULT_API_URL = "https://api.sendgrid.com"  # EU subusers: https://api.eu.sendgrid.com
 MAX_PERSONALIZATIONS = 1000
@@ -64,15 +62,8 @@ class SendGridSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="NEWSLETTER_SENDGRID_", extra="ignore")
 
-    api_key: SecretStr
-    api_url: str = DEFAULT_API_URL
-
-    @field_validator("api_key")
-    @classmethod
-    def _not_empty(cls, value: SecretStr) -> SecretStr:
-        if not value.get_secret_value().strip():
-            raise ValueError("is empty")
-        return value
+    api_key: ApiKey
+    api_url: ApiURL = DEFAULT_API_URL
 
 
 class SendGridProvider(HTTPProvider):
@@ -160,7 +151,7 @@ class SendGridProvider(HTTPProvider):
         if isinstance(errors, list):
             errors = [e for e in errors if isinstance(e, dict)]
         if not isinstance(errors, list) or not errors:
-            return _all(call, "retry", f"sendgrid: HTTP {status}: {response.text[:200]}")
+            return all_results(call, "retry", f"sendgrid: HTTP {status}: {response.text[:200]}")
         bad: dict[int, str] = {}
         for error in errors:
             found = _ADDRESS_FIELD.match(str(error.get("field") or ""))
@@ -169,7 +160,7 @@ class SendGridProvider(HTTPProvider):
         if not bad:
             # Our request is at fault, not an address: never suppress anyone for it.
             detail = "; ".join(f"{e.get('field') or '-'}: {e.get('message')}" for e in errors)
-            return _all(call, "retry", f"sendgrid: HTTP {status}: {detail[:300]}")
+            return all_results(call, "retry", f"sendgrid: HTTP {status}: {detail[:300]}")
         return [
             SendResult(e.delivery_id, "failed", error=f"sendgrid: {bad[i]}", suppress=True)
             if i in bad
@@ -287,7 +278,3 @@ def _suppressed(item: Mapping[str, Any], reason: Reason, path: str) -> Suppresse
         detail=str(item.get("reason") or f"sendgrid {path.rsplit('/', 1)[-1]}"),
         at=datetime.fromtimestamp(created, UTC) if isinstance(created, int | float) else None,
     )
-
-
-def _all(call: Call, outcome: Outcome, error: str) -> list[SendResult]:
-    return [SendResult(e.delivery_id, outcome, error=error) for e in call.emails]

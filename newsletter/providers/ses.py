@@ -36,7 +36,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from newsletter.config import Settings
 from newsletter.errors import ConfigError, ProviderAuthError, UnsupportedFeature
 from newsletter.providers.base import Outcome, OutgoingEmail, SendResult, SuppressedAddress
-from newsletter.providers.http import Call, HTTPProvider, json_body
+from newsletter.providers.http import Call, HTTPProvider, as_utc, excerpt, json_body
 from newsletter.providers.mime import ascii_address, build_mime
 from newsletter.providers.settings import read_provider_settings
 
@@ -252,10 +252,12 @@ class SESProvider(HTTPProvider):
             if isinstance(body, dict) and body.get("MessageId"):
                 return [SendResult(email.delivery_id, "sent", str(body["MessageId"]))]
             # Something answered 200 that is not SES: the email may or may not have gone out.
-            error = f"ses: HTTP 200 without a MessageId: {_text(response)}"
+            error = f"ses: HTTP 200 without a MessageId: {excerpt(response)}"
             return [_result(email, "uncertain", error)]
         code, message = error_code(response, body)
-        error = f"ses: HTTP {status} {code or ''}: {message or _text(response)}".replace(" :", ":")
+        error = f"ses: HTTP {status} {code or ''}: {message or excerpt(response)}".replace(
+            " :", ":"
+        )
         if code == "BadRequestException" and _bad_address(message, email):
             return [SendResult(email.delivery_id, "failed", error=error, suppress=True)]
         # MessageRejected (content, or an unverified recipient in the sandbox), a limit, our own
@@ -314,7 +316,7 @@ class SESProvider(HTTPProvider):
         # https://docs.aws.amazon.com/ses/latest/APIReference-V2/API_ListSuppressedDestinations.html
         params: dict[str, Any] = {"PageSize": 1000}
         if since is not None:
-            start = _aware(since) - SYNC_OVERLAP
+            start = as_utc(since) - SYNC_OVERLAP
             params["StartDate"] = start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         while True:
             body = self.get_json(SUPPRESSION_PATH, params)
@@ -374,14 +376,6 @@ def _result(email: OutgoingEmail, outcome: Outcome, error: str) -> SendResult:
     return SendResult(email.delivery_id, outcome, error=error)
 
 
-def _text(response: requests.Response) -> str:
-    return " ".join(response.text[:200].split())
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def _parse_time(value: Any) -> datetime | None:
     """A JSON timestamp as SES sends it: epoch seconds (or, to be safe, ISO 8601)."""
     if value is None:
@@ -389,6 +383,6 @@ def _parse_time(value: Any) -> datetime | None:
     if isinstance(value, int | float):
         return datetime.fromtimestamp(value, UTC)
     try:
-        return _aware(datetime.fromisoformat(str(value)))
+        return as_utc(datetime.fromisoformat(str(value)))
     except ValueError:
         return None

@@ -6,15 +6,33 @@ Mailgun, and so that keys can never come from the tracked ``newsletter.toml``.
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
-from pydantic import ValidationError
+from pydantic import AfterValidator, SecretStr, ValidationError
 from pydantic_settings import BaseSettings
 
 from newsletter.config import Settings
 from newsletter.errors import ConfigError
 
 S = TypeVar("S", bound=BaseSettings)
+
+
+def _not_blank(value: SecretStr) -> SecretStr:
+    if not value.get_secret_value().strip():
+        raise ValueError("is empty")
+    return value
+
+
+def _http_url(value: str) -> str:
+    if not value.startswith(("https://", "http://")):
+        raise ValueError("must be an http(s) URL: the provider's API, or a local test server")
+    return value
+
+
+# Field types for provider settings: a key that is set but blank is as wrong as a missing one,
+# and an API URL without a scheme would otherwise fail later, at the first request.
+ApiKey = Annotated[SecretStr, AfterValidator(_not_blank)]
+ApiURL = Annotated[str, AfterValidator(_http_url)]
 
 
 def read_provider_settings(model: type[S], settings: Settings) -> S:

@@ -538,19 +538,23 @@ def set_timezone(
     conn: Connection, sub: Subscriber, timezone: str | None, now: datetime, timing: Timing
 ) -> Subscriber:
     """Change the subscriber's zone (None: the default); due lessons follow the new local time."""
-    values = {"timezone": check_timezone(timezone), "updated_at": now}
-    conn.execute(sa.update(subscribers).where(subscribers.c.id == sub.id).values(**values))
-    changed = get_subscriber_by_id(conn, sub.id)
-    reschedule(conn, changed, timing)
-    return changed
+    return _set_and_reschedule(conn, sub, now, timing, timezone=check_timezone(timezone))
 
 
 def set_send_time(
     conn: Connection, sub: Subscriber, send_time: str | None, now: datetime, timing: Timing
 ) -> Subscriber:
     """Change the subscriber's own "HH:MM" send time (None: the schedule's)."""
-    values = {"send_time": check_send_time(send_time), "updated_at": now}
-    conn.execute(sa.update(subscribers).where(subscribers.c.id == sub.id).values(**values))
+    return _set_and_reschedule(conn, sub, now, timing, send_time=check_send_time(send_time))
+
+
+def _set_and_reschedule(
+    conn: Connection, sub: Subscriber, now: datetime, timing: Timing, **values: Any
+) -> Subscriber:
+    """Store ``values`` on the subscriber, then move their due lessons to match."""
+    conn.execute(
+        sa.update(subscribers).where(subscribers.c.id == sub.id).values(updated_at=now, **values)
+    )
     changed = get_subscriber_by_id(conn, sub.id)
     reschedule(conn, changed, timing)
     return changed

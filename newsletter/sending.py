@@ -25,7 +25,7 @@ from newsletter.errors import NewsletterError, ProviderAuthError
 from newsletter.project import Project
 from newsletter.providers import Provider, provider_class
 from newsletter.providers.base import OutgoingEmail, SendResult
-from newsletter.store import Store, ledger
+from newsletter.store import Store, ledger, runs
 from newsletter.store.engine import one_at_a_time
 from newsletter.store.ledger import Claimed, Course, DueItem
 from newsletter.tokens import Tokens
@@ -172,22 +172,22 @@ class SendRun:
             self._send_batches(now, options, report, progress)
         finally:
             with self.store.write() as conn:
-                ledger.finish_run(conn, self.run_id, self.wall())
+                runs.finish_run(conn, self.run_id, self.wall())
         return report
 
     # -- steps -----------------------------------------------------------------------------
 
     def _prepare(self, now: datetime, options: SendOptions, report: SendReport) -> None:
         with self.store.write() as conn:
-            latest = ledger.start_run(conn, self.run_id, self.host, self.pid, self.wall(), now)
+            latest = runs.start_run(conn, self.run_id, self.host, self.pid, self.wall(), now)
             if latest is not None and now < latest:
                 report.clock_went_back_from = latest
                 log.warning("--now %s is earlier than an earlier run's (%s)", now, latest)
-            report.uncertain_found, report.interrupted_retried = ledger.reap(
+            report.uncertain_found, report.interrupted_retried = runs.reap(
                 conn, now, self.wall(), pid_alive, _is_idempotent
             )
             if options.resend_uncertain:
-                ledger.resend_uncertain(conn, now)
+                runs.resend_uncertain(conn, now)
         report.queued = self._queue_lessons(now, options.limit)
         with self.store.write() as conn:
             # Concurrent senders would each add the file's new broadcasts and seen messages.
@@ -226,7 +226,7 @@ class SendRun:
                 claimed = ledger.claim(
                     conn, self.run_id, self.provider.name, now, self.wall(), size
                 )
-                ledger.heartbeat(conn, self.run_id, self.wall())
+                runs.heartbeat(conn, self.run_id, self.wall())
             if not claimed:
                 return
             if remaining is not None:
@@ -251,7 +251,7 @@ class SendRun:
         except Exception as err:  # the batch's fate is unknown: never guess "not sent"
             log.error("provider %s failed mid-batch: %s", self.provider.name, err)
             with self.store.write() as conn:
-                ledger.reap(
+                runs.reap(
                     conn, now, self.wall(), lambda _h, _p: False, _is_idempotent, run_id=self.run_id
                 )
             report.errors.append(f"provider {self.provider.name}: {err}")

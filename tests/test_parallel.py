@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from newsletter.project import Project
 from newsletter.providers.memory import MemoryProvider
 from newsletter.sending import course_book
-from newsletter.store import Store, ledger
+from newsletter.store import Store, ledger, runs
 from newsletter.store.schema import deliveries
 from tests.factories import enrolled, timing
 from tests.senders import fake_postmark, postmark_env, spawn_send, subscribe_many
@@ -123,11 +123,11 @@ def test_a_failed_batch_marks_only_its_own_rows(store, project):
     with store.write() as conn:
         ledger.materialise(conn, ENROL, course_book(project), "Europe/London")
         for run in ("mine", "theirs"):
-            ledger.start_run(conn, run, "host", 1, ENROL, ENROL)
+            runs.start_run(conn, run, "host", 1, ENROL, ENROL)
         mine = ledger.claim(conn, "mine", "postmark", ENROL, ENROL, 2)
         theirs = ledger.claim(conn, "theirs", "postmark", ENROL, ENROL, 2)
     with store.write() as conn:
-        uncertain, _ = ledger.reap(
+        uncertain, _ = runs.reap(
             conn, ENROL, ENROL, lambda _h, _p: False, lambda _p: False, run_id="mine"
         )
     assert uncertain == 2

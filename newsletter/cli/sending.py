@@ -15,7 +15,7 @@ from newsletter.cli import AppContext, json_option, now_option, resolve_now
 from newsletter.providers import get_provider
 from newsletter.reports import format_status, status
 from newsletter.sending import SendOptions, SendReport, SendRun, course_book, list_due
-from newsletter.store import ledger, open_store
+from newsletter.store import ledger, open_store, runs
 from newsletter.syncing import sync_suppressions
 
 
@@ -194,14 +194,14 @@ def uncertain(
     if resend or mark_sent:
         with store.write() as conn:
             if resend:
-                n = ledger.resend_uncertain(conn, moment)
+                n = runs.resend_uncertain(conn, moment)
             else:
                 courses = course_book(app.project)
-                n = ledger.mark_uncertain_sent(conn, moment, courses, app.settings.default_timezone)
+                n = runs.mark_uncertain_sent(conn, moment, courses, app.settings.default_timezone)
         click.echo(f"{n} {'queued to resend' if resend else 'marked as sent'}")
         return
     with store.read() as conn:
-        rows = ledger.uncertain_rows(conn)
+        rows = runs.uncertain_rows(conn)
     data = [
         {
             "delivery_id": r.id,

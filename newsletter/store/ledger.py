@@ -34,12 +34,10 @@ from newsletter.providers.base import SendResult
 from newsletter.schedules import Schedule, sendable
 from newsletter.store import subscribers as subscribers_store
 from newsletter.store.engine import among, update_rows
-from newsletter.store.schema import deliveries, enrolments, runs, subscribers, suppressions
+from newsletter.store.schema import deliveries, enrolments, subscribers, suppressions
 from newsletter.store.subscribers import email_hash
 
 FINAL_STATES = frozenset({"sent", "failed", "cancelled"})
-# A claimant that has not been heard of for this long is presumed dead.
-LEASE = timedelta(minutes=10)
 # Wait before retrying a transient failure: 1, 5, 15, 30, then 60 minutes.
 BACKOFF_MINUTES = (1, 5, 15, 30, 60)
 PAGE = 2_000
@@ -790,120 +788,3 @@ def suppress(
         .values(state="cancelled", last_error=f"suppressed: {reason}", updated_at=now)
     )
     return int(added)
-
-
-# -- runs and interrupted sends -----------------------------------------------------------------
-
-
-def start_run(
-    conn: Connection, run_id: str, host: str, pid: int, wall: datetime, now: datetime
-) -> datetime | None:
-    """Register this run; return the latest ``--now`` of earlier runs (a clock going back)."""
-    latest = conn.execute(sa.select(sa.func.max(runs.c.now))).scalar()
-    conn.execute(
-        runs.insert().values(
-            id=run_id, host=host, pid=pid, started_at=wall, heartbeat_at=wall, now=now
-        )
-    )
-    return latest
-
-
-def heartbeat(conn: Connection, run_id: str, wall: datetime) -> None:
-    conn.execute(runs.update().where(runs.c.id == run_id).values(heartbeat_at=wall))
-
-
-def finish_run(conn: Connection, run_id: str, wall: datetime) -> None:
-    conn.execute(
-        runs.update().where(runs.c.id == run_id).values(finished_at=wall, heartbeat_at=wall)
-    )
-
-
-def reap(
-    conn: Connection,
-    now: datetime,
-    wall: datetime,
-    is_alive: Callable[[str, int], bool],
-    idempotent: Callable[[str], bool],
-    *,
-    run_id: str | None = None,
-) -> tuple[int, int]:
-    """Rows left in ``sending`` by runs that died: retry them when the provider they were sent
-    through is idempotent, else mark them ``uncertain``. Returns (uncertain, retried).
-
-    With ``run_id``, only that run's rows, judged by ``is_alive`` like any other: a run whose
-    batch failed mid-request reaps its own rows and leaves the other senders' in flight."""
-    d, r = deliveries, runs
-    query = (
-        sa.select(d.c.id, d.c.provider, r.c.host, r.c.pid, r.c.heartbeat_at, r.c.finished_at)
-        .outerjoin(r, r.c.id == d.c.claimed_by)
-        .where(in_state("sending"))
-    )
-    if run_id is not None:
-        query = query.where(d.c.claimed_by == run_id)
-    rows = conn.execute(query).all()
-    dead = [
-        row
-        for row in rows
-        if row.host is None
-        or row.finished_at is not None
-        or row.heartbeat_at < wall - LEASE
-        or not is_alive(row.host, row.pid)
-    ]
-    retry = [row.id for row in dead if idempotent(row.provider or "")]
-    unsure = [row.id for row in dead if not idempotent(row.provider or "")]
-    if retry:
-        conn.execute(
-            d.update()
-            .where(d.c.id.in_(retry))
-            .values(state="due", next_attempt_at=now, updated_at=now)
-        )
-    if unsure:
-        conn.execute(
-            d.update()
-            .where(d.c.id.in_(unsure))
-            .values(
-                state="uncertain",
-                updated_at=now,
-                last_error="the sending process stopped before the provider's answer was recorded",
-            )
-        )
-    return len(unsure), len(retry)
-
-
-def uncertain_rows(conn: Connection) -> list[Any]:
-    d, s = deliveries, subscribers
-    return list(
-        conn.execute(
-            sa.select(d.c.id, d.c.message_id, d.c.claimed_at, d.c.provider, d.c.attempts, s.c.email)
-            .join(s, s.c.id == d.c.subscriber_id)
-            .where(in_state("uncertain"))
-            .order_by(d.c.id)
-        ).all()
-    )
-
-
-def resend_uncertain(conn: Connection, now: datetime) -> int:
-    """The author's explicit choice: send the uncertain rows again (a duplicate is possible)."""
-    result = conn.execute(
-        deliveries.update()
-        .where(in_state("uncertain"))
-        .values(state="due", next_attempt_at=now, updated_at=now)
-    )
-    return result.rowcount or 0
-
-
-def mark_uncertain_sent(
-    conn: Connection, now: datetime, courses: Mapping[str, Course], default_tz: str
-) -> int:
-    """The author's other choice: treat the uncertain rows as delivered and move on."""
-    rows = conn.execute(sa.select(deliveries).where(in_state("uncertain"))).all()
-    for row in rows:
-        conn.execute(
-            deliveries.update()
-            .where(deliveries.c.id == row.id)
-            .values(
-                state="sent", sent_at=now, updated_at=now, last_error="marked sent by the author"
-            )
-        )
-        lesson_sent(conn, row.subscriber_id, row.course, row.position, now, courses, default_tz)
-    return len(rows)

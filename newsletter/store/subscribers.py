@@ -32,8 +32,8 @@ from email_validator.rfc_constants import (
 from sqlalchemy.engine import Connection, Row
 
 from newsletter.errors import StoreError
-from newsletter.progress import next_due_for, next_due_for_row, personal_schedule
-from newsletter.schedules import Schedule, next_sendable
+from newsletter.progress import next_due_for, next_due_for_row
+from newsletter.schedules import Schedule
 from newsletter.store.schema import deliveries, enrolments, events, subscribers, suppressions
 
 STATUSES = ("pending", "active", "unsubscribed", "forgotten")
@@ -449,12 +449,12 @@ def enrol_subscriber(
     conn: Connection, sub: Subscriber, course: str, timing: Timing, now: datetime
 ) -> bool:
     """``enrol`` for a subscriber who may receive mail, in a course the project has."""
-    _require_status(sub, "active", "pending")
+    require_status(sub, "active", "pending")
     schedule = timing.schedule(course)
     return enrol(conn, sub.id, course, schedule, timing.zone(sub), now, send_time=sub.send_time)
 
 
-def _require_status(sub: Subscriber, *allowed: str) -> None:
+def require_status(sub: Subscriber, *allowed: str) -> None:
     if sub.status not in allowed:
         raise StoreError(f"{sub.label} is {sub.status}")
 
@@ -462,7 +462,7 @@ def _require_status(sub: Subscriber, *allowed: str) -> None:
 # --- pausing and timing ---------------------------------------------------------------------
 
 
-def _running(sub_id: int) -> Any:
+def running_enrolments(sub_id: int) -> Any:
     """Enrolments still in progress: neither completed nor left."""
     return sa.and_(
         enrolments.c.subscriber_id == sub_id,
@@ -488,7 +488,7 @@ def reschedule(conn: Connection, sub: Subscriber, timing: Timing) -> None:
     once that delivery is done. A course whose schedule file is gone is left as it is.
     """
     tz = timing.zone(sub)
-    for row in conn.execute(sa.select(enrolments).where(_running(sub.id))).all():
+    for row in conn.execute(sa.select(enrolments).where(running_enrolments(sub.id))).all():
         schedule = timing.schedules.get(row.course)
         if schedule is None or _outstanding(conn, sub.id, row):
             continue
@@ -503,10 +503,10 @@ def pause(
 
     Pausing again moves the end of the current pause. Returns the number of courses paused.
     """
-    _require_status(sub, "active", "pending")
+    require_status(sub, "active", "pending")
     if until is not None and until <= now:
         raise StoreError(f"the pause must end in the future (until {until:%Y-%m-%d %H:%M} UTC)")
-    running = _running(sub.id)
+    running = running_enrolments(sub.id)
     paused_now = sa.and_(
         enrolments.c.paused_at.is_not(None),
         sa.or_(enrolments.c.paused_until.is_(None), enrolments.c.paused_until > now),
@@ -523,7 +523,7 @@ def pause(
 def resume(conn: Connection, sub: Subscriber, now: datetime, timing: Timing) -> int:
     """End the pause now; lessons continue where they stopped, the rest of the course shifts."""
     paused_now = sa.and_(
-        _running(sub.id),
+        running_enrolments(sub.id),
         enrolments.c.paused_at.is_not(None),
         sa.or_(enrolments.c.paused_until.is_(None), enrolments.c.paused_until > now),
     )
@@ -585,7 +585,9 @@ def record_event(
 def _stop_mail(conn: Connection, sub_id: int, now: datetime) -> None:
     """Leave every running course and cancel lessons not yet handed to the provider."""
     conn.execute(
-        sa.update(enrolments).where(_running(sub_id)).values(next_due_at=None, left_at=now)
+        sa.update(enrolments)
+        .where(running_enrolments(sub_id))
+        .values(next_due_at=None, left_at=now)
     )
     conn.execute(
         sa.update(deliveries)
@@ -625,7 +627,7 @@ def unsubscribe(conn: Connection, sub: Subscriber, now: datetime, source: str = 
     Status unsubscribed, a suppression row, every running course left (next_due_at NULL) and
     lessons still waiting in the ledger cancelled, plus an 'unsubscribed' event.
     """
-    _require_status(sub, "active", "pending", "unsubscribed")
+    require_status(sub, "active", "pending", "unsubscribed")
     assert sub.email is not None  # only forgotten subscribers have none
     changed = sub.status != "unsubscribed"
     if changed:
@@ -729,200 +731,16 @@ def forget_address(conn: Connection, email: str, now: datetime) -> bool:
     return True
 
 
-# --- the web side: double opt-in, leaving one course, coming back ----------------------------
-
-
-def add_pending_subscriber(
-    conn: Connection,
-    email: str,
-    *,
-    now: datetime,
-    name: str | None = None,
-    timezone: str | None = None,
-    source: str = "signup",
-) -> Subscriber:
-    """A subscriber who signed up but has not confirmed yet (double opt-in).
-
-    Pending subscribers are never sent lessons. Refuses what ``add_subscriber`` refuses."""
-    address, key = normalise_email(email)
-    timezone = check_timezone(timezone)
-    refuse_suppressed(conn, address, key)
-    if find_subscriber(conn, address) is not None:
-        raise StoreError(f"{address} is already subscribed")
-    values = subscriber_values(
-        address, key, now=now, name=name, timezone=timezone, status="pending"
-    )
-    insert = subscribers.insert().values(**values).returning(subscribers.c.id)
-    sub_id = conn.execute(insert).scalar_one()
-    record_event(conn, sub_id, "signup", source, now)
-    return get_subscriber_by_id(conn, sub_id)
-
-
-def confirm_subscriber(
-    conn: Connection, sub: Subscriber, now: datetime, source: str = "confirm"
-) -> bool:
-    """Make a pending subscriber active: they followed the link in the confirmation email.
-
-    False when they were active already."""
-    _require_status(sub, "pending", "active")
-    if sub.status == "active":
-        return False
-    conn.execute(
-        sa.update(subscribers)
-        .where(subscribers.c.id == sub.id)
-        .values(status="active", updated_at=now)
-    )
-    record_event(conn, sub.id, "subscribed", source, now)
-    return True
-
-
-def leave_course(
-    conn: Connection, sub: Subscriber, course: str, now: datetime, source: str = "web"
-) -> bool:
-    """Stop one course and nothing else; lessons of it not yet handed to the provider are
-    cancelled. False when the subscriber is not in that course (or left or finished it)."""
-    running = sa.and_(_running(sub.id), enrolments.c.course == course)
-    left = conn.execute(
-        sa.update(enrolments).where(running).values(next_due_at=None, left_at=now)
-    ).rowcount
-    if not left:
-        return False
-    conn.execute(
-        sa.update(deliveries)
-        .where(
-            deliveries.c.subscriber_id == sub.id,
-            deliveries.c.course == course,
-            deliveries.c.state == "due",
-        )
-        .values(state="cancelled", last_error="left the course", updated_at=now)
-    )
-    record_event(conn, sub.id, "left", source, now, {"course": course})
-    return True
-
-
-def rejoin_course(
-    conn: Connection,
-    sub: Subscriber,
-    course: str,
-    timing: Timing,
-    now: datetime,
-    source: str = "web",
-) -> bool:
-    """Continue a course the subscriber left, from the lesson where they stopped.
-
-    The ledger never sends a lesson twice, so this cannot start the course over: lessons
-    already sent stay sent. A lesson that was queued when they left (cancelled before it reached
-    the provider, so never delivered) is queued again, for its next send slot. False when there
-    is nothing to rejoin: not enrolled, never left, or the course is completed.
-    """
-    _require_status(sub, "active")
-    row = conn.execute(
-        sa.select(enrolments).where(
-            enrolments.c.subscriber_id == sub.id,
-            enrolments.c.course == course,
-            enrolments.c.left_at.is_not(None),
-            enrolments.c.completed_at.is_(None),
-        )
-    ).first()
-    if row is None:
-        return False
-    conn.execute(
-        sa.update(enrolments)
-        .where(enrolments.c.id == row.id)
-        .values(left_at=None, paused_at=None, paused_until=None)
-    )
-    schedule = timing.schedules.get(course)
-    if schedule is not None:
-        _requeue_cancelled(conn, sub, row, schedule, timing, now)
-    reschedule(conn, sub, timing)
-    record_event(conn, sub.id, "rejoined", source, now, {"course": course})
-    return True
-
-
-def _requeue_cancelled(
-    conn: Connection,
-    sub: Subscriber,
-    row: Row[Any],
-    schedule: Schedule,
-    timing: Timing,
-    now: datetime,
-) -> None:
-    """The lesson cancelled when they left goes back to ``due`` at its next sendable moment
-    (a ``due`` row is sent when its attempt time passes, without a window check of its own)."""
-    tz = timing.zone(sub)
-    personal = personal_schedule(schedule, sub.send_time)
-    due = next_due_for(
-        personal,
-        tz=tz,
-        enrolled_at=row.enrolled_at,
-        last_sent_at=row.last_sent_at,
-        send_time=None,
-    )
-    at = due if due is not None and due >= now else next_sendable(personal, now, tz)
-    conn.execute(
-        sa.update(deliveries)
-        .where(
-            deliveries.c.subscriber_id == sub.id,
-            deliveries.c.course == row.course,
-            deliveries.c.position == row.position,
-            deliveries.c.state == "cancelled",
-            deliveries.c.sent_at.is_(None),
-        )
-        .values(state="due", next_attempt_at=at, last_error=None, updated_at=now)
-    )
-
-
-def resubscribe(
-    conn: Connection,
-    sub: Subscriber,
-    timing: Timing,
-    now: datetime,
-    *,
-    rejoin: bool = True,
-    source: str = "web",
-) -> list[str]:
-    """Undo the subscriber's own unsubscribe: active again and off the suppression list.
-
-    With ``rejoin``, the courses that unsubscribing stopped continue where they were. Refused
-    for an address suppressed for another reason (bounced, complained, forgotten, …): that is
-    the provider's or the law's call, not a click's. Returns the courses rejoined.
-    """
-    _require_status(sub, "unsubscribed")
-    row = suppression_for(conn, sub.email_key)
-    if row is not None and row.reason != "unsubscribed":
-        raise StoreError(f"{sub.label} cannot be mailed again ({row.reason})")
-    if row is not None:
-        conn.execute(sa.delete(suppressions).where(suppressions.c.id == row.id))
-    conn.execute(
-        sa.update(subscribers)
-        .where(subscribers.c.id == sub.id)
-        .values(status="active", unsubscribed_at=None, updated_at=now)
-    )
-    record_event(conn, sub.id, "resubscribed", source, now)
-    if not rejoin or sub.unsubscribed_at is None:
-        return []
-    active = get_subscriber_by_id(conn, sub.id)
-    stopped = conn.execute(
-        sa.select(enrolments.c.course).where(
-            enrolments.c.subscriber_id == sub.id,
-            enrolments.c.left_at == sub.unsubscribed_at,
-        )
-    ).scalars()
-    return [c for c in list(stopped) if rejoin_course(conn, active, c, timing, now, source)]
-
-
 __all__ = [
     "STATUSES",
     "Enrolment",
     "SentLesson",
     "Subscriber",
     "Timing",
-    "add_pending_subscriber",
     "add_subscriber",
     "check_send_time",
     "check_timezone",
     "clean_name",
-    "confirm_subscriber",
     "email_hash",
     "enrol",
     "enrol_subscriber",
@@ -932,16 +750,15 @@ __all__ = [
     "forget_address",
     "get_subscriber",
     "get_subscriber_by_id",
-    "leave_course",
     "list_subscribers",
     "normalise_email",
     "pause",
     "record_event",
     "refuse_suppressed",
-    "rejoin_course",
+    "require_status",
     "reschedule",
-    "resubscribe",
     "resume",
+    "running_enrolments",
     "set_send_time",
     "set_timezone",
     "subscriber_values",

@@ -36,6 +36,7 @@ from newsletter.errors import NewsletterError, StoreError
 from newsletter.project import Project
 from newsletter.providers.base import OutgoingEmail
 from newsletter.render import first_name
+from newsletter.store import membership
 from newsletter.store import subscribers as store
 from newsletter.tokens import BadToken
 from newsletter.web.context import LinksUnavailable, WebContext, context
@@ -140,7 +141,7 @@ def _who(
         if store.suppression_for(conn, store.normalise_email(address)[1]) is not None:
             return None
         zone = _zone_or_none(timezone)
-        return store.add_pending_subscriber(
+        return membership.add_pending_subscriber(
             conn, address, now=now, name=name, timezone=zone, source="signup"
         ).id
     if sub.status in ("pending", "active"):
@@ -282,14 +283,14 @@ def _confirm(ctx: WebContext, payload: dict[str, Any]) -> Confirmed:
     with ctx.store.write() as conn:
         sub = _still_valid(conn, payload)
         if sub.status == "pending":
-            store.confirm_subscriber(conn, sub, now)
+            membership.confirm_subscriber(conn, sub, now)
         elif sub.status == "unsubscribed":
-            store.resubscribe(conn, sub, timing, now, rejoin=False, source="confirm")
+            membership.resubscribe(conn, sub, timing, now, rejoin=False, source="confirm")
         sub = store.get_subscriber_by_id(conn, sub.id)
         first_at = None
         if course in timing.schedules:
             if not store.enrol_subscriber(conn, sub, course, timing, now):
-                store.rejoin_course(conn, sub, course, timing, now, source="confirm")
+                membership.rejoin_course(conn, sub, course, timing, now, source="confirm")
             first_at = _next_due(conn, sub, course)
     info = ctx.holder.project().renderer.courses.get(course)
     zone = sub.timezone or ctx.settings.default_timezone

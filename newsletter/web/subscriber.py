@@ -28,6 +28,7 @@ from starlette.routing import Route
 
 from newsletter.errors import NewsletterError, StoreError
 from newsletter.render import Recipient
+from newsletter.store import membership
 from newsletter.store import subscribers as store
 from newsletter.store.schema import deliveries, events
 from newsletter.store.subscribers import Enrolment, Subscriber
@@ -262,15 +263,15 @@ def _manage_action(ctx: WebContext, subscriber_id: int, form: dict[str, str]) ->
             store.resume(conn, sub, now, timing)
             return "resumed"
         if action == "leave":
-            if not store.leave_course(conn, sub, course, now, source="manage"):
+            if not membership.leave_course(conn, sub, course, now, source="manage"):
                 raise StoreError("you are not getting that course any more")
             return "left"
         if action == "restart":
-            if not store.rejoin_course(conn, sub, course, timing, now, source="manage"):
+            if not membership.rejoin_course(conn, sub, course, timing, now, source="manage"):
                 raise StoreError("that course cannot be restarted")
             return "restarted"
         if action == "resubscribe":
-            store.resubscribe(conn, sub, timing, now, source="manage")
+            membership.resubscribe(conn, sub, timing, now, source="manage")
             return "resubscribed"
         if action == "timing":
             sub = store.set_timezone(conn, sub, form.get("timezone") or None, now, timing)

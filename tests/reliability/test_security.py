@@ -28,9 +28,9 @@ import sqlalchemy as sa
 
 from newsletter.config import load_settings
 from newsletter.providers.memory import MemoryProvider
+from newsletter.store.membership import add_pending_subscriber
 from newsletter.store.schema import metadata
 from newsletter.store.subscribers import (
-    add_pending_subscriber,
     add_subscriber,
     enrol_subscriber,
     get_subscriber_by_id,

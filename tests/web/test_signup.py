@@ -12,8 +12,9 @@ import sqlalchemy as sa
 
 from newsletter.providers.memory import MemoryProvider
 from newsletter.store import ledger
+from newsletter.store.membership import leave_course
 from newsletter.store.schema import enrolments, suppressions
-from newsletter.store.subscribers import find_subscriber, leave_course, unsubscribe
+from newsletter.store.subscribers import find_subscriber, unsubscribe
 from newsletter.web.context import WebOptions
 from newsletter.web.ratelimit import Limit
 from tests.factories import COURSE, enrolled

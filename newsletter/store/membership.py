@@ -20,16 +20,12 @@ from newsletter.store.schema import deliveries, enrolments, subscribers, suppres
 from newsletter.store.subscribers import (
     Subscriber,
     Timing,
-    check_timezone,
-    find_subscriber,
+    add_subscriber,
     get_subscriber_by_id,
-    normalise_email,
     record_event,
-    refuse_suppressed,
     require_status,
     reschedule,
     running_enrolments,
-    subscriber_values,
     suppression_for,
 )
 
@@ -46,18 +42,16 @@ def add_pending_subscriber(
     """A subscriber who signed up but has not confirmed yet (double opt-in).
 
     Pending subscribers are never sent lessons. Refuses what ``add_subscriber`` refuses."""
-    address, key = normalise_email(email)
-    timezone = check_timezone(timezone)
-    refuse_suppressed(conn, address, key)
-    if find_subscriber(conn, address) is not None:
-        raise StoreError(f"{address} is already subscribed")
-    values = subscriber_values(
-        address, key, now=now, name=name, timezone=timezone, status="pending"
+    return add_subscriber(
+        conn,
+        email,
+        now=now,
+        name=name,
+        timezone=timezone,
+        source=source,
+        status="pending",
+        event="signup",
     )
-    insert = subscribers.insert().values(**values).returning(subscribers.c.id)
-    sub_id = conn.execute(insert).scalar_one()
-    record_event(conn, sub_id, "signup", source, now)
-    return get_subscriber_by_id(conn, sub_id)
 
 
 def confirm_subscriber(

@@ -402,19 +402,29 @@ def add_subscriber(
     attributes: Mapping[str, Any] | None = None,
     tags: Iterable[str] = (),
     source: str = "cli",
+    status: str = "active",
+    event: str = "subscribed",
 ) -> Subscriber:
-    """Add an active subscriber; refuses invalid, suppressed and already subscribed addresses."""
+    """Add a subscriber (active unless told otherwise); refuses invalid, suppressed and
+    already subscribed addresses."""
     address, key = normalise_email(email)
     timezone = check_timezone(timezone)
     refuse_suppressed(conn, address, key)
     if find_subscriber(conn, address) is not None:
         raise StoreError(f"{address} is already subscribed")
     values = subscriber_values(
-        address, key, now=now, name=name, timezone=timezone, attributes=attributes, tags=tags
+        address,
+        key,
+        now=now,
+        name=name,
+        timezone=timezone,
+        attributes=attributes,
+        tags=tags,
+        status=status,
     )
     insert = subscribers.insert().values(**values).returning(subscribers.c.id)
     sub_id = conn.execute(insert).scalar_one()
-    record_event(conn, sub_id, "subscribed", source, now)
+    record_event(conn, sub_id, event, source, now)
     return get_subscriber_by_id(conn, sub_id)
 
 

@@ -11,7 +11,6 @@ row is enrolled in the repository's course, so the figure includes enrolment.
 from __future__ import annotations
 
 import argparse
-import csv
 import shlex
 import sys
 import tempfile
@@ -19,31 +18,15 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from synthetic import write_csv  # benchmarks/ is on sys.path when run as a script
+
 from newsletter.importing import import_csv
 from newsletter.schedules import load_schedules
 from newsletter.store import Store
 from newsletter.store.subscribers import Timing
 
 REPO = Path(__file__).resolve().parent.parent
-ZONES = ("Europe/London", "Europe/Berlin", "America/New_York", "Asia/Tokyo", "")
 NOW = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
-
-
-def write_csv(path: Path, rows: int) -> None:
-    with path.open("w", encoding="utf-8", newline="") as out:
-        writer = csv.writer(out)
-        writer.writerow(["email", "name", "timezone", "tags", "city", "plan"])
-        for i in range(rows):
-            writer.writerow(
-                [
-                    f"Runner.{i}+news@example{i % 97}.com",
-                    f"Runner Nº{i}",
-                    ZONES[i % len(ZONES)],
-                    "5k;trail" if i % 3 else "",
-                    "Leeds" if i % 2 else "Zürich",
-                    "gold" if i % 10 == 0 else "",
-                ]
-            )
 
 
 def run(rows: int, folder: Path) -> tuple[float, float]:

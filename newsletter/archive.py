@@ -31,7 +31,7 @@ from feedgen.feed import FeedGenerator
 
 from newsletter.content import Message
 from newsletter.project import Project
-from newsletter.render import Recipient, Renderer
+from newsletter.render import Recipient, Renderer, web_version_url
 
 ASSETS = "assets"
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg"})
@@ -209,7 +209,7 @@ def feed_generator(project: Project, issues: Sequence[Message]) -> FeedGenerator
     fg.updated(stamp)
     fg.lastBuildDate(stamp)
     for message in reversed(issues):  # add_entry puts each new entry first: newest on top
-        _add_entry(fg, f"{s.base_url}/m/{message.id}", message)
+        _add_entry(fg, web_version_url(s.base_url, message.id), message)
     return fg
 
 

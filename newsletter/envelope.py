@@ -17,6 +17,7 @@ from newsletter.render import (
     Recipient,
     field_values,
     first_name,
+    web_version_url,
 )
 from newsletter.tokens import Tokens
 
@@ -30,7 +31,7 @@ class Envelopes:
         base = settings.base_url
         self._unsubscribe_base = f"{base}/u/"
         self._manage_base = f"{base}/manage/"
-        self._web_base = f"{base}/m/"
+        self._web_base = web_version_url(base, "")  # + the message id, per email
         self._mailto = f"mailto:{settings.unsubscribe_email}?subject={quote('unsubscribe')}"
         self._list_id = f"{_header_safe(settings.brand_name or '')} <{settings.list_id}>"
         # Distinguishes this list's keys from another project's on the same provider account.

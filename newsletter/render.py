@@ -232,7 +232,7 @@ class Renderer:
         return cached
 
     def web_url(self, message: Message) -> str:
-        return f"{self.settings.base_url}/m/{message.id}"
+        return web_version_url(self.settings.base_url, message.id)
 
     def asset_url(self, message: Message, src: str) -> str | None:
         """Absolute URL of an image or file referenced relative to the message, or None."""
@@ -475,6 +475,11 @@ def _template_location(err: Exception, default: str) -> str:
     return location
 
 
+def web_version_url(base_url: str, message_id: str) -> str:
+    """Where a message's web version is served (``newsletter serve``, or the static archive)."""
+    return f"{base_url}/m/{message_id}"
+
+
 def sample_recipient(settings: Settings, name: str | None, message: Message) -> Recipient:
     """A made-up subscriber for previews and checks; links are clearly not real tokens."""
     base = settings.base_url
@@ -482,7 +487,7 @@ def sample_recipient(settings: Settings, name: str | None, message: Message) -> 
         first_name=first_name(name, settings.name_fallback),
         unsubscribe_url=f"{base}/u/preview-token",
         manage_url=f"{base}/manage/preview-token",
-        web_url=f"{base}/m/{message.id}",
+        web_url=web_version_url(base, message.id),
     )
 
 

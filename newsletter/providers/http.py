@@ -21,6 +21,7 @@ import logging
 import random
 import threading
 import time
+from abc import abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -122,11 +123,13 @@ class HTTPProvider(Provider):
 
     # -- to implement ----------------------------------------------------------------------
 
+    @abstractmethod
     def build_requests(self, emails: Sequence[OutgoingEmail]) -> list[Call]:
-        raise NotImplementedError
+        """The HTTP requests that send ``emails`` (one per provider batch)."""
 
+    @abstractmethod
     def parse_response(self, call: Call, response: requests.Response) -> list[SendResult]:
-        raise NotImplementedError
+        """One result per email of ``call``, from the provider's answer to it."""
 
     def auth(self) -> Any:
         """requests' ``auth=`` argument, for providers that use HTTP Basic or a signer."""

@@ -27,7 +27,7 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from newsletter.errors import NewsletterError, StoreError
-from newsletter.render import Recipient
+from newsletter.render import Recipient, web_version_url
 from newsletter.store import membership
 from newsletter.store import subscribers as store
 from newsletter.store.schema import deliveries, events
@@ -326,7 +326,7 @@ def _web_version(ctx: WebContext, message_id: str) -> str | None:
         first_name=ctx.settings.name_fallback,
         unsubscribe_url=f"{base}/manage",
         manage_url=f"{base}/manage",
-        web_url=f"{base}/m/{message_id}",
+        web_url=web_version_url(base, message_id),
     )
     return project.renderer.compile(message_id).personalise(nobody).html
 

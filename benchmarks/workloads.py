@@ -3,6 +3,7 @@ its peak memory is its own. Prints one JSON line.
 
     python benchmarks/workloads.py import URL ROWS FOLDER   # import a generated CSV
     python benchmarks/workloads.py due URL                  # the `due` query, nothing due
+    python benchmarks/workloads.py no-transport URL         # `send` with nothing to send over
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import argparse
 import json
 import sys
 import time
-from datetime import timedelta
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from synthetic import COURSE, NOW, write_csv  # benchmarks/ is on sys.path when run as a script
@@ -19,7 +21,8 @@ from synthetic import COURSE, NOW, write_csv  # benchmarks/ is on sys.path when 
 from newsletter.config import load_settings
 from newsletter.importing import import_csv
 from newsletter.project import Project
-from newsletter.sending import list_due
+from newsletter.providers.base import OutgoingEmail, Provider, SendResult
+from newsletter.sending import SendOptions, SendRun, list_due
 from newsletter.store import Store
 from newsletter.store.subscribers import Timing
 
@@ -60,6 +63,29 @@ def due_nothing(url: str, rounds: int = 3) -> dict[str, float]:
     return {"cold_seconds": cold, "seconds": min(warm)}
 
 
+class Accepting(Provider):
+    """A provider that accepts every email the moment it is handed over: no JSON, no HTTP."""
+
+    name = "accepting"
+    batch_size = 500  # Postmark's, so the ledger does the same work per batch
+
+    def send_batch(self, emails: Sequence[OutgoingEmail]) -> list[SendResult]:
+        return [SendResult(e.delivery_id, "sent", f"accepted-{e.delivery_id}") for e in emails]
+
+
+def no_transport(url: str) -> dict[str, float]:
+    """A whole `send` (queue, claim, build each email, record, schedule the next lesson) with
+    a provider that costs nothing: the most a sender can do before any byte goes out."""
+    project = Project(load_settings(REPO, secret_key=SECRET, database_url=url))
+    store = Store(url)
+    run = SendRun(project, store, Accepting(project.settings), wall_clock=lambda: datetime.now(UTC))
+    started, cpu = time.perf_counter(), time.process_time()
+    report = run.run(NOW, SendOptions())
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    assert report.ok, report.summary()
+    return {"messages": report.sent, "seconds": elapsed, "cpu_seconds": cpu}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     sub = parser.add_subparsers(dest="what", required=True)
@@ -69,11 +95,14 @@ def main(argv: list[str] | None = None) -> int:
     imports.add_argument("folder", type=Path)
     due = sub.add_parser("due")
     due.add_argument("url")
+    sub.add_parser("no-transport").add_argument("url")
     args = parser.parse_args(argv)
     if args.what == "import":
         result = import_rows(args.url, args.rows, args.folder)
-    else:
+    elif args.what == "due":
         result = due_nothing(args.url)
+    else:
+        result = no_transport(args.url)
     print(json.dumps(result))
     return 0
 

@@ -8,9 +8,11 @@ point leaves rows that the next run can classify (see store/ledger.py).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +35,8 @@ from newsletter.tokens import Tokens
 log = logging.getLogger(__name__)
 
 WallClock = Callable[[], datetime]
+# How often a sender with nothing to claim looks again while another is still queueing.
+QUEUE_POLL_SECONDS = 0.05
 Progress = Callable[[int], None]
 
 
@@ -167,22 +171,34 @@ class SendRun:
         if options.dry_run:
             return self._dry_run(now, options, progress)
         report = SendReport()
-        self._prepare(now, options, report)
+        self._start(now, report)
         try:
+            self._prepare(now, options, report)
             self._send_batches(now, options, report, progress)
-        finally:
-            with self.store.write() as conn:
-                runs.finish_run(conn, self.run_id, self.wall())
+        except BaseException:
+            # Recorded as finished if the database still lets us (so no sender waits for it),
+            # but it is the first error that the user needs to see.
+            with contextlib.suppress(NewsletterError):
+                self._finish()
+            raise
+        self._finish()
         return report
+
+    def _finish(self) -> None:
+        with self.store.write() as conn:
+            runs.finish_run(conn, self.run_id, self.wall())
 
     # -- steps -----------------------------------------------------------------------------
 
-    def _prepare(self, now: datetime, options: SendOptions, report: SendReport) -> None:
+    def _start(self, now: datetime, report: SendReport) -> None:
         with self.store.write() as conn:
             latest = runs.start_run(conn, self.run_id, self.host, self.pid, self.wall(), now)
-            if latest is not None and now < latest:
-                report.clock_went_back_from = latest
-                log.warning("--now %s is earlier than an earlier run's (%s)", now, latest)
+        if latest is not None and now < latest:
+            report.clock_went_back_from = latest
+            log.warning("--now %s is earlier than an earlier run's (%s)", now, latest)
+
+    def _prepare(self, now: datetime, options: SendOptions, report: SendReport) -> None:
+        with self.store.write() as conn:
             report.uncertain_found, report.interrupted_retried = runs.reap(
                 conn, now, self.wall(), pid_alive, _is_idempotent
             )
@@ -196,6 +212,7 @@ class SendRun:
                 conn, now, self.project.broadcasts, self.default_tz
             )
             plan.record_seen(conn, self.project, now)
+            runs.mark_queued(conn, self.run_id, self.wall())
         if report.queued:
             log.info("queued %d emails", report.queued)
 
@@ -228,6 +245,9 @@ class SendRun:
                 )
                 runs.heartbeat(conn, self.run_id, self.wall())
             if not claimed:
+                if self._others_still_queueing():
+                    time.sleep(QUEUE_POLL_SECONDS)
+                    continue
                 return
             if remaining is not None:
                 remaining -= len(claimed)
@@ -235,6 +255,15 @@ class SendRun:
                 return
             if progress:
                 progress(len(claimed))
+
+    def _others_still_queueing(self) -> bool:
+        with self.store.read() as conn:
+            return runs.queueing_elsewhere(conn, self.run_id, self.wall(), self._another_alive)
+
+    def _another_alive(self, host: str, pid: int) -> bool:
+        """A live sender process other than this one: a run this process left unfinished (an
+        earlier run that failed, in a process that runs several) is not queueing anything."""
+        return (host, pid) != (self.host, self.pid) and pid_alive(host, pid)
 
     def _send_one_batch(self, claimed: list[Claimed], now: datetime, report: SendReport) -> bool:
         """Send and record one batch; False when the run must stop."""

@@ -89,9 +89,13 @@ def postmark_env(project_dir: Path, fake: FakePostmark, token: str, **extra: str
     return sender_env(project_dir, **(settings | extra))
 
 
-def spawn_send(env: dict[str, str], now: datetime, *flags: str) -> subprocess.Popen[str]:
+def spawn_send(
+    env: dict[str, str], now: datetime, *flags: str, verbose: bool = False
+) -> subprocess.Popen[str]:
+    """`newsletter send --now NOW FLAGS…` in a child process; ``verbose``: with its summary."""
+    say = ["-v"] if verbose else []
     return subprocess.Popen(
-        [sys.executable, "-m", "newsletter", "send", "--now", now.isoformat(), *flags],
+        [sys.executable, "-m", "newsletter", *say, "send", "--now", now.isoformat(), *flags],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

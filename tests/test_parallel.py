@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime
@@ -20,7 +21,7 @@ import sqlalchemy as sa
 
 from newsletter.project import Project
 from newsletter.providers.memory import MemoryProvider
-from newsletter.sending import course_book
+from newsletter.sending import SendOptions, SendReport, SendRun, course_book
 from newsletter.store import Store, ledger, runs
 from newsletter.store.schema import deliveries
 from tests.factories import enrolled, timing
@@ -152,3 +153,77 @@ def test_batch_size_caps_each_claim_and_request(cli, store, project, monkeypatch
     assert cli("send", "--batch-size", "3", "--now", ENROL.isoformat()).exit_code == 0
     assert batches == [3, 3, 1]
     assert Counter(ledger_states(store).values()) == Counter(sent=7)
+
+
+def test_a_sender_with_a_limit_leaves_the_other_due_lessons_to_concurrent_senders(store, project):
+    """A queue page locks no more enrolments than it may queue: a page locked whole but queued
+    only in part would hide the rest from the other senders (FOR UPDATE SKIP LOCKED)."""
+    if store.is_sqlite:
+        pytest.skip("SQLite has one writer at a time: senders never meet over locked rows")
+    for i in range(10):
+        enrolled(store, project, f"r{i}@example.com", ENROL)
+    courses = course_book(project)
+    with store.write() as first:
+        mine, _ = ledger.materialise_page(first, ENROL, courses, "Europe/London", None, 3)
+        with store.write() as second:  # another sender, while the first is still queueing
+            theirs, _ = ledger.materialise_page(second, ENROL, courses, "Europe/London", None, 2)
+    assert (mine, theirs) == (3, 2)
+    assert Counter(ledger_states(store).values()) == Counter(due=5)
+
+
+def test_a_sender_that_finds_nothing_waits_for_another_still_queueing(store, project, settings):
+    """Another sender's uncommitted queue page is invisible (PostgreSQL skips its locked
+    enrolments): finding nothing to claim then, a sender waits for that page rather than stop."""
+    for i in range(6):
+        enrolled(store, project, f"q{i}@example.com", ENROL)
+    courses = course_book(project)
+    MemoryProvider.reset()
+    results: list[SendReport] = []
+
+    def send_at(moment: datetime) -> SendReport:
+        run = SendRun(Project(settings), store, MemoryProvider(settings), wall_clock=lambda: ENROL)
+        return run.run(moment, SendOptions())
+
+    with store.write() as queueing:
+        # On another host: judged alive by its lease, which the fixed clock keeps fresh.
+        runs.start_run(queueing, "other", "another-host", 4321, ENROL, ENROL)
+    with store.write() as queueing:
+        # The other sender has locked (and is queueing) every due enrolment.
+        assert ledger.materialise_page(queueing, ENROL, courses, "Europe/London", None)[0] == 6
+        if not store.is_sqlite:  # SQLite: this sender would wait for the lock at its first write
+            sender = threading.Thread(target=lambda: results.append(send_at(ENROL)))
+            sender.start()
+            time.sleep(1.0)  # it has found nothing to claim by now, and keeps looking
+            assert sender.is_alive()
+        runs.mark_queued(queueing, "other", ENROL)
+    if store.is_sqlite:
+        results.append(send_at(ENROL))
+    else:
+        sender.join(timeout=60)
+    assert results[0].sent == 6
+    assert Counter(ledger_states(store).values()) == Counter(sent=6)
+
+
+def test_only_live_unfinished_runs_that_have_not_queued_count_as_queueing(store):
+    def busy() -> bool:
+        with store.read() as conn:
+            return runs.queueing_elsewhere(conn, "me", ENROL, alive)
+
+    def alive(host: str, pid: int) -> bool:
+        return pid != 666
+
+    with store.write() as conn:
+        runs.start_run(conn, "me", "host", 1, ENROL, ENROL)
+    assert not busy()  # a run never waits for itself
+    with store.write() as conn:
+        runs.start_run(conn, "dead", "host", 666, ENROL, ENROL)
+        runs.start_run(conn, "stale", "host", 2, ENROL - runs.LEASE * 2, ENROL)
+        runs.start_run(conn, "done", "host", 3, ENROL, ENROL)
+        runs.finish_run(conn, "done", ENROL)
+    assert not busy()
+    with store.write() as conn:
+        runs.start_run(conn, "other", "host", 4, ENROL, ENROL)
+    assert busy()
+    with store.write() as conn:
+        runs.mark_queued(conn, "other", ENROL)
+    assert not busy()

@@ -17,6 +17,7 @@ from newsletter.reports import format_status, status
 from newsletter.sending import SendOptions, SendReport, SendRun, course_book, list_due
 from newsletter.store import ledger, open_store, runs
 from newsletter.syncing import sync_suppressions
+from newsletter.workers import Job, send_with_workers
 
 
 def wall_clock() -> datetime:
@@ -79,6 +80,13 @@ def due(app: AppContext, now: datetime | None, limit: int | None, as_json: bool)
     default=None,
     help="Emails per provider request (default: the provider's largest batch).",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Sender processes sharing the work (one per CPU core is a good start).",
+)
 @click.pass_obj
 def send(
     app: AppContext,
@@ -88,6 +96,7 @@ def send(
     resend_uncertain: bool,
     no_sync: bool,
     batch_size: int | None,
+    workers: int,
 ) -> None:
     """Send what is due through the configured provider, recording each in the ledger.
 
@@ -95,7 +104,10 @@ def send(
     Safe to run often and concurrently: nothing is ever sent twice.
 
     Example:  newsletter send --now 2026-12-07T07:05:00Z -v
+    Example:  newsletter send --workers 4   (four sender processes, one summary)
     """
+    if dry_run and workers > 1:
+        raise click.UsageError("--workers is for sending; --dry-run renders in one process")
     project = app.project
     project.validate()
     moment = resolve_now(now)
@@ -105,11 +117,15 @@ def send(
     try:
         if not (no_sync or dry_run):
             sync_suppressions(store, provider, moment)
-        run = SendRun(project, store, provider, wall_clock=wall_clock)
-        _freeze_startup_objects()
         options = SendOptions(
             limit=limit, dry_run=dry_run, resend_uncertain=resend_uncertain, batch_size=batch_size
         )
+        if workers > 1:
+            job = Job(app.project_dir, app.overrides, moment, options)
+            _print_report(app, send_with_workers(job, workers), dry_run)
+            return
+        run = SendRun(project, store, provider, wall_clock=wall_clock)
+        _freeze_startup_objects()
         if sys.stderr.isatty():
             total = len(list_due(store, project, moment, limit))
             with click.progressbar(length=total, label="sending", file=sys.stderr) as bar:

@@ -156,13 +156,15 @@ def due_lesson_page(
     after: Cursor | None,
     *,
     lock: bool = False,
+    size: int = PAGE,
 ) -> tuple[list[DueItem], Cursor | None]:
-    """One page of ``due_lessons`` after ``after``, and where the next page starts (None: done).
+    """One page (``size`` enrolments) of ``due_lessons`` after ``after``, and where the next
+    page starts (None: done).
 
     With ``lock`` on PostgreSQL the page's enrolments are locked ``FOR UPDATE SKIP LOCKED``:
     concurrent senders each take pages of their own.
     """
-    page = _due_enrolment_page(conn, now, after, lock)
+    page = _due_enrolment_page(conn, now, after, lock, size)
     if not page:
         return [], None
     # Subscribers who left have no due enrolments; one who is pending (or changing) may.
@@ -196,15 +198,17 @@ def received_lessons(
     return found
 
 
-def due_page_query(now: datetime, after: Cursor | None, skip_locked: bool) -> sa.Select[Any]:
-    """The next PAGE enrolments due at ``now`` after ``after``, in (next_due_at, id) order:
-    an index range scan that stops after PAGE rows (``ix_enrolments_next_due_at_id``)."""
+def due_page_query(
+    now: datetime, after: Cursor | None, skip_locked: bool, size: int = PAGE
+) -> sa.Select[Any]:
+    """The next ``size`` enrolments due at ``now`` after ``after``, in (next_due_at, id) order:
+    an index range scan that stops after ``size`` rows (``ix_enrolments_next_due_at_id``)."""
     e = enrolments
     page = (
         sa.select(e.c.id, e.c.subscriber_id, e.c.course, e.c.position, e.c.next_due_at, e.c.lessons)
         .where(e.c.next_due_at <= now)
         .order_by(e.c.next_due_at, e.c.id)
-        .limit(PAGE)
+        .limit(size)
     )
     if after is not None:
         # The >= gives the index a range to start from; the OR breaks ties on the id.
@@ -235,9 +239,9 @@ class _DueRow(NamedTuple):
 
 
 def _due_enrolment_page(
-    conn: Connection, now: datetime, after: Cursor | None, lock: bool
+    conn: Connection, now: datetime, after: Cursor | None, lock: bool, size: int
 ) -> list[_DueRow]:
-    """The next PAGE due enrolments after ``after``, with their subscribers (active or not).
+    """The next ``size`` due enrolments after ``after``, with their subscribers (active or not).
 
     Two queries rather than a join: the page comes from ``enrolments`` alone, along its
     ``(next_due_at, id)`` index, then its subscribers by primary key. A join leaves the planner
@@ -247,7 +251,7 @@ def _due_enrolment_page(
     """
     s = subscribers
     skip_locked = lock and conn.dialect.name == "postgresql"
-    rows = conn.execute(due_page_query(now, after, skip_locked)).all()
+    rows = conn.execute(due_page_query(now, after, skip_locked, size)).all()
     if not rows:
         return []
     people = conn.execute(
@@ -365,7 +369,10 @@ def materialise_page(
     enrolments cleared together), and committing page by page lets concurrent senders start
     claiming the first rows while the rest are still being queued.
     """
-    items, after = due_lesson_page(conn, now, courses, default_tz, after, lock=True)
+    # No more than ``limit`` enrolments locked: a page locked and only partly queued would hide
+    # the rest from concurrent senders (SKIP LOCKED) while this one leaves them alone.
+    size = PAGE if limit is None else max(1, min(PAGE, limit))
+    items, after = due_lesson_page(conn, now, courses, default_tz, after, lock=True, size=size)
     batch: list[DueItem] = []
     for item in items:
         if limit is not None and len(batch) >= limit:

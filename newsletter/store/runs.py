@@ -39,6 +39,30 @@ def heartbeat(conn: Connection, run_id: str, wall: datetime) -> None:
     conn.execute(runs.update().where(runs.c.id == run_id).values(heartbeat_at=wall))
 
 
+def mark_queued(conn: Connection, run_id: str, wall: datetime) -> None:
+    """This run has queued everything it will queue (its pages are committed with this)."""
+    conn.execute(runs.update().where(runs.c.id == run_id).values(queued_at=wall))
+
+
+def queueing_elsewhere(
+    conn: Connection, run_id: str, wall: datetime, is_alive: Callable[[str, int], bool]
+) -> bool:
+    """Whether another live run is still queueing. On PostgreSQL its page's enrolments are
+    locked (``FOR UPDATE SKIP LOCKED``) and so invisible to this run's own queueing, and its
+    lessons become ledger rows only when the page commits: a run that finds nothing to claim
+    meanwhile must not conclude that nothing is due."""
+    r = runs
+    busy = conn.execute(
+        sa.select(r.c.host, r.c.pid).where(
+            r.c.id != run_id,
+            r.c.queued_at.is_(None),
+            r.c.finished_at.is_(None),
+            r.c.heartbeat_at >= wall - LEASE,
+        )
+    ).all()
+    return any(is_alive(host, pid) for host, pid in busy)
+
+
 def finish_run(conn: Connection, run_id: str, wall: datetime) -> None:
     conn.execute(
         runs.update().where(runs.c.id == run_id).values(finished_at=wall, heartbeat_at=wall)

@@ -214,6 +214,9 @@ runs = Table(
     Column("heartbeat_at", UTCDateTime, nullable=False),  # wall clock
     Column("finished_at", UTCDateTime, nullable=True),
     Column("now", UTCDateTime, nullable=False),  # the (possibly simulated) --now of the run
+    # When it had queued what was due: until then a sender that finds nothing to claim waits,
+    # as the run may hold due lessons in a page it has not committed yet.
+    Column("queued_at", UTCDateTime, nullable=True),
 )
 
 # One row per scheduled broadcast: from schedules/broadcasts.toml (source "file", identified by

@@ -1,0 +1,142 @@
+"""`newsletter send --workers N`: N sender processes started by one command.
+
+Senders already share out the work safely: each claims batches nobody else holds (``FOR UPDATE
+SKIP LOCKED`` on PostgreSQL, the single writer lock on SQLite), so N worker processes are
+exactly N `send` commands started together, with one summary and one exit status. Processes,
+not threads: a sender's work per email is mostly Python, and threads in one process take turns
+on the interpreter lock (a queueing thread was measured to gain nothing, see docs/scale.md).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import multiprocessing
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from newsletter import pacing
+from newsletter.config import load_settings
+from newsletter.errors import NewsletterError
+from newsletter.project import Project
+from newsletter.providers import get_provider
+from newsletter.sending import SendOptions, SendReport, SendRun
+from newsletter.store import open_store
+
+
+@dataclass(frozen=True)
+class Job:
+    """What a worker process needs to load the project and send, as plain data."""
+
+    project_dir: Path
+    overrides: dict[str, Any]  # the command line's settings (``AppContext.overrides``)
+    now: datetime
+    options: SendOptions
+
+
+def send_with_workers(job: Job, workers: int) -> SendReport:
+    """Run ``workers`` senders in processes of their own; their reports added up.
+
+    A ``--limit`` is shared out, so that the workers together send at most that many. A worker
+    that fails or dies is reported as an error while the others carry on; what it had claimed
+    is the next run's to classify, exactly as after a crash of a lone sender
+    (docs/reliability.md). (Not a ``ProcessPoolExecutor``: when one of its processes dies it
+    stops all the others, mid-batch.)"""
+    jobs = [
+        dataclasses.replace(job, options=dataclasses.replace(job.options, limit=n))
+        for n in split_limit(job.options.limit, workers)
+    ]
+    # "spawn": a fresh interpreter per worker, sharing no database connection or socket with
+    # this process (a forked copy of the connection pool would share the server's sessions).
+    context = multiprocessing.get_context("spawn")
+    started = []
+    for number, one in enumerate(jobs, start=1):
+        answers, answer = context.Pipe(duplex=False)
+        process = context.Process(
+            target=_worker_main, args=(one, answer), name=f"newsletter-send-{number}"
+        )
+        process.start()
+        answer.close()  # the worker's end: once it is gone, a dead worker reads as EOF
+        started.append((process, answers))
+    reports = []
+    for number, (process, answers) in enumerate(started, start=1):
+        try:
+            report = answers.recv()
+        except EOFError:
+            process.join()
+            worker = f"sender process {number} of {len(jobs)}"
+            ended = _how_it_ended(process.exitcode)
+            report = SendReport(errors=[f"{worker} {ended}; the next run picks up its emails"])
+        process.join()
+        reports.append(report)
+    return combined(reports)
+
+
+def _how_it_ended(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        return f"died (signal {-exitcode})"
+    return f"failed (exit status {exitcode}, see above)"
+
+
+def _worker_main(job: Job, answer: Connection) -> None:
+    answer.send(run_worker(job))
+    answer.close()
+
+
+def split_limit(limit: int | None, workers: int) -> list[int | None]:
+    """Each worker's share of ``limit`` (None: no limit); a worker with nothing to do is left
+    out, so there may be fewer shares than workers."""
+    if limit is None:
+        return [None] * workers
+    shares = [limit // workers + (1 if i < limit % workers else 0) for i in range(workers)]
+    return [n for n in shares if n > 0]
+
+
+def combined(reports: Sequence[SendReport]) -> SendReport:
+    """One report for several senders: counts added, each distinct error once."""
+    total = SendReport()
+    for report in reports:
+        for name in _COUNTS:
+            setattr(total, name, getattr(total, name) + getattr(report, name))
+        total.errors += [e for e in report.errors if e not in total.errors]
+        if report.clock_went_back_from is not None:
+            total.clock_went_back_from = report.clock_went_back_from
+    return total
+
+
+_COUNTS = tuple(
+    f.name
+    for f in dataclasses.fields(SendReport)
+    if f.name not in ("errors", "clock_went_back_from")
+)
+
+
+def run_worker(job: Job) -> SendReport:
+    """One worker: the whole of `newsletter send` but the suppression sync (done once, by the
+    command, before the workers start). Errors come back as the report's errors: an exception
+    would have to survive pickling to reach the command."""
+    try:
+        settings = load_settings(job.project_dir, **job.overrides)
+        project = Project(settings)
+        store = open_store(settings)
+        provider = get_provider(settings)
+    except NewsletterError as err:
+        return SendReport(errors=[str(err)])
+    pacing.share(provider, store)  # the fleet's pace, as for separate `send` commands
+    gc.freeze()  # as `send` does (cli/sending.py): start-up objects out of the collector's way
+    try:
+        run = SendRun(project, store, provider, wall_clock=_wall_clock)
+        return run.run(job.now, job.options)
+    except NewsletterError as err:
+        return SendReport(errors=[str(err)])
+    finally:
+        provider.close()
+        store.dispose()
+
+
+def _wall_clock() -> datetime:
+    return datetime.now(UTC)

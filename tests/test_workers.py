@@ -21,7 +21,7 @@ from newsletter.project import Project
 from newsletter.sending import SendOptions, SendReport
 from newsletter.store import Store
 from newsletter.store.schema import deliveries, runs
-from newsletter.workers import Job, combined, run_worker, split_limit
+from newsletter.workers import Job, _how_it_ended, combined, run_worker, split_limit
 from tests.factories import timing
 from tests.senders import fake_postmark, postmark_env, spawn_send, subscribe_many
 
@@ -116,17 +116,16 @@ def test_a_worker_that_dies_is_reported_and_the_others_finish(
 
 
 def worker_pids(parent: int) -> list[int]:
-    """The worker processes a `send --workers` process started (multiprocessing's "spawn")."""
+    """The worker processes a `send --workers` process started (forked: its only children)."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            command = (entry / "cmdline").read_bytes()
         except (OSError, IndexError, ValueError):
             continue  # gone meanwhile
-        if ppid == parent and b"spawn_main" in command:
+        if ppid == parent:
             found.append(int(entry.name))
     assert found, "no worker processes found"
     return found
@@ -176,3 +175,8 @@ def test_a_worker_that_cannot_start_says_why(project_dir):
     assert report.sent == 0
     assert len(report.errors) == 1
     assert "database URL" in report.errors[0]
+
+
+def test_how_a_worker_ended_is_told_apart():
+    assert _how_it_ended(-9) == "died (signal 9)"
+    assert _how_it_ended(1) == "failed (exit status 1, see above)"

@@ -122,6 +122,8 @@ def send(
         )
         if workers > 1:
             job = Job(app.project_dir, app.overrides, moment, options)
+            provider.close()  # the workers are forked: nothing of ours may be shared with them
+            store.dispose()
             _print_report(app, send_with_workers(job, workers), dry_run)
             return
         run = SendRun(project, store, provider, wall_clock=wall_clock)

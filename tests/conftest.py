@@ -23,6 +23,7 @@ from click.testing import CliRunner, Result
 
 from newsletter.cli import main
 from newsletter.config import Settings, load_settings
+from newsletter.project import Project
 from newsletter.store import Store, open_store
 from newsletter.store.engine import normalise_url
 
@@ -104,6 +105,11 @@ def with_search_path(url: str, schema: str) -> str:
 @pytest.fixture
 def settings(project_dir: Path, database_url: str | None) -> Settings:
     return load_settings(project_dir)
+
+
+@pytest.fixture
+def project(settings: Settings) -> Project:
+    return Project(settings)
 
 
 @pytest.fixture

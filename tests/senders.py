@@ -16,8 +16,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import sqlalchemy as sa
+
 from newsletter.importing import import_csv
 from newsletter.store import Store
+from newsletter.store.schema import deliveries
 from newsletter.store.subscribers import Timing
 from tests.conftest import REPO, TEST_SECRET
 from tests.factories import COURSE
@@ -114,3 +117,9 @@ def subscribe_many(store: Store, timing: Timing, folder: Path, count: int, now: 
     with store.write() as conn:
         report = import_csv(conn, source, timing=timing, now=now, course=COURSE)
     assert report.enrolled == count, report.summary()
+
+
+def ledger_states(store: Store) -> dict[int, str]:
+    """Each ledger row's state, by id."""
+    with store.read() as conn:
+        return dict(conn.execute(sa.select(deliveries.c.id, deliveries.c.state)).all())

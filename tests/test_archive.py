@@ -7,7 +7,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 from click.testing import Result
 
@@ -27,11 +26,6 @@ ATOM = "{http://www.w3.org/2005/Atom}"
 
 def files(out: Path) -> dict[str, bytes]:
     return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
-
-
-@pytest.fixture
-def project(settings) -> Project:  # type: ignore[no-untyped-def]
-    return Project(settings)
 
 
 def test_archive_has_past_issues_an_index_assets_and_feeds(cli: Cli, tmp_path: Path) -> None:

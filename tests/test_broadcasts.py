@@ -83,11 +83,6 @@ def _issue(project_dir: Path) -> None:
     MemoryProvider.reset()
 
 
-@pytest.fixture
-def project(settings) -> Project:  # type: ignore[no-untyped-def]
-    return Project(settings)
-
-
 # --- the file ---------------------------------------------------------------------------------
 
 

@@ -17,29 +17,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from newsletter.project import Project
 from newsletter.providers.memory import MemoryProvider
 from newsletter.sending import SendOptions, SendReport, SendRun, course_book
-from newsletter.store import Store, ledger, runs
-from newsletter.store.schema import deliveries
+from newsletter.store import ledger, runs
 from tests.factories import enrolled, timing
-from tests.senders import fake_postmark, postmark_env, spawn_send, subscribe_many
+from tests.senders import fake_postmark, ledger_states, postmark_env, spawn_send, subscribe_many
 
 # Wednesday 2 December 2026, 10:00 UTC: inside the send window in every zone used.
 ENROL = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
 WORKERS = 4
-
-
-@pytest.fixture
-def project(settings) -> Project:  # type: ignore[no-untyped-def]
-    return Project(settings)
-
-
-def ledger_states(store: Store) -> dict[int, str]:
-    with store.read() as conn:
-        return dict(conn.execute(sa.select(deliveries.c.id, deliveries.c.state)).all())
 
 
 def wait_for(path: Path, procs: list[subprocess.Popen[str]], timeout: float = 120) -> None:

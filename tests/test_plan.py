@@ -134,11 +134,6 @@ def plan_json(cli: Cli, *args: str) -> dict[str, Any]:
     return json.loads(result.stdout)
 
 
-@pytest.fixture
-def project(settings) -> Project:  # type: ignore[no-untyped-def]
-    return Project(settings)
-
-
 # --- the policies, pure -----------------------------------------------------------------------
 
 

@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from newsletter.project import Project
 from newsletter.providers.base import OutgoingEmail, SendResult
 from newsletter.providers.memory import MemoryProvider
 from newsletter.store import Store
@@ -34,11 +33,6 @@ MONDAY = datetime(2026, 12, 7, 7, 0, tzinfo=UTC)  # 07:00 London, the first week
 
 def iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
-
-
-@pytest.fixture
-def project(settings) -> Project:  # type: ignore[no-untyped-def]
-    return Project(settings)
 
 
 @pytest.fixture(autouse=True)

@@ -17,26 +17,15 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from newsletter.project import Project
 from newsletter.sending import SendOptions, SendReport
 from newsletter.store import Store
 from newsletter.store.schema import deliveries, runs
 from newsletter.workers import Job, _how_it_ended, combined, run_worker, split_limit
 from tests.factories import timing
-from tests.senders import fake_postmark, postmark_env, spawn_send, subscribe_many
+from tests.senders import fake_postmark, ledger_states, postmark_env, spawn_send, subscribe_many
 
 # Wednesday 2 December 2026, 10:00 UTC: inside the send window in every zone used.
 ENROL = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def project(settings) -> Project:  # type: ignore[no-untyped-def]
-    return Project(settings)
-
-
-def ledger_states(store: Store) -> dict[int, str]:
-    with store.read() as conn:
-        return dict(conn.execute(sa.select(deliveries.c.id, deliveries.c.state)).all())
 
 
 def finished_runs(store: Store) -> int:

@@ -32,7 +32,7 @@ from sqlalchemy.engine import Connection
 from newsletter import broadcasts
 from newsletter.content import Message, parse_message
 from newsletter.errors import ContentError, NewsletterError
-from newsletter.progress import next_due_for, personal_schedule
+from newsletter.progress import personal_schedule
 from newsletter.project import Project
 from newsletter.schedules import RESERVED_FILES, Schedule, next_sendable, parse_schedule
 from newsletter.store.ledger import Course, zone
@@ -502,26 +502,14 @@ def _times(
     schedule = personal_schedule(course.schedule, row.send_time)
     due: datetime | None = row.next_due_at
     if queued:
-        due = _next(course, row, now, tz_name)  # the queued lesson goes at the next run
+        due = course.next_due_after(row, now, tz_name)  # the queued lesson goes at the next run
     elif due is not None:
         due = next_sendable(schedule, max(due, now), tz)
     times: list[datetime | None] = []
     for _ in range(count):
         times.append(due)
-        due = None if due is None else _next(course, row, due, tz_name)
+        due = None if due is None else course.next_due_after(row, due, tz_name)
     return times
-
-
-def _next(course: Course, row: Any, sent_at: datetime, tz_name: str) -> datetime | None:
-    return next_due_for(
-        course.schedule,
-        tz=zone(tz_name),
-        enrolled_at=row.enrolled_at,
-        last_sent_at=sent_at,
-        paused_at=row.paused_at,
-        paused_until=row.paused_until,
-        send_time=row.send_time,
-    )
 
 
 def _notes(
@@ -583,7 +571,7 @@ def _retimed(course: Course, row: Any, now: datetime, tz_name: str) -> list[str]
         return []
     if row.last_sent_at is None:
         return []
-    fresh = _next(course, row, row.last_sent_at, tz_name)
+    fresh = course.next_due_after(row, row.last_sent_at, tz_name)
     if fresh is None or fresh == row.next_due_at:
         return []
     return [

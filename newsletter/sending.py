@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy.engine import Connection
 
@@ -35,6 +35,13 @@ from newsletter.tokens import Tokens
 log = logging.getLogger(__name__)
 
 WallClock = Callable[[], datetime]
+
+
+def real_time() -> datetime:
+    """The wall clock: leases and heartbeats are real time, whatever ``--now`` says."""
+    return datetime.now(UTC)
+
+
 # How often a sender with nothing to claim looks again while another is still queueing.
 QUEUE_POLL_SECONDS = 0.05
 Progress = Callable[[int], None]
@@ -147,7 +154,7 @@ class SendRun:
         store: Store,
         provider: Provider,
         *,
-        wall_clock: WallClock,
+        wall_clock: WallClock = real_time,
         host: str | None = None,
         pid: int | None = None,
     ):

@@ -14,7 +14,7 @@ import gc
 import multiprocessing
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -132,14 +132,10 @@ def run_worker(job: Job) -> SendReport:
     pacing.share(provider, store)  # the fleet's pace, as for separate `send` commands
     gc.freeze()  # as `send` does (cli/sending.py): start-up objects out of the collector's way
     try:
-        run = SendRun(project, store, provider, wall_clock=_wall_clock)
+        run = SendRun(project, store, provider)
         return run.run(job.now, job.options)
     except NewsletterError as err:
         return SendReport(errors=[str(err)])
     finally:
         provider.close()
         store.dispose()
-
-
-def _wall_clock() -> datetime:
-    return datetime.now(UTC)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import json
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import click
@@ -18,10 +18,6 @@ from newsletter.sending import SendOptions, SendReport, SendRun, course_book, li
 from newsletter.store import ledger, open_store, runs
 from newsletter.syncing import sync_suppressions
 from newsletter.workers import Job, send_with_workers
-
-
-def wall_clock() -> datetime:
-    return datetime.now(UTC)
 
 
 @click.command()
@@ -126,7 +122,7 @@ def send(
             store.dispose()
             _print_report(app, send_with_workers(job, workers), dry_run)
             return
-        run = SendRun(project, store, provider, wall_clock=wall_clock)
+        run = SendRun(project, store, provider)
         _freeze_startup_objects()
         if sys.stderr.isatty():
             total = len(list_due(store, project, moment, limit))

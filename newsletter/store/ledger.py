@@ -67,6 +67,19 @@ class Course:
         position from being skipped, and a moved lesson from being sent twice."""
         return next((m for m in self.order_for(pinned) if m not in received), "")
 
+    def next_due_after(self, row: Any, sent_at: datetime, tz_name: str) -> datetime | None:
+        """When an enrolment's next lesson is due once one went out at ``sent_at``. ``row``:
+        the enrolment's dates and pause, and its subscriber's ``send_time``."""
+        return next_due_for(
+            self.schedule,
+            tz=zone(tz_name),
+            enrolled_at=row.enrolled_at,
+            last_sent_at=sent_at,
+            paused_at=row.paused_at,
+            paused_until=row.paused_until,
+            send_time=row.send_time,
+        )
+
     def started_with(self, received: Sequence[str]) -> tuple[str, ...]:
         """The order to pin a subscriber to: what they already had, then the rest as it is now."""
         return (*received, *(m for m in self.lessons if m not in received))
@@ -581,15 +594,7 @@ def _progress(
         tz = row.timezone or default_tz
         key = (row.course, tz, row.send_time, row.paused_at, row.paused_until)
         if key not in next_due:
-            next_due[key] = next_due_for(
-                course.schedule,
-                tz=zone(tz),
-                enrolled_at=row.enrolled_at,
-                last_sent_at=sent_at,
-                paused_at=row.paused_at,
-                paused_until=row.paused_until,
-                send_time=row.send_time,
-            )
+            next_due[key] = course.next_due_after(row, sent_at, tz)
         values["next_due_at"] = next_due[key]
     return values
 

@@ -10,16 +10,12 @@ real process. The next run finds the rows it left in ``sending``, retries them w
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -28,9 +24,9 @@ from pytest_httpserver import HTTPServer
 from newsletter.project import Project
 from newsletter.store import Store
 from newsletter.store.schema import deliveries, subscribers
-from tests.conftest import REPO, TEST_SECRET
 from tests.factories import enrolled
 from tests.providers.fakes_b import FakeResend, Hold, threaded_server
+from tests.senders import sender_env, spawn_send
 
 KEY = "re_e2e_0123456789"
 ENROL = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)  # a Wednesday, 10:00 in London
@@ -134,25 +130,6 @@ def test_the_batch_endpoint_leaves_a_crash_uncertain(cli, store, fake, threaded,
 # -- a real process, really killed ------------------------------------------------------------
 
 
-def spawn(project_dir: Path, env: dict[str, str]) -> subprocess.Popen[str]:
-    full = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
-    if "NEWSLETTER_DATABASE_URL" in os.environ:  # the test's PostgreSQL schema
-        full["NEWSLETTER_DATABASE_URL"] = os.environ["NEWSLETTER_DATABASE_URL"]
-    full.update(
-        NEWSLETTER_PROJECT_DIR=str(project_dir),
-        NEWSLETTER_SECRET_KEY=TEST_SECRET,
-        PYTHONPATH=str(REPO),
-        **env,
-    )
-    return subprocess.Popen(
-        [sys.executable, "-m", "newsletter", "send", "--now", ENROL.isoformat()],
-        env=full,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
 @pytest.mark.usefixtures("subscribed")
 def test_a_killed_sender_is_retried_with_the_same_keys_and_sent_once(
     cli, store, threaded, project_dir
@@ -161,7 +138,7 @@ def test_a_killed_sender_is_retried_with_the_same_keys_and_sent_once(
     release = threading.Event()
     fake = FakeResend(KEY, faults=[Hold(release)]).install(threaded)
     env = env_for(threaded.url_for("/"))
-    sender = spawn(project_dir, env)
+    sender = spawn_send(sender_env(project_dir, **env), ENROL)
     try:
         assert fake.accepted.wait(60), sender.communicate(timeout=5)
         time.sleep(0.05)  # let the process settle on waiting for the answer

@@ -22,7 +22,6 @@ from __future__ import annotations
 import datetime as dt
 import html
 import re
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ from pathlib import Path
 from feedgen.feed import FeedGenerator
 
 from newsletter.content import Message
+from newsletter.files import copy_files
 from newsletter.project import Project
 from newsletter.render import Recipient, Renderer, web_version_url
 
@@ -72,6 +72,8 @@ def build_archive(
 ) -> Archive:
     """Write the archive into ``out_dir`` (created if needed) and return what was written."""
     archive = Archive(out_dir, archived_issues(project, now))
+    # Listed (and every link leading outside the project refused) before anything is written.
+    images = project.folders.files(project.settings.content_dir, IMAGE_SUFFIXES)
     if include_lessons:
         for course in project.content.courses:
             archive.lessons += project.content.lessons(course)
@@ -79,7 +81,7 @@ def build_archive(
     _remove_stale_pages(out_dir, {m.id for m in archive.issues + archive.lessons})
     for message in archive.issues + archive.lessons:
         _write(out_dir / "m" / message.id / "index.html", public_page(project, renderer, message))
-    _copy_images(project.settings.content_dir, out_dir / ASSETS)
+    copy_files(images, project.settings.content_dir, out_dir / ASSETS)
     _write(out_dir / "index.html", index_page(project, archive))
     feed = feed_generator(project, archive.issues)
     feed.atom_file(str(out_dir / "atom.xml"), pretty=True)
@@ -123,14 +125,6 @@ def _remove_stale_pages(out_dir: Path, keep: set[str]) -> None:
             page.unlink()
             if not any(page.parent.iterdir()):
                 page.parent.rmdir()
-
-
-def _copy_images(content_dir: Path, target: Path) -> None:
-    for path in sorted(content_dir.rglob("*")):
-        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
-            dest = target / path.relative_to(content_dir)
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, dest)
 
 
 # --- the index page -------------------------------------------------------------------------

@@ -42,6 +42,7 @@ from sqlalchemy.engine import Connection
 
 from newsletter.content import Content
 from newsletter.errors import ContentError, StoreError
+from newsletter.files import ProjectFolders
 from newsletter.schedules import HHMM, local_to_utc
 from newsletter.store.ledger import DueItem, zone
 from newsletter.store.schema import UTCDateTime, broadcasts, deliveries, enrolments, subscribers
@@ -163,13 +164,17 @@ class _File(BaseModel):
     broadcast: list[_Entry] = Field(default_factory=list)
 
 
-def load_broadcasts(path: Path, content: Content, courses: Iterable[str]) -> tuple[Broadcast, ...]:
+def load_broadcasts(
+    path: Path, content: Content, courses: Iterable[str], folders: ProjectFolders | None = None
+) -> tuple[Broadcast, ...]:
     """Read and validate ``schedules/broadcasts.toml``; ContentError lists every problem.
 
-    A missing file means no broadcasts from the file.
+    A missing file means no broadcasts from the file; one that leads outside ``folders``
+    (default: its own folder) is not read.
     """
     if not path.is_file():
         return ()
+    (folders or ProjectFolders((path.parent,))).check(path)
     data = _read_toml(path)
     problems = _shape_problems(data)
     entries: list[_Entry] = []

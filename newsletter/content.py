@@ -31,6 +31,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from newsletter.errors import ContentError
+from newsletter.files import ProjectFolders, walk
 
 FRONT_MATTER_LIMIT = 64 * 1024  # bytes; a lesson's metadata is a few hundred
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
@@ -311,18 +312,23 @@ def _did_you_mean(loc: tuple[int | str, ...]) -> str:
 
 
 def content_files(content_dir: Path) -> list[Path]:
-    return sorted(p for p in content_dir.rglob("*.md") if not p.name.startswith(("_", ".")))
+    return sorted(
+        p for p in walk(content_dir) if p.suffix == ".md" and not p.name.startswith(("_", "."))
+    )
 
 
-def load_content(content_dir: Path) -> Content:
-    """Parse every ``*.md`` under ``content_dir``; raise one ContentError listing all problems."""
+def load_content(content_dir: Path, folders: ProjectFolders | None = None) -> Content:
+    """Parse every ``*.md`` under ``content_dir``; raise one ContentError listing all problems.
+
+    A file that leads outside ``folders`` (default: ``content_dir`` alone) is not read."""
     if not content_dir.is_dir():
         raise ContentError([f"{content_dir}: no content folder"])
+    folders = folders or ProjectFolders((content_dir,))
     messages: list[Message] = []
     problems: list[str] = []
     for path in content_files(content_dir):
         try:
-            text = path.read_text(encoding="utf-8")
+            text = folders.check(path).read_text(encoding="utf-8")
             messages.append(parse_message(path, text))
         except UnicodeDecodeError:
             problems.append(f"{path}: not UTF-8 text: save the file as UTF-8")

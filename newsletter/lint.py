@@ -27,6 +27,7 @@ from markdown_it import MarkdownIt
 
 from newsletter.content import Content, Message
 from newsletter.errors import ContentError, NewsletterError, RenderError
+from newsletter.files import walk
 from newsletter.project import Project
 from newsletter.render import (
     SUBSCRIBER_FIELDS,
@@ -323,7 +324,13 @@ def check_templates(project: Project) -> list[Problem]:
     if not templates_dir.is_dir():
         return [Problem(str(templates_dir), "no templates folder", "create templates/")]
     problems: list[Problem] = []
-    for path in sorted(templates_dir.rglob("*.j2")):
+    for path in walk(templates_dir):
+        if path.suffix != ".j2":
+            continue
+        outside = project.folders.problem(path)
+        if outside is not None:  # never read, not even to check it
+            problems.append(_as_problem(outside))
+            continue
         name = path.relative_to(templates_dir).as_posix()
         env = renderer.environment(name)
         try:

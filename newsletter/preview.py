@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import html
-import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
 from newsletter.content import Message
+from newsletter.files import copy_files
 from newsletter.project import Project
 from newsletter.render import sample_recipient
 
 ASSETS = "assets"
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp"})
 
 
 def write_previews(
@@ -22,6 +23,9 @@ def write_previews(
     Images are copied next to the previews so the files open offline; in sent emails the same
     images point at the public site (``base_url``/assets).
     """
+    # Listed (and every link leading outside the project refused) before anything is written.
+    content_dir = project.settings.content_dir
+    images = project.folders.files(content_dir, IMAGE_SUFFIXES)
     out_dir.mkdir(parents=True, exist_ok=True)
     renderer = project.renderer_for(asset_base=ASSETS)
     written: list[Path] = []
@@ -36,19 +40,10 @@ def write_previews(
             f"Subject: {email.subject}\n\n{email.text}", encoding="utf-8"
         )
         written.append(html_path)
-    _copy_assets(project, out_dir / ASSETS)
+    copy_files(images, content_dir, out_dir / ASSETS)
     if len(messages) > 1:
         _write_index(messages, out_dir)
     return written
-
-
-def _copy_assets(project: Project, target: Path) -> None:
-    content_dir = project.settings.content_dir
-    for path in content_dir.rglob("*"):
-        if path.is_file() and path.suffix.lower() in {".png", ".jpg", ".jpeg", ".gif", ".webp"}:
-            dest = target / path.relative_to(content_dir)
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, dest)
 
 
 def _write_index(messages: list[Message], out_dir: Path) -> None:

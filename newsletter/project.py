@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from newsletter.config import Settings
 from newsletter.content import Content, load_content
 from newsletter.errors import ContentError
+from newsletter.files import ProjectFolders
 from newsletter.render import Renderer, course_infos
 
 if TYPE_CHECKING:
@@ -21,8 +22,13 @@ class Project:
     settings: Settings
 
     @cached_property
+    def folders(self) -> ProjectFolders:
+        """content/, templates/ and schedules/: nothing outside them is read or published."""
+        return ProjectFolders.of(self.settings)
+
+    @cached_property
     def content(self) -> Content:
-        return load_content(self.settings.content_dir)
+        return load_content(self.settings.content_dir, self.folders)
 
     @cached_property
     def schedules(self) -> dict[str, Schedule]:
@@ -30,7 +36,7 @@ class Project:
 
         if not self.settings.schedules_dir.is_dir():
             return {}
-        return load_schedules(self.settings.schedules_dir)
+        return load_schedules(self.settings.schedules_dir, self.folders)
 
     @cached_property
     def broadcasts(self) -> tuple[Broadcast, ...]:
@@ -38,7 +44,7 @@ class Project:
         from newsletter.broadcasts import FILE_NAME, load_broadcasts
 
         path = self.settings.schedules_dir / FILE_NAME
-        return load_broadcasts(path, self.content, self.schedules)
+        return load_broadcasts(path, self.content, self.schedules, self.folders)
 
     @cached_property
     def renderer(self) -> Renderer:
@@ -49,13 +55,14 @@ class Project:
         return Renderer(self.settings, self.content, courses, asset_base=asset_base)
 
     def validate(self) -> None:
-        """Load content and schedules, reporting the problems of both in one error."""
-        problems: list[str] = []
+        """Load content and schedules, reporting the problems of both in one error, with every
+        link that leads outside the project's folders (even one that nothing uses)."""
+        problems = self.folders.escapes()
         for part in ("content", "schedules"):
             try:
                 getattr(self, part)
             except ContentError as err:
-                problems.extend(err.problems)
+                problems.extend(p for p in err.problems if p not in problems)
         if not problems:
             problems.extend(self._course_problems())
         if not problems:

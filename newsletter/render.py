@@ -37,6 +37,7 @@ from mjml import mjml2html
 from newsletter.config import Settings
 from newsletter.content import Content, Message
 from newsletter.errors import RenderError
+from newsletter.files import ProjectFolders, ProjectLoader, resolve_within
 from newsletter.plaintext import render_text, wrap
 
 SUBSCRIBER_FIELDS = ("first_name", "unsubscribe_url", "manage_url", "web_url")
@@ -209,7 +210,8 @@ class Renderer:
         self._cache: dict[str, CompiledMessage] = {}
         self._inliner: Callable[[str, str], str] = _inline_css
         self._by_path = {m.path.resolve(): m for m in content.messages}
-        loader = jinja2.FileSystemLoader(settings.templates_dir)
+        # Templates (and their includes) that lead outside the project are refused.
+        loader = ProjectLoader(settings.templates_dir, ProjectFolders.of(settings))
         common: dict[str, Any] = {
             "loader": loader,
             "undefined": jinja2.StrictUndefined,
@@ -281,13 +283,11 @@ class Renderer:
 
     def _published(self, path: Path) -> str | None:
         """Public URL of a file under content/, or None if it is missing or outside content/."""
-        path = path.resolve()
-        try:
-            relative = path.relative_to(self.settings.content_dir.resolve())
-        except ValueError:
-            return None  # outside content/: never published
-        if not path.is_file():
-            return None
+        content_dir = self.settings.content_dir
+        real = resolve_within(path, (content_dir,))
+        if real is None or not real.is_file():
+            return None  # outside content/ (a link or a ".." leading out): never published
+        relative = real.relative_to(content_dir.resolve())
         return f"{self.asset_base}/{PurePosixPath(*relative.parts)}"
 
     def _compile(self, message: Message) -> CompiledMessage:

@@ -39,6 +39,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from newsletter.content import SLUG
 from newsletter.errors import ContentError
+from newsletter.files import ProjectFolders
 
 UTC = dt.UTC
 DAY = dt.timedelta(days=1)
@@ -265,15 +266,20 @@ def schedule_files(schedules_dir: Path) -> list[Path]:
     )
 
 
-def load_schedules(schedules_dir: Path) -> dict[str, Schedule]:
-    """Every course schedule in ``schedules_dir``, by course id; one ContentError for all files."""
+def load_schedules(
+    schedules_dir: Path, folders: ProjectFolders | None = None
+) -> dict[str, Schedule]:
+    """Every course schedule in ``schedules_dir``, by course id; one ContentError for all files.
+
+    A file that leads outside ``folders`` (default: ``schedules_dir`` alone) is not read."""
     if not schedules_dir.is_dir():
         raise ContentError([f"{schedules_dir}: no schedules folder"])
+    folders = folders or ProjectFolders((schedules_dir,))
     schedules: dict[str, Schedule] = {}
     problems: list[str] = []
     for path in schedule_files(schedules_dir):
         try:
-            schedules[path.stem] = load_schedule(path)
+            schedules[path.stem] = load_schedule(folders.check(path))
         except ContentError as err:
             problems.extend(err.problems)
     if problems:

@@ -19,6 +19,7 @@ from starlette.responses import HTMLResponse
 
 from newsletter.config import Settings
 from newsletter.errors import ConfigError
+from newsletter.files import ProjectFolders, ProjectLoader
 
 FOLDER = "web"
 # Our own pages: scripts only with the nonce; frames only from ourselves (the preview's iframes).
@@ -45,7 +46,7 @@ class Pages:
             )
         self.settings = settings
         self.env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(folder),
+            loader=ProjectLoader(folder, ProjectFolders.of(settings)),
             autoescape=True,
             undefined=jinja2.StrictUndefined,
             trim_blocks=True,

@@ -27,6 +27,7 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from newsletter.errors import NewsletterError, StoreError
+from newsletter.files import resolve_within
 from newsletter.render import Recipient, web_version_url
 from newsletter.store import membership
 from newsletter.store import subscribers as store
@@ -346,9 +347,9 @@ async def asset(request: Request) -> Response:
     """Images (and PDFs) under content/, which emails link to as ``{base_url}/assets/…``.
     Markdown and anything outside content/ are never served."""
     ctx = context(request)
-    root = ctx.settings.content_dir.resolve()
-    path = (root / request.path_params["path"]).resolve()
-    if not (path.is_relative_to(root) and path.is_file() and path.suffix.lower() in ASSET_TYPES):
+    root = ctx.settings.content_dir
+    path = resolve_within(root / request.path_params["path"], (root,))
+    if path is None or not (path.is_file() and path.suffix.lower() in ASSET_TYPES):
         return ctx.pages.notice("Not found", "There is no such file.", 404)
     media = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     headers = {"cache-control": "public, max-age=3600"}

@@ -20,7 +20,16 @@ GRACEFUL_SHUTDOWN_SECONDS = 2
 @click.option(
     "--preview/--no-preview",
     default=None,
-    help="Serve the author preview at /preview (default: only when --host is a loopback address).",
+    help="Serve the author preview at /preview (default: when --host is a loopback address or "
+    "--preview-host is given).",
+)
+@click.option(
+    "--preview-host",
+    "preview_hosts",
+    multiple=True,
+    metavar="NAME",
+    help="A host name (as in the browser's address bar) whose requests may see the preview "
+    "from any machine; repeat for more. Required for the preview on a non-loopback --host.",
 )
 @click.option(
     "--reload/--no-reload",
@@ -36,6 +45,7 @@ def serve(
     host: str,
     port: int,
     preview: bool | None,
+    preview_hosts: tuple[str, ...],
     live_reload: bool | None,
     now: datetime | None,
 ) -> None:
@@ -46,34 +56,43 @@ def serve(
     Behind a proxy:    uvicorn --factory newsletter.web:create_app --proxy-headers
     (see docs/web.md for production settings).
 
+    The preview shows subscribers' data and has no login: it answers only this machine, or
+    the hosts named with --preview-host (needed for the preview on any other --host).
+
     --now makes the pages' clock start at that moment (it keeps ticking), so the preview shows
     when lessons would arrive for someone who signs up then.
 
+    \b
     Example:  newsletter serve --port 8080 --now 2027-03-01T08:00:00Z
+              newsletter serve --host 0.0.0.0 --preview-host box.lan
     """
     import uvicorn
 
     from newsletter.web import create_app
     from newsletter.web.security import is_loopback
 
-    show_preview = is_loopback(host) if preview is None else preview
-    if show_preview and not is_loopback(host):
-        click.echo(
-            "warning: the preview shows subscribers' data and has no login; it is on for "
-            f"{host}, which other machines can reach",
-            err=True,
-        )
+    local = is_loopback(host)
+    show_preview = (local or bool(preview_hosts)) if preview is None else preview
     application = create_app(
         app.settings,
         preview=show_preview,
         live_reload=live_reload,
-        preview_hosts=frozenset({host.lower()}),
+        preview_hosts=frozenset(preview_hosts),
         clock=_clock_from(now),
     )
-    where = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+    allowed = sorted(application.state.web.options.preview_hosts)
+    if show_preview and not local and not allowed:
+        click.echo(
+            f"error: the preview shows subscribers' data and has no login: on {host}, which "
+            "other machines can reach, name the hosts allowed to see it with --preview-host "
+            "NAME (or use --no-preview)",
+            err=True,
+        )
+        raise click.exceptions.Exit(2)
+    where = f"http://{_bracketed(host)}:{port}"
     click.echo(f"serving {app.settings.project_dir} on {where}", err=True)
     if show_preview:
-        click.echo(f"preview: {where}/preview", err=True)
+        click.echo(_preview_line(host, port, allowed), err=True)
     uvicorn.run(
         application,
         host=host,
@@ -81,6 +100,21 @@ def serve(
         log_level="info" if app.verbose else "warning",
         ws="none",
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+    )
+
+
+def _bracketed(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _preview_line(host: str, port: int, allowed: list[str]) -> str:
+    """One start-up line saying where the preview is and who can see it."""
+    if not allowed:
+        return f"preview: http://{_bracketed(host)}:{port}/preview (this machine only)"
+    names = ", ".join(allowed)
+    return (
+        f"preview: http://{_bracketed(allowed[0])}:{port}/preview, shown to any machine that "
+        f"asks for {names} (and to this one): it shows subscribers' data and has no login"
     )
 
 

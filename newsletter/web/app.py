@@ -43,7 +43,12 @@ from newsletter.web.context import (
 )
 from newsletter.web.live import watch, watched_paths
 from newsletter.web.pages import Pages
-from newsletter.web.security import Hardening, install_log_redaction
+from newsletter.web.security import (
+    Hardening,
+    host_name,
+    install_log_redaction,
+    preview_allowed,
+)
 
 log = logging.getLogger(__name__)
 
@@ -72,14 +77,17 @@ def create_app(
     """The web side of one project: subscriber pages, webhooks and (if on) the preview.
 
     ``preview`` defaults to ``NEWSLETTER_PREVIEW`` (false); ``live_reload`` to the preview's
-    value. ``clock`` is the app's notion of now (``serve --now`` shifts it); ``wall`` is real
-    time, used to check providers' signed timestamps. ``provider_factory`` sends confirmation
+    value. The preview answers requests from this machine, and requests for the hosts in
+    ``preview_hosts`` and ``NEWSLETTER_PREVIEW_HOSTS`` (comma-separated) from anywhere.
+    ``clock`` is the app's notion of now (``serve --now`` shifts it); ``wall`` is real time,
+    used to check providers' signed timestamps. ``provider_factory`` sends confirmation
     emails (default: the configured provider); ``certificate_fetch`` fetches SNS certificates.
     """
     if settings is None:
         settings = load_settings(Path(os.environ.get("NEWSLETTER_PROJECT_DIR") or "."))
     env = _Env(_env_file=settings.project_dir / ".env")  # type: ignore[call-arg]
-    hosts = preview_hosts | {h.strip().lower() for h in env.preview_hosts.split(",") if h.strip()}
+    named = [*preview_hosts, *env.preview_hosts.split(",")]
+    hosts = {host_name(h) for h in named if h.strip()}
     show_preview = env.preview if preview is None else preview
     base = options or WebOptions()
     options = dataclasses.replace(
@@ -137,7 +145,8 @@ def _routes(options: WebOptions) -> list[Any]:
 
 async def _home(request: Request) -> Response:
     ctx = context(request)
-    return RedirectResponse("/preview" if ctx.options.preview else "/signup", status_code=307)
+    author = ctx.options.preview and preview_allowed(request, ctx.options.preview_hosts)
+    return RedirectResponse("/preview" if author else "/signup", status_code=307)
 
 
 async def _health(request: Request) -> Response:

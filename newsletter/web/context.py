@@ -41,7 +41,8 @@ class WebOptions:
 
     preview: bool = False
     live_reload: bool = False
-    # Extra Host names the preview answers to, besides loopback ones (the --host it is bound to).
+    # Host names the operator allowed to see the preview from any address (--preview-host);
+    # without them only this machine sees it (loopback Host name and loopback client).
     preview_hosts: frozenset[str] = frozenset()
     # Signups per client IP, and confirmation emails per address.
     signup_per_ip: Limit = SIGNUPS_PER_IP

@@ -11,8 +11,9 @@
   line, and the server keeps running.
 
 The preview shows subscribers' data, so it is only served when switched on (by default only
-when bound to localhost) and only to requests addressed to a loopback name or an allowed host,
-which stops DNS-rebinding pages from reading it through the author's browser.
+when bound to localhost), and only to requests from this machine addressed to a loopback name
+(a DNS-rebinding page sends its own name; a stranger's ``Host: localhost`` comes from another
+address) or to a host the operator named (``--preview-host``).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from newsletter.web import arrivals
 from newsletter.web.arrivals import Arrival
 from newsletter.web.context import WebContext, context
 from newsletter.web.pages import email_page
-from newsletter.web.security import is_loopback
+from newsletter.web.security import preview_allowed
 
 VIEWS = ("both", "desktop", "mobile", "text")
 STREAM_SECONDS = 25.0  # an event stream ends after this; the browser reconnects at once
@@ -157,14 +158,13 @@ def arrivals_for(project: Project, viewer: Viewer, now: datetime) -> dict[str, A
 
 
 def allowed_host(request: Request, ctx: WebContext) -> bool:
-    host = (request.url.hostname or "").lower()
-    return is_loopback(host) or host in ctx.options.preview_hosts
+    return preview_allowed(request, ctx.options.preview_hosts)
 
 
 def _refused(ctx: WebContext) -> Response:
     return ctx.pages.notice(
         "Preview not available here",
-        "The preview only answers on localhost (or a host it was started for).",
+        "The preview only answers on this machine (or a host it was started for).",
         403,
     )
 

@@ -36,9 +36,33 @@ def is_loopback(host: str) -> bool:
     if host in LOOPBACK_NAMES:
         return True
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
+        address = ipaddress.ip_address(host.strip("[]"))
     except ValueError:
         return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # ::ffff:127.0.0.1, as a dual-stack socket reports it
+    return address.is_loopback
+
+
+def preview_allowed(request: Request, hosts: frozenset[str]) -> bool:
+    """Whether the author's preview may answer ``request``.
+
+    A request addressed to a host the operator named (``--preview-host``) is let in from
+    anywhere: that is the operator's choice. Otherwise only this machine sees it, and that takes
+    both a loopback name in ``Host`` (a DNS-rebinding page sends its own name) and a loopback
+    client address: ``Host: localhost`` is text that any stranger can send to a server bound
+    beyond loopback."""
+    host = (request.url.hostname or "").lower()
+    if host in hosts:
+        return True
+    client = request.client
+    return is_loopback(host) and client is not None and is_loopback(client.host)
+
+
+def host_name(value: str) -> str:
+    """A name given for ``--preview-host`` / ``NEWSLETTER_PREVIEW_HOSTS`` as requests carry it:
+    lower case, no brackets around an IPv6 address."""
+    return value.strip().lower().strip("[]")
 
 
 def origin_of(url: str) -> str:

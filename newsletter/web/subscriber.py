@@ -36,7 +36,7 @@ from newsletter.store.subscribers import Enrolment, Subscriber
 from newsletter.tokens import BadToken
 from newsletter.web.context import LinksUnavailable, WebContext, context
 from newsletter.web.pages import email_page, mask_email
-from newsletter.web.security import same_origin
+from newsletter.web.security import preview_allowed, same_origin
 
 log = logging.getLogger(__name__)
 
@@ -306,21 +306,27 @@ async def manage_help(request: Request) -> Response:
 
 async def web_version(request: Request) -> Response:
     ctx = context(request)
-    html = await run_in_threadpool(_web_version, ctx, request.path_params["message_id"])
-    if html is None:
+    # Unsent messages only for whoever may see the preview: never for a stranger.
+    author = ctx.options.preview and preview_allowed(request, ctx.options.preview_hosts)
+    message_id = request.path_params["message_id"]
+    found = await run_in_threadpool(_web_version, ctx, message_id, author)
+    if found is None:
         return ctx.pages.notice("Not found", "There is no such email (yet).", 404)
-    return email_page(html, cache="public, max-age=300")
+    html, public = found
+    return email_page(html, cache="public, max-age=300" if public else "no-store")
 
 
-def _web_version(ctx: WebContext, message_id: str) -> str | None:
-    """The message as a reader without a name gets it; links that would be personal lead to a
-    page explaining where the real ones are. Only messages already sent to someone are public
-    (an issue is not readable before its broadcast); the author's preview shows the rest."""
+def _web_version(ctx: WebContext, message_id: str, author: bool) -> tuple[str, bool] | None:
+    """The message as a reader without a name gets it, and whether it is public; links that
+    would be personal lead to a page explaining where the real ones are. Only messages already
+    sent to someone are public (an issue is not readable before its broadcast); the author
+    sees the rest."""
     project = ctx.holder.project()
     message = project.content.by_id.get(message_id)
     if message is None:
         return None
-    if not ctx.options.preview and not _published(ctx, message_id):
+    public = _published(ctx, message_id)
+    if not (public or author):
         return None
     base = ctx.settings.base_url
     nobody = Recipient(
@@ -329,7 +335,7 @@ def _web_version(ctx: WebContext, message_id: str) -> str | None:
         manage_url=f"{base}/manage",
         web_url=web_version_url(base, message_id),
     )
-    return project.renderer.compile(message_id).personalise(nobody).html
+    return project.renderer.compile(message_id).personalise(nobody).html, public
 
 
 def _published(ctx: WebContext, message_id: str) -> bool:

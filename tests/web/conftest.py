@@ -34,6 +34,9 @@ CHROMIUM = os.environ.get("NEWSLETTER_TEST_CHROMIUM", "/usr/bin/chromium")
 BASE = "https://protectyourback.example"  # base_url of the test project
 # Wednesday 2 December 2026, 10:00 UTC: what the app's clock says in these tests.
 NOW = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
+# The test client's address when a test plays the author on this machine (the preview answers
+# loopback clients only; the client's default address, "testclient", is a stranger).
+LOOPBACK_CLIENT = ("127.0.0.1", 50000)
 
 Snapshot = dict[str, list[tuple[Any, ...]]]
 
@@ -80,7 +83,9 @@ def client(make_app: Callable[..., Starlette]) -> Iterator[TestClient]:
 @pytest.fixture
 def preview_client(make_app: Callable[..., Starlette]) -> Iterator[TestClient]:
     app = make_app(preview=True, live_reload=False)
-    with TestClient(app, base_url="http://127.0.0.1:8000", follow_redirects=False) as c:
+    with TestClient(
+        app, base_url="http://127.0.0.1:8000", follow_redirects=False, client=LOOPBACK_CLIENT
+    ) as c:
         yield c
 
 

@@ -10,7 +10,7 @@ from newsletter.errors import ConfigError
 from newsletter.web import create_app
 from newsletter.web.security import RedactTokens, redact_path
 from tests.factories import enrolled
-from tests.web.conftest import NOW, TestClient
+from tests.web.conftest import LOOPBACK_CLIENT, NOW, TestClient
 
 LESSON = "week-1-shoulder-bridge"
 
@@ -75,7 +75,8 @@ def test_without_a_secret_key_a_public_server_refuses_to_start(web_settings, mon
     with pytest.raises(ConfigError, match="NEWSLETTER_SECRET_KEY"):
         create_app(settings)
     # The author's preview still starts; subscriber pages say they are not set up.
-    with TestClient(create_app(settings, preview=True), base_url="http://127.0.0.1") as c:
+    app = create_app(settings, preview=True)
+    with TestClient(app, base_url="http://127.0.0.1", client=LOOPBACK_CLIENT) as c:
         assert c.get("/preview").status_code == 200
         assert c.get("/u/anything").status_code == 503
 

@@ -37,13 +37,13 @@ def test_preview_is_on_for_localhost_only_by_default(cli, served):
     assert public["app"].state.web.options.preview is False
 
 
-def test_preview_on_a_public_address_comes_with_a_warning(cli, served):
-    result = cli("serve", "--host", "0.0.0.0", "--preview", "--no-reload")
+def test_preview_on_a_public_address_needs_named_hosts(cli, served):
+    """More in test_preview_exposure.py."""
+    assert cli("serve", "--host", "0.0.0.0", "--preview").exit_code == 2
+    result = cli("serve", "--host", "0.0.0.0", "--preview-host", "box.lan", "--no-reload")
     assert result.exit_code == 0
-    assert "warning: the preview shows subscribers' data" in result.output
     options = served[0]["app"].state.web.options
     assert (options.preview, options.live_reload) == (True, False)
-    assert "0.0.0.0" in options.preview_hosts
 
 
 def test_now_starts_the_pages_clock_at_that_moment(cli, served):

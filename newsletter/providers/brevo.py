@@ -110,7 +110,6 @@ class BrevoProvider(HTTPProvider):
     ):
         options.setdefault("rate", settings.rate_limit)
         super().__init__(settings, api_url=api_url, **options)
-        self._key = api_key
         self.session.headers["api-key"] = api_key
         self.session.headers["Accept"] = "application/json"
         self._sender = _person(self.sender.name, self.sender.email)
@@ -188,7 +187,7 @@ class BrevoProvider(HTTPProvider):
             return self._accepted(call, body)
         if not isinstance(body, dict):
             return all_results(call, "retry", f"brevo: HTTP {status}: {excerpt(response)}")
-        code, message = str(body.get("code", "")), self._scrub(str(body.get("message", "")))
+        code, message = str(body.get("code", "")), str(body.get("message", ""))
         error = f"brevo: HTTP {status} {code}: {message}"
         if code == "duplicate_parameter" and status == 400:
             # The idempotency key was used within 30 minutes: the very same request (same rows,
@@ -258,17 +257,14 @@ class BrevoProvider(HTTPProvider):
         # the account's security settings): keep it.
         if response.status_code in (401, 403):
             body = json_body(response)
-            said = self._scrub(str(body.get("message", ""))) if isinstance(body, dict) else ""
+            said = str(body.get("message", "")) if isinstance(body, dict) else ""
             raise ProviderAuthError(
                 f"brevo refused the credentials (HTTP {response.status_code}"
                 f"{': ' + said if said else ''}): check {self.key_env_var} and the authorised "
                 "IPs in Brevo's security settings",
                 status=response.status_code,
-                body=self._scrub(response.text[:500]),
+                body=response.text[:500],
             )
-
-    def _scrub(self, text: str) -> str:
-        return text.replace(self._key, "***") if self._key else text
 
     # -- suppression sync --------------------------------------------------------------------
 

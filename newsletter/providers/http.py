@@ -28,11 +28,13 @@ from typing import Any, ClassVar
 
 import requests
 from requests.adapters import HTTPAdapter
+from requests.auth import HTTPBasicAuth
 
 from newsletter import __version__
 from newsletter.config import Settings
 from newsletter.errors import ProviderAuthError, ProviderError
 from newsletter.providers.base import Outcome, OutgoingEmail, Provider, SendResult
+from newsletter.providers.scrub import Scrubber
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,10 @@ READ_TIMEOUT = 30.0
 MAX_ATTEMPTS = 4  # per request, for 5xx and connection errors
 MAX_RATE_LIMIT_WAITS = 8  # per request, for 429s
 MAX_WAIT_SECONDS = 120.0  # never sleep longer than this for one 429
+# Session headers that carry a credential (Bearer tokens, Postmark's, Brevo's, generic ones).
+CREDENTIAL_HEADERS = frozenset(
+    {"authorization", "x-postmark-server-token", "api-key", "x-api-key", "x-auth-token"}
+)
 
 
 @dataclass
@@ -135,9 +141,43 @@ class HTTPProvider(Provider):
         """requests' ``auth=`` argument, for providers that use HTTP Basic or a signer."""
         return None
 
+    def secret_values(self) -> list[str]:
+        """Every credential this provider holds, kept out of error text by ``scrubber``.
+
+        By default what goes on the wire: the values of the session's credential headers (and
+        the token of ``Bearer <token>``) and HTTP Basic ``user:password`` and password. A
+        provider that holds others (a signer's secret key) adds them."""
+        found = [
+            str(value)
+            for name, value in self.session.headers.items()
+            if name.lower() in CREDENTIAL_HEADERS and value
+        ]
+        found += [value.split(" ", 1)[1] for value in found if " " in value]
+        auth = self.auth()
+        if isinstance(auth, HTTPBasicAuth):
+            auth = (auth.username, auth.password)
+        if isinstance(auth, tuple) and len(auth) == 2:
+            found += [f"{auth[0]}:{auth[1]}", str(auth[1])]
+        return found
+
+    def scrubber(self) -> Scrubber:
+        # Built when needed, not once: credentials from a provider chain (AWS) may rotate.
+        return Scrubber.of(self.secret_values())
+
     # -- shared ----------------------------------------------------------------------------
 
     def send_batch(self, emails: Sequence[OutgoingEmail]) -> list[SendResult]:
+        """Every request of the batch (see ``Provider.send_batch``); no credential in any
+        error it returns or raises, whatever a subclass built them from."""
+        try:
+            results = self._send_batch(emails)
+        except ProviderError as err:
+            self.scrubber().error(err)
+            raise
+        scrub = self.scrubber()
+        return [scrub.result(r) for r in results]
+
+    def _send_batch(self, emails: Sequence[OutgoingEmail]) -> list[SendResult]:
         results: list[SendResult] = []
         for call in self.build_requests(emails):
             try:
@@ -158,7 +198,17 @@ class HTTPProvider(Provider):
         return results
 
     def call(self, call: Call) -> list[SendResult]:
-        """Send one request, retrying what is safe to retry; one result per email."""
+        """Send one request, retrying what is safe to retry; one result per email, with no
+        credential in its error text (nor in a ProviderError raised)."""
+        try:
+            results = self._call(call)
+        except ProviderError as err:
+            self.scrubber().error(err)
+            raise
+        scrub = self.scrubber()
+        return [scrub.result(r) for r in results]
+
+    def _call(self, call: Call) -> list[SendResult]:
         attempts = rate_waits = 0
         while True:
             self.pacer.wait()
@@ -194,7 +244,14 @@ class HTTPProvider(Provider):
     def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         """GET a JSON document (a suppression list page…) with the same pacing, credentials
         check and 429 handling as sending. Reads are always safe to retry. ``path`` is appended
-        to the API base URL. Raises ``ProviderError`` when no usable answer came."""
+        to the API base URL. Raises ``ProviderError`` (scrubbed) when no usable answer came."""
+        try:
+            return self._get_json(path, params)
+        except ProviderError as err:
+            self.scrubber().error(err)
+            raise
+
+    def _get_json(self, path: str, params: Mapping[str, Any] | None) -> Any:
         where = path.partition("?")[0]  # a query (a paging link) may hold an address
         attempts = rate_waits = 0
         while True:

@@ -83,7 +83,6 @@ class ResendProvider(HTTPProvider):
     ):
         options.setdefault("rate", settings.rate_limit)
         super().__init__(settings, api_url=api_url, **options)
-        self._key = api_key
         self.session.headers["Authorization"] = f"Bearer {api_key}"
         self._from = str(mailbox(self.sender.name, self.sender.email))
 
@@ -167,7 +166,7 @@ class ResendProvider(HTTPProvider):
         (in a batch, an error about "the `to` field" may concern any of its emails)."""
         if not isinstance(body, dict):
             return _result(email, "retry", f"resend: HTTP {status}: {excerpt(response)}")
-        name, message = str(body.get("name", "")), self._scrub(str(body.get("message", "")))
+        name, message = str(body.get("name", "")), str(body.get("message", ""))
         error = f"resend: HTTP {status} {name}: {message}"
         if name == "invalid_idempotent_request":
             # The key was used within 24 h for a different payload (the lesson was edited since
@@ -191,15 +190,12 @@ class ResendProvider(HTTPProvider):
         }:
             raise ProviderAuthError(
                 f"resend refused to send from {self.sender.email} (HTTP 403 {body['name']}: "
-                f"{self._scrub(str(body.get('message', '')))}): verify the sending domain in "
+                f"{body.get('message', '')}): verify the sending domain in "
                 "Resend",
                 status=403,
-                body=self._scrub(response.text[:500]),
+                body=response.text[:500],
             )
         super()._check_credentials(response)
-
-    def _scrub(self, text: str) -> str:
-        return text.replace(self._key, "***") if self._key else text
 
     # -- suppression sync --------------------------------------------------------------------
 
@@ -294,7 +290,7 @@ class ResendBatchProvider(ResendProvider):
         refused: dict[int, str] = {}
         for item in body.get("errors") or []:
             if isinstance(item, dict) and isinstance(item.get("index"), int):
-                refused[item["index"]] = self._scrub(str(item.get("message", "")))
+                refused[item["index"]] = str(item.get("message", ""))
         accepted = [e for i, e in enumerate(call.emails) if i not in refused]
         ids: list[str | None] = [
             str(item.get("id")) if isinstance(item, dict) else None for item in body["data"]

@@ -206,6 +206,12 @@ class SESProvider(HTTPProvider):
     def auth(self) -> Any:
         return self._signer
 
+    def secret_values(self) -> list[str]:
+        # The secret key never goes on the wire (it signs), but a proxy's error page or a log
+        # line could still hold it; the key id and session token do go in every request.
+        keys = self._signer.credentials.get_frozen_credentials()
+        return [*super().secret_values(), keys.access_key, keys.secret_key, keys.token or ""]
+
     # -- building ----------------------------------------------------------------------------
 
     def build_requests(self, emails: Sequence[OutgoingEmail]) -> list[Call]:

@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection
 
 from newsletter.errors import ImportProblem, StoreError
 from newsletter.progress import next_due_for
+from newsletter.spreadsheet import imported, neutralise
 from newsletter.store.engine import among, insert_many
 from newsletter.store.schema import enrolments, subscribers, suppressions
 from newsletter.store.subscribers import (
@@ -148,7 +149,7 @@ def _header(records: Iterator[tuple[int, list[str]]], label: str) -> list[str]:
     if found is None:
         raise ImportProblem([f"{label}: the file is empty; expected a header row with 'email'"])
     line, fields = found
-    names = [f.strip().lower() for f in fields]
+    names = [imported(f).lower() for f in fields]
     if "email" not in names:
         shown = ", ".join(repr(n) for n in names if n) or "nothing"
         raise ImportProblem([f"{label}: no 'email' column in the header (found {shown})"])
@@ -190,7 +191,7 @@ class _RowChecker:
                 size = len(value.encode("utf-8", "surrogatepass"))
                 problems.append(f"column {name!r} is too large ({size:,} bytes; at most 10 KB)")
             else:
-                cells[name] = value.strip()
+                cells[name] = imported(value)  # trimmed, and un-neutralised (see export)
         return cells
 
     def _email(self, line: int, raw: str, problems: list[str]) -> tuple[str, str]:
@@ -506,16 +507,19 @@ def format_timestamp(at: datetime) -> str:
 def export_csv(conn: Connection, out: TextIO) -> int:
     """Write every subscriber who is not forgotten as CSV (the import format); returns the count.
 
+    Cells a spreadsheet would read as formulas are neutralised (``spreadsheet.neutralise``).
+
     Two passes over the table, a page at a time: one for the attribute column names, one to write.
     """
     extra = _attribute_columns(conn)
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([*EXPORT_COLUMNS, *extra])
+    _write_row(writer, [*EXPORT_COLUMNS, *extra])
     count = 0
     for sub in list_subscribers(conn):
-        writer.writerow(
+        _write_row(
+            writer,
             [
-                sub.email,
+                sub.email or "",
                 sub.name or "",
                 sub.timezone or "",
                 sub.status,
@@ -523,10 +527,16 @@ def export_csv(conn: Connection, out: TextIO) -> int:
                 format_timestamp(sub.created_at),
                 ";".join(sub.tags),
                 *(str(sub.attributes.get(name, "")) for name in extra),
-            ]
+            ],
         )
         count += 1
     return count
+
+
+def _write_row(writer: Any, cells: list[str]) -> None:
+    # No cell a spreadsheet would run as a formula (a name like "=cmd|' /C calc'!A0");
+    # import takes the quote off again, so an export imports back unchanged.
+    writer.writerow([neutralise(cell) for cell in cells])
 
 
 __all__ = ["ImportReport", "Row", "export_csv", "import_csv", "parse_timestamp"]

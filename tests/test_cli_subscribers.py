@@ -158,6 +158,24 @@ def test_import_and_export(cli: Cli, store: Store, tmp_path: Path) -> None:
     assert ok(sub(cli, "export -")).stdout == expected
 
 
+def test_export_is_safe_to_open_in_a_spreadsheet(cli: Cli, store: Store, tmp_path: Path) -> None:
+    ok(cli("subscribers", "add", "eve@example.com", "--name", "=cmd|' /C calc'!A0", "--now", NOW))
+    ok(cli("subscribers", "add", "max@example.com", "--name", "-Max-", "--now", NOW))
+    exported = ok(sub(cli, "export -")).stdout
+    assert exported.splitlines()[1:] == [
+        "eve@example.com,'=cmd|' /C calc'!A0,,active,,2026-12-01T08:00:00Z,",
+        "max@example.com,'-Max-,,active,,2026-12-01T08:00:00Z,",
+    ]
+    # Imported into an empty database, the names come back as they were.
+    target = tmp_path / "out.csv"
+    target.write_text(exported, encoding="utf-8")
+    other = tmp_path / "other.db"
+    env = {"NEWSLETTER_DATABASE_URL": f"sqlite:///{other}"}
+    ok(cli("subscribers", "import", str(target), "--now", NOW, env=env))
+    again = ok(cli("subscribers", "export", "-", env=env)).stdout
+    assert again == exported
+
+
 def test_import_with_bad_rows_imports_nothing(cli: Cli, store: Store, tmp_path: Path) -> None:
     source = tmp_path / "in.csv"
     source.write_text("email,timezone\nann@example.com,\nbad,\nbob@example.com,Nowhere\n")

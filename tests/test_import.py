@@ -413,6 +413,42 @@ def _clear(*stores: Store) -> None:
 def test_export_then_import_round_trips(
     people: list[dict[str, Any]], scratch_stores: tuple[Store, Store, Path], timing: Timing
 ) -> None:
+    _round_trip(people, scratch_stores, timing)
+
+
+# Starts of cells that a spreadsheet reads as formulas, and quotes that could be mistaken for
+# the export's own neutralising quote.
+_TAG_STARTS = st.sampled_from(["=", "+", "-", "@", "'", "'=", "''-"])  # no list separators
+_FORMULA_STARTS = _TAG_STARTS | st.just("=cmd|' /C calc'!A0")
+
+
+@st.composite
+def _formula_people(draw: st.DrawFn) -> list[dict[str, Any]]:
+    people = draw(_people())
+    for person in people:
+        person["name"] = draw(_FORMULA_STARTS) + (person["name"] or "")
+        person["attributes"] = {
+            k: draw(_FORMULA_STARTS) + v for k, v in person["attributes"].items()
+        }
+        person["tags"] = list(dict.fromkeys(draw(_TAG_STARTS) + t for t in person["tags"]))
+    return people
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(people=_formula_people())
+def test_formula_like_cells_round_trip_exactly(
+    people: list[dict[str, Any]], scratch_stores: tuple[Store, Store, Path], timing: Timing
+) -> None:
+    """Names, attributes and tags that start like formulas (neutralised on export) import back
+    as they were: nothing is lost, and no quote is added."""
+    _round_trip(people, scratch_stores, timing)
+
+
+def _round_trip(
+    people: list[dict[str, Any]], scratch_stores: tuple[Store, Store, Path], timing: Timing
+) -> None:
     first, second, folder = scratch_stores
     _clear(first, second)
     with first.write() as conn:
@@ -453,3 +489,41 @@ def test_an_unsubscribed_subscriber_is_never_enrolled_again(
     assert (report.already, report.suppressed, report.enrolled) == (0, 1, 0)
     assert report.skipped == [f"{path}:2: old@example.com is suppressed (unsubscribed); skipped"]
     assert everyone(store)[0].id == sub.id
+
+
+# -- CSV injection: nothing exported starts a formula -----------------------------------------
+
+HOSTILE_NAMES = ["=cmd|' /C calc'!A0", "+1+2", "-2+3", "@SUM(A1)", "'=already quoted"]
+
+
+def test_export_neutralises_every_formula_cell(store: Store, timing: Timing) -> None:
+    import csv
+
+    with store.write() as conn:
+        for i, name in enumerate(HOSTILE_NAMES):
+            subs.add_subscriber(
+                conn, f"p{i}@example.com", now=NOW, name=name, attributes={"=evil": "-1"}
+            )
+        subs.add_subscriber(conn, "-dash@example.com", now=NOW, name="Dash", tags=["@team"])
+    rows = list(csv.reader(io.StringIO(exported(store))))
+    cells = [cell for row in rows for cell in row]
+    assert not [c for c in cells if c[:1] in set("=+-@\t\r")], cells
+    names = [row[1] for row in rows[1:]]
+    assert names == ["'" + name for name in HOSTILE_NAMES] + ["Dash"]
+    assert rows[0][-1] == "'=evil"  # the attribute's column name too
+    assert rows[-1][0] == "'-dash@example.com" and rows[-1][6] == "'@team"
+
+
+def test_import_never_turns_a_tab_formula_into_a_formula(
+    store: Store, timing: Timing, tmp_path: Path
+) -> None:
+    path = write(tmp_path, 'email,name,note\nann@example.com,"\t=1+1","\r@SUM(A1)"\n')
+    run(store, timing, path)
+    (ann,) = everyone(store)
+    assert (ann.name, ann.attributes) == ("'=1+1", {"note": "'@SUM(A1)"})
+
+
+def test_import_takes_off_the_exports_quotes(store: Store, timing: Timing, tmp_path: Path) -> None:
+    path = write(tmp_path, "email,name\nann@example.com,'-Ann\nbob@example.com,'Tis Bob\n")
+    run(store, timing, path)
+    assert [r.name for r in everyone(store)] == ["-Ann", "'Tis Bob"]

@@ -18,12 +18,15 @@ import shutil
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 import jinja2.loaders
 
 from newsletter.errors import ContentError, RenderError
+
+if TYPE_CHECKING:
+    from newsletter.config import Settings
 
 
 def resolve_within(path: Path, roots: Iterable[Path]) -> Path | None:
@@ -42,7 +45,7 @@ class ProjectFolders:
     roots: tuple[Path, ...]
 
     @classmethod
-    def of(cls, settings: Any) -> ProjectFolders:
+    def of(cls, settings: Settings) -> ProjectFolders:
         """The project's content/, templates/ and schedules/ (from its ``Settings``)."""
         return cls((settings.content_dir, settings.templates_dir, settings.schedules_dir))
 

@@ -54,4 +54,11 @@ def passes_aa(foreground: str, background: str, *, large: bool = False) -> bool:
     return contrast_ratio(foreground, background) >= (AA_LARGE if large else AA_NORMAL)
 
 
-__all__ = ["AA_LARGE", "AA_NORMAL", "contrast_ratio", "parse_hex", "passes_aa", "relative_luminance"]
+__all__ = [
+    "AA_LARGE",
+    "AA_NORMAL",
+    "contrast_ratio",
+    "parse_hex",
+    "passes_aa",
+    "relative_luminance",
+]

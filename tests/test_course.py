@@ -66,14 +66,12 @@ def test_every_email_that_teaches_a_movement_carries_the_safety_note(
 
 
 @pytest.mark.parametrize("message_id", AFTER_WELCOME)
-def test_every_lesson_points_back_to_the_warning_signs(
-    settings: Settings, message_id: str
-) -> None:
+def test_every_lesson_points_back_to_the_warning_signs(settings: Settings, message_id: str) -> None:
     email = render(settings, message_id)
     anchor = f"{WELCOME_URL}#warning-signs-see-a-doctor-now-dont-exercise"
     assert f'href="{anchor}"' in email.html
     assert "Warning signs." in visible(email.html)
-    assert f"Warning signs: if back pain comes with" in squash(email.text)
+    assert "Warning signs: if back pain comes with" in squash(email.text)
     assert WELCOME_URL in email.text
 
 

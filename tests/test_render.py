@@ -392,8 +392,10 @@ def test_message_url_links_to_another_message_and_fails_on_a_typo(
 
 def test_kicker_counts_only_numbered_lessons(settings: Settings, project_dir: Path) -> None:
     lesson(project_dir, "Body.\n")  # position 8: counted unless it says otherwise
-    assert compile_message(settings, "test-lesson").personalise(recipient("S")).text.startswith(
-        "Protect your back, lesson 7 of 7,"
+    assert (
+        compile_message(settings, "test-lesson")
+        .personalise(recipient("S"))
+        .text.startswith("Protect your back, lesson 7 of 7,")
     )
     lesson(project_dir, "Body.\n", extra="numbered: false")
     email = compile_message(settings, "test-lesson").personalise(recipient("S"))

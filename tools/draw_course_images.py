@@ -106,11 +106,6 @@ def bend(a: Point, b: Point, la: float, lb: float, up: bool = True) -> Point:
     return (a[0] + ux * along + px * h, a[1] + uy * along + py * h)
 
 
-def toward(a: Point, b: Point, length: float) -> Point:
-    d = math.dist(a, b)
-    return (a[0] + (b[0] - a[0]) * length / d, a[1] + (b[1] - a[1]) * length / d)
-
-
 # -- the figures -------------------------------------------------------------------------------
 
 
@@ -149,8 +144,10 @@ def swan_dive(pen: Pen, extras: bool = True) -> None:
     elbow = (min(elbow[0], shoulder[0] - 6), elbow[1])  # bent, close to the side
     pen.line([shoulder, elbow, hand, (418, 194)], INK, 5)
     if extras:  # the chest rising, along an arc around the hips
-        arc = [(318 + 150 * math.cos(math.radians(a)), 190 - 150 * math.sin(math.radians(a)))
-               for a in range(8, 31, 2)]
+        arc = [
+            (318 + 150 * math.cos(math.radians(a)), 190 - 150 * math.sin(math.radians(a)))
+            for a in range(8, 31, 2)
+        ]
         pen.arrow(arc)
     pen.floor(floor)
 
@@ -169,8 +166,10 @@ def plank(pen: Pen, extras: bool = True) -> None:
     pen.line([shoulder, elbow, hand], INK, 5)
     if extras:  # the straight line, drawn parallel above the body
         off = (uy * 34, -ux * 34)
-        pen.dashed((ankle[0] + off[0], ankle[1] + off[1]), (shoulder[0] + ux * 70 + off[0],
-                   shoulder[1] + uy * 70 + off[1]))
+        pen.dashed(
+            (ankle[0] + off[0], ankle[1] + off[1]),
+            (shoulder[0] + ux * 70 + off[0], shoulder[1] + uy * 70 + off[1]),
+        )
     pen.floor(floor)
 
 
@@ -214,14 +213,15 @@ def ten_minute_routine(pen: Pen) -> None:
     half = WIDTH / 2
     pen.line([(half, 20), (half, 282)], FLOOR, 3)
     pen.line([(20, 151), (WIDTH - 20, 151)], FLOOR, 3)
-    panels: list[tuple[Callable[[Pen, bool], None], float, float, float, float]] = [
-        (shoulder_bridge, 0, -42, 0.5, 8),
-        (swan_dive, half, -42, 0.5, 8),
-        (plank, 0, 100, 0.5, 8),
-        (calf_raise, half + 20, 92, 0.5, 8),
+    # Each figure at half size in its quarter, without its arrows and starting positions.
+    panels: list[tuple[Callable[[Pen, bool], None], float, float]] = [
+        (shoulder_bridge, 0, -42),
+        (swan_dive, half, -42),
+        (plank, 0, 100),
+        (calf_raise, half + 20, 92),
     ]
-    for number, (figure, dx, dy, k, _pad) in enumerate(panels, start=1):
-        figure(pen.at(dx + 6, dy + 20, k), False)
+    for number, (figure, dx, dy) in enumerate(panels, start=1):
+        figure(pen.at(dx + 6, dy + 20, 0.5), False)
         pen.text((dx + 24, dy + 80 if dy < 0 else dy + 60), str(number))
 
 
@@ -268,18 +268,21 @@ def _palette() -> list[int]:
     """16 colours: transparent (index 0), the inks, and the panel-to-ink steps that smooth
     edges. A fixed palette keeps the accent orange orange (an adaptive one merges it away)."""
     inks = [INK, ARROW, GUIDE, FAINT, FLOOR, BORDER]
-    colours = [(0, 0, 0), ImageColorRGB(PANEL)] + [ImageColorRGB(c) for c in inks]
+    colours = [(0, 0, 0), _rgb(PANEL)] + [_rgb(c) for c in inks]
     for ink, steps in ((INK, (0.25, 0.5, 0.75)), (ARROW, (0.35, 0.7)), (GUIDE, (0.4, 0.7))):
-        colours += [_mix(ImageColorRGB(PANEL), ImageColorRGB(ink), t) for t in steps]
+        colours += [_mix(_rgb(PANEL), _rgb(ink), t) for t in steps]
     return [v for rgb in colours for v in rgb]
 
 
 def _mix(a: tuple[int, int, int], b: tuple[int, int, int], t: float) -> tuple[int, int, int]:
-    return (round(a[0] + (b[0] - a[0]) * t), round(a[1] + (b[1] - a[1]) * t),
-            round(a[2] + (b[2] - a[2]) * t))
+    return (
+        round(a[0] + (b[0] - a[0]) * t),
+        round(a[1] + (b[1] - a[1]) * t),
+        round(a[2] + (b[2] - a[2]) * t),
+    )
 
 
-def ImageColorRGB(colour: str) -> tuple[int, int, int]:  # noqa: N802 - reads like PIL's own
+def _rgb(colour: str) -> tuple[int, int, int]:
     rgb = ImageColor.getrgb(colour)
     return rgb[0], rgb[1], rgb[2]
 
@@ -287,7 +290,7 @@ def ImageColorRGB(colour: str) -> tuple[int, int, int]:  # noqa: N802 - reads li
 def save(image: Image.Image, path: Path) -> None:
     """A 16-colour palette PNG; index 0 is transparent, for the panel's rounded corners."""
     palette = Image.new("P", (1, 1))
-    palette.putpalette(_palette()[3:] + [0, 0, 0])  # index 0 is never chosen by quantize
+    palette.putpalette([*_palette()[3:], 0, 0, 0])  # index 0 is never chosen by quantize
     solid = Image.new("RGB", image.size, PANEL)
     solid.paste(image.convert("RGB"), mask=image.getchannel("A"))
     quantised = solid.quantize(palette=palette, dither=Image.Dither.NONE)

@@ -211,18 +211,18 @@ def running_tall(pen: Pen, extras: bool = True) -> None:
 
 def ten_minute_routine(pen: Pen) -> None:
     half = WIDTH / 2
-    pen.line([(half, 20), (half, 282)], FLOOR, 3)
-    pen.line([(20, 151), (WIDTH - 20, 151)], FLOOR, 3)
+    pen.line([(half, 20), (half, 242)], FLOOR, 3)
+    pen.line([(20, 104), (WIDTH - 20, 104)], FLOOR, 3)
     # Each figure at half size in its quarter, without its arrows and starting positions.
     panels: list[tuple[Callable[[Pen, bool], None], float, float]] = [
         (shoulder_bridge, 0, -42),
         (swan_dive, half, -42),
-        (plank, 0, 100),
+        (plank, 0, 117),
         (calf_raise, half + 20, 92),
     ]
     for number, (figure, dx, dy) in enumerate(panels, start=1):
         figure(pen.at(dx + 6, dy + 20, 0.5), False)
-        pen.text((dx + 24, dy + 80 if dy < 0 else dy + 60), str(number))
+        pen.text((dx + 24, 38 if dy < 0 else 132), str(number))
 
 
 def _polar(origin: Point, length: float, angle: float) -> Point:
@@ -247,7 +247,7 @@ DRAWINGS: dict[str, tuple[int, Callable[[Pen], None]]] = {
     "plank.png": (230, plank),
     "calf-raises.png": (280, calf_raise),
     "running-tall.png": (290, running_tall),
-    "ten-minute-routine.png": (300, ten_minute_routine),
+    "ten-minute-routine.png": (262, ten_minute_routine),
 }
 
 

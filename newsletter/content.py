@@ -81,6 +81,17 @@ class Exercise(_Strict):
     image: Image | None = None
 
 
+class ThisWeek(_Strict):
+    """The short box at the top of a lesson: what to do this week, without scrolling."""
+
+    exercise: str = Field(min_length=1, description="what to do, e.g. the Shoulder Bridge")
+    dose: str = Field(min_length=1, description="how much and how often")
+    time: str = Field(min_length=1, description="how long it takes, e.g. 10 minutes")
+    # Where "the full instructions" link points: an anchor in this email. Without it, the first
+    # exercise card (#exercise-1); with neither, the box has no link.
+    link: str | None = Field(default=None, pattern=r"^#[A-Za-z0-9_-]+$")
+
+
 class FrontMatter(_Strict):
     id: str
     kind: Literal["lesson", "issue"]
@@ -92,6 +103,15 @@ class FrontMatter(_Strict):
     image: Image | None = None
     cta: CallToAction | None = None
     exercises: list[Exercise] = Field(default_factory=list)
+    this_week: ThisWeek | None = None
+    # The email teaches or prescribes movement, so it carries the safety note. Exercise cards
+    # imply it; set it for emails that teach in the body (a routine, a warm-up).
+    teaches_movement: bool = False
+    # False for a lesson outside the count ("Lesson 3 of 6"), e.g. a closing email. The welcome
+    # (position 0) is never counted.
+    numbered: bool = True
+    # The closing line, shown after the call to action: the button comes before the goodbye.
+    sign_off: str | None = None
     date: dt.date | None = None
     tags: list[str] = Field(default_factory=list)
 
@@ -149,10 +169,17 @@ class Message:
     date: dt.date | None = None
     tags: tuple[str, ...] = ()
     body_line: int = 1  # line of the file where the body starts, for error messages
+    this_week: ThisWeek | None = None
+    teaches_movement: bool = False  # true too when the message has exercise cards
+    numbered: bool = True
+    sign_off: str | None = None
 
     @property
     def reading_minutes(self) -> int:
-        words = len(self.body.split())
+        words = len(self.body.split()) + len((self.sign_off or "").split())
+        if self.this_week is not None:
+            shown = self.this_week.model_dump(exclude={"link"}).values()
+            words += sum(len(str(v).split()) for v in shown)
         for ex in self.exercises:
             words += sum(len(str(v).split()) for v in ex.model_dump(exclude={"image"}).values())
         return max(1, round(words / WORDS_PER_MINUTE))
@@ -178,6 +205,11 @@ class Content:
         """A course's lessons in sending order."""
         found = [m for m in self.messages if m.kind == "lesson" and m.course == course]
         return sorted(found, key=lambda m: m.position or 0)
+
+    def numbered_lessons(self, course: str) -> list[Message]:
+        """The lessons that count in "Lesson 3 of 6": not the welcome, not those marked
+        ``numbered: false`` (such as a closing email)."""
+        return [m for m in self.lessons(course) if m.position and m.numbered]
 
     @property
     def courses(self) -> list[str]:
@@ -272,6 +304,10 @@ def parse_message(path: Path, text: str) -> Message:
         date=meta.date,
         tags=tuple(meta.tags),
         body_line=body_line,
+        this_week=meta.this_week,
+        teaches_movement=meta.teaches_movement or bool(meta.exercises),
+        numbered=meta.numbered,
+        sign_off=meta.sign_off,
     )
 
 
@@ -302,6 +338,7 @@ def _did_you_mean(loc: tuple[int | str, ...]) -> str:
         "image": Image,
         "cta": CallToAction,
         "exercises": Exercise,
+        "this_week": ThisWeek,
     }
     model: type[BaseModel] = FrontMatter
     for part in loc[:-1]:

@@ -18,6 +18,7 @@ mjml-python rewrites non-ASCII characters inside attributes.
 from __future__ import annotations
 
 import functools
+import itertools
 import operator
 import re
 import secrets
@@ -49,7 +50,8 @@ class CourseInfo:
     id: str
     title: str
     description: str
-    lessons: int
+    lessons: int  # every lesson, the welcome included
+    numbered: int = 0  # the lessons that count in "Lesson 3 of 6" (Content.numbered_lessons)
 
 
 @dataclass(frozen=True)
@@ -292,6 +294,7 @@ class Renderer:
 
     def _compile(self, message: Message) -> CompiledMessage:
         tokens = self._markdown.parse(message.body)
+        _add_heading_ids(tokens)
         references = self._rewrite_references(message, tokens)
         context = self._context(message, tokens, references)
         mjml_source = self._render_template(self._html_env, f"{message.kind}.mjml.j2", context)
@@ -322,9 +325,7 @@ class Renderer:
         s = self.settings
         course = self.courses.get(message.course or "")
         if course is None and message.course:
-            lessons = len(self.content.lessons(message.course))
-            title = message.course.replace("-", " ").capitalize()
-            course = CourseInfo(message.course, title, "", lessons)
+            course = course_infos(self.content, {})[message.course]
         body_html = self._markdown.renderer.render(tokens, self._markdown.options, {})
         images = self._front_matter_images(message, references)
         return {
@@ -336,6 +337,8 @@ class Renderer:
             "exercise_image_url": lambda ex: images.get(id(ex)),
             "cta_url": self._cta_url(message, references),
             "web_url": self.web_url(message),
+            "message_url": self._message_url,
+            "lesson_number": self._lesson_number(message),
             "brand": {
                 "name": s.brand_name,
                 "color": s.brand_color,
@@ -345,6 +348,20 @@ class Renderer:
             "settings": s,
             "sub": _Slots(self._nonce),
         }
+
+    def _message_url(self, message_id: str) -> str:
+        """``message_url("week-1-bridge")`` in a template: another message's web version. An
+        unknown id fails the render (and `check`) instead of linking nowhere."""
+        if message_id not in self.content.by_id:
+            raise LookupError(f"message_url: no message with id '{message_id}' in content/")
+        return self.web_url(self.content.by_id[message_id])
+
+    def _lesson_number(self, message: Message) -> int | None:
+        """N in "Lesson N of M", or None for a message outside the count."""
+        if message.kind != "lesson" or not message.course:
+            return None
+        numbered = self.content.numbered_lessons(message.course)
+        return next((i for i, m in enumerate(numbered, start=1) if m.id == message.id), None)
 
     def _front_matter_images(
         self, message: Message, references: list[Reference]
@@ -445,9 +462,28 @@ def _inliner(css: str) -> css_inline.CSSInliner:
 
 
 def _tidy_text(text: str) -> str:
-    """Collapse runs of blank lines that template blocks leave behind."""
-    text = re.sub(r"[ \t]+\n", "\n", text)
+    """Collapse runs of blank lines that template blocks leave behind, and drop trailing spaces,
+    except in the signature separator "-- " (RFC 3676), which mail readers recognise by its
+    trailing space."""
+    text = re.sub(r"(?m)(?<!^--)[ \t]+$", "", text)
     return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+
+
+def _add_heading_ids(tokens: list[Token]) -> None:
+    """Give every heading of the body an id made from its text ("This week's plan" →
+    ``this-weeks-plan``), so a link or a "this week" box can point at ``#this-weeks-plan``."""
+    seen: dict[str, int] = {}
+    for opening, inline in itertools.pairwise(tokens):
+        if opening.type != "heading_open" or inline.type != "inline":
+            continue
+        slug = _slug(inline.content) or "section"
+        seen[slug] = seen.get(slug, 0) + 1
+        opening.attrSet("id", slug if seen[slug] == 1 else f"{slug}-{seen[slug]}")
+
+
+def _slug(text: str) -> str:
+    text = re.sub(r"['’]", "", text.lower())
+    return re.sub(r"[^a-z0-9]+", "-", text).strip("-")
 
 
 def _walk(tokens: list[Token]) -> list[Token]:
@@ -501,6 +537,7 @@ def course_infos(content: Content, schedules: Mapping[str, Any]) -> dict[str, Co
             title=getattr(schedule, "title", course.replace("-", " ").capitalize()),
             description=getattr(schedule, "description", ""),
             lessons=len(content.lessons(course)),
+            numbered=len(content.numbered_lessons(course)),
         )
     return infos
 

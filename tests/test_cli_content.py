@@ -212,7 +212,7 @@ def test_list_json(cli: Cli) -> None:
             "kind": "issue",
             "course": None,
             "position": None,
-            "subject": "Back care note: new year, new miles, same back",
+            "subject": "Back care note: new year, new kilometres, same back",
         },
         {
             "id": "protect-your-back-welcome",

@@ -65,7 +65,7 @@ def test_the_real_course_loads() -> None:
     assert week1.exercises[0].name == "Shoulder Bridge"
     assert week1.title == "Week 1: your spine and the Shoulder Bridge"
     assert week1.body.startswith("This week you'll get to know")
-    assert week1.body_line == 39
+    assert week1.body_line == 43
     issue = content.get("issue-2026-12-winter-back-care")
     assert issue.date == dt.date(2026, 12, 3)
     assert issue.cta is not None
@@ -333,3 +333,58 @@ def test_reading_minutes_count_the_exercises(tmp_path: Path) -> None:
     a, b = sorted(load_content(tmp_path).messages, key=lambda m: m.id != "test-issue")
     assert (a.reading_minutes, b.reading_minutes) == (1, 2)
     assert load_content(REPO / "content").get("week-1-shoulder-bridge").reading_minutes == 5
+
+
+def test_teaching_a_movement_is_marked_or_implied_by_exercise_cards(tmp_path: Path) -> None:
+    (tmp_path / "plain.md").write_text(doc(GOOD), encoding="utf-8")
+    marked = GOOD.replace("test-issue", "marked") + "teaches_movement: true\n"
+    (tmp_path / "marked.md").write_text(doc(marked), encoding="utf-8")
+    (tmp_path / "cards.md").write_text(doc(GOOD.replace("test-issue", "cards") + EXERCISE), "utf-8")
+    content = load_content(tmp_path)
+    assert {m.id: m.teaches_movement for m in content.messages} == {
+        "test-issue": False,
+        "marked": True,
+        "cards": True,
+    }
+
+
+def test_this_week_box_and_sign_off_load(tmp_path: Path) -> None:
+    extra = (
+        "this_week: {exercise: The Bridge, dose: 2 x 8, time: 10 minutes, link: '#steps'}\n"
+        "sign_off: See you next week.\n"
+    )
+    (tmp_path / "note.md").write_text(doc(GOOD + extra), encoding="utf-8")
+    (message,) = load_content(tmp_path).messages
+    assert message.this_week is not None
+    assert (message.this_week.exercise, message.this_week.link) == ("The Bridge", "#steps")
+    assert message.sign_off == "See you next week."
+
+
+def test_this_week_box_needs_its_fields_and_an_anchor_link(tmp_path: Path) -> None:
+    path = tmp_path / "content" / "note.md"
+    box = "this_week: {exercise: X, dose: Y, tme: Z, link: 'https://example.com'}\n"
+    assert problems_for(tmp_path, doc(GOOD + box)) == [
+        f"{path}: this_week.time: is required",
+        f"{path}: this_week.link: String should match pattern '^#[A-Za-z0-9_-]+$'",
+        f"{path}: this_week.tme: is not a known field (did you mean 'time'?)",
+    ]
+
+
+def test_numbered_lessons_leave_out_the_welcome_and_unnumbered_ones(tmp_path: Path) -> None:
+    for position, numbered in ((0, True), (1, True), (2, True), (3, False)):
+        front = (
+            f"id: l{position}\nkind: lesson\ncourse: c\nposition: {position}\n"
+            f"subject: S\npreheader: P\nnumbered: {str(numbered).lower()}\n"
+        )
+        (tmp_path / f"{position}.md").write_text(doc(front), encoding="utf-8")
+    content = load_content(tmp_path)
+    assert [m.id for m in content.numbered_lessons("c")] == ["l1", "l2"]
+    assert [m.id for m in content.lessons("c")] == ["l0", "l1", "l2", "l3"]
+
+
+def test_reading_time_counts_the_box_and_the_sign_off(tmp_path: Path) -> None:
+    words = " ".join(["word"] * 150)
+    extra = f"this_week: {{exercise: {words}, dose: d, time: t}}\nsign_off: {words}\n"
+    (tmp_path / "note.md").write_text(doc(GOOD + extra, "Hello.\n"), encoding="utf-8")
+    (message,) = load_content(tmp_path).messages
+    assert message.reading_minutes == 2  # 1 + 152 + 150 words at 200 a minute

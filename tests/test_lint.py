@@ -80,7 +80,7 @@ def test_subject_over_60(project_dir: Path) -> None:
 def test_preheader_over_100(project_dir: Path) -> None:
     edit(project_dir / ISSUE, 'preheader: "', 'preheader: "A longer note this time. ')
     assert lines(project_dir) == [
-        f"{ISSUE}: preheader is 115 characters (limit 100); shorten it: inboxes show only the start"
+        f"{ISSUE}: preheader is 116 characters (limit 100); shorten it: inboxes show only the start"
     ]
 
 
@@ -191,7 +191,7 @@ def test_text_without_unsubscribe_link(project_dir: Path) -> None:
 def test_missing_postal_address(project_dir: Path) -> None:
     edit(
         project_dir / FOOTER,
-        '<p style="margin:0;">{% include "partials/address.txt.j2" %}</p>',
+        '<p style="margin:8px 0 0 0;">{% include "partials/address.txt.j2" %}</p>',
         "",
     )
     edit(
@@ -236,8 +236,8 @@ def test_template_syntax_left_in_the_output_from_a_template(project_dir: Path) -
     found = lines(project_dir)
     assert len(found) == 10  # every message has a call to action
     assert found[0] == (
-        "content/issues/2026-12-back-care-note.md: template syntax left in the HTML: …new "
-        "year. Ready when you are {% endif %}: Do today's 10 minut…; a tag in templates/ did "
+        "content/issues/2026-12-back-care-note.md: template syntax left in the HTML: …ck "
+        "course. Ready when you are {% endif %}: Do today's 10 minut…; a tag in templates/ did "
         "not render: fix it"
     )
 
@@ -305,9 +305,10 @@ def test_syntax_error_in_a_template_no_message_uses(project_dir: Path) -> None:
 
 
 def test_syntax_error_in_a_used_template_is_reported_once(project_dir: Path) -> None:
-    edit(project_dir / "templates/partials/safety.mjml.j2", "<strong>", "{{ oops( }}<strong>")
+    partial = "templates/partials/safety_note.mjml.j2"
+    edit(project_dir / partial, "<strong>", "{{ oops( }}<strong>")
     (line,) = lines(project_dir)
-    assert line.startswith("templates/partials/safety.mjml.j2:4: unexpected '}'")
+    assert line.startswith(f"{partial}:2: unexpected '}}'")
 
 
 def test_unknown_filter_is_a_template_problem(project_dir: Path) -> None:

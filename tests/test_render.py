@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import re
+import shutil
 import textwrap
 from html.parser import HTMLParser
 from pathlib import Path
@@ -278,12 +279,12 @@ def test_inline_style_css_is_inlined_while_style_blocks_and_media_queries_stay(
     # .prose p { margin: 0 0 16px 0; } from <mj-style inline="inline">
     assert re.search(r'<p style="[^"]*margin: ?0 0 16px 0', email.html)
     # .prose h2 { color: brand }, .card h4, and .footer a made it into style="" attributes
-    assert re.search(r'<h2 style="[^"]*color: ?#0f5c4d', email.html)
+    assert re.search(r'<h2 [^>]*style="[^"]*color: ?#0f5c4d', email.html)
     assert re.search(r'<h4 style="[^"]*text-transform: ?uppercase', email.html)
     assert re.search(r'<a href="[^"]*/u/tok" style="[^"]*color: ?#5b6b68', email.html)
     # The inline rules are not left behind as a <style> block; MJML's own blocks and @media stay.
     styles = "".join(re.findall(r"<style[^>]*>(.*?)</style>", email.html, re.S))
-    assert ".prose p" not in styles
+    assert ".prose p {" not in styles
     assert "@media only screen and (max-width: 480px)" in styles
     assert ".prose h2 { font-size: 19px !important; }" in styles
     assert "mj-column-per-100" in styles
@@ -294,6 +295,146 @@ def test_html_stays_well_under_gmails_clipping_limit(settings: Settings) -> None
     for message in project.content.messages:
         email = project.renderer.compile(message.id).personalise(recipient("Alexandra"))
         assert len(email.html.encode()) < 60 * 1024, message.id
+
+
+def test_dark_mode_meta_and_media_query_reach_every_email(settings: Settings) -> None:
+    project = Project(settings)
+    for message in project.content.messages:
+        email = project.renderer.compile(message.id).personalise(recipient("Sam"))
+        head = email.html.split("</head>", 1)[0]
+        assert '<meta name="color-scheme" content="light dark">' in head, message.id
+        assert '<meta name="supported-color-schemes" content="light dark">' in head, message.id
+        styles = "".join(re.findall(r"<style[^>]*>(.*?)</style>", head, re.S))
+        # css-inline must leave the media query in a <style> block, where clients apply it.
+        dark = styles.split("@media (prefers-color-scheme: dark)", 1)
+        assert len(dark) == 2, message.id
+        assert "background-color: #1a2422 !important" in dark[1]
+
+
+def test_preheader_is_padded_so_the_preview_stops_after_it(settings: Settings) -> None:
+    email = compile_message(settings, "week-3-plank").personalise(recipient("Sam"))
+    hidden = re.search(r'<div style="display:none[^>]*>(.*?)</div>', email.html, re.S)
+    assert hidden is not None
+    text = html.unescape(hidden.group(1))
+    preheader = "Every stride is a one-legged landing. Here's how to keep your pelvis steady"
+    assert text.startswith(preheader)
+    padding = text.split("through each one.", 1)[1]
+    # U+034F combining grapheme joiner, zero-width non-joiner, no-break space: nothing visible.
+    assert padding == "\u034f\u200c\u00a0" * 80
+
+
+def test_footer_and_header_links_are_44_px_tap_targets(settings: Settings) -> None:
+    email = compile_message(settings, "week-1-shoulder-bridge").personalise(recipient("Sam"))
+    for url in (f"{BASE}/u/tok", f"{BASE}/manage/tok", f"{BASE}/m/x"):
+        found = re.search(rf'<a href="{re.escape(url)}" style="([^"]*)"', email.html)
+        assert found is not None, url
+        style = dict(
+            (k.strip(), v.strip())
+            for k, v in (d.split(":", 1) for d in found.group(1).split(";") if ":" in d)
+        )
+        assert style["display"] == "inline-block"
+        vertical = int(style["padding"].split()[0].removesuffix("px"))
+        assert 2 * vertical + int(style["line-height"].removesuffix("px")) >= 44, url
+
+
+def test_text_signature_separator_keeps_its_trailing_space(settings: Settings) -> None:
+    email = compile_message(settings, "issue-2027-01-build-slowly").personalise(recipient("Sam"))
+    lines = email.text.splitlines()
+    assert lines.count("-- ") == 1
+    assert "--" not in lines
+    # Every other line is still stripped of trailing spaces.
+    assert [line for line in lines if line != "-- " and line != line.rstrip()] == []
+
+
+def test_front_matter_images_get_their_alt_text_in_the_text_version(settings: Settings) -> None:
+    project = Project(settings)
+    text = project.renderer.compile("week-1-shoulder-bridge").personalise(recipient("Sam")).text
+    alt = project.content.get("week-1-shoulder-bridge").exercises[0].image.alt  # type: ignore[union-attr]
+    assert f"[Image: {alt}]" in " ".join(text.split())
+    welcome = project.renderer.compile("protect-your-back-welcome").personalise(recipient("S"))
+    title_alt = project.content.get("protect-your-back-welcome").image.alt  # type: ignore[union-attr]
+    squashed = " ".join(welcome.text.split())
+    assert f"PROTECT YOUR BACK [Image: {title_alt}]" in squashed
+
+
+def test_a_missing_picture_leaves_no_alt_text_behind(settings: Settings, project_dir: Path) -> None:
+    lesson(project_dir, "Body.\n", extra="image: {src: images/nope.png, alt: Nothing here}")
+    email = compile_message(settings, "test-lesson").personalise(recipient("Sam"))
+    assert "Nothing here" not in email.text
+    assert "Nothing here" not in email.html
+
+
+def test_headings_get_ids_to_link_to(settings: Settings, project_dir: Path) -> None:
+    # The body's first line shares the front matter's indentation; the headings follow it.
+    body = "Intro.\n\n## This week's plan\n\nA\n\n### This week's plan\n\nB\n\n## ¿?\n"
+    lesson(project_dir, body)
+    email = compile_message(settings, "test-lesson").personalise(recipient("Sam"))
+    assert '<h2 id="this-weeks-plan"' in email.html
+    assert '<h3 id="this-weeks-plan-2"' in email.html
+    assert '<h2 id="section"' in email.html
+
+
+def test_message_url_links_to_another_message_and_fails_on_a_typo(
+    settings: Settings, project_dir: Path
+) -> None:
+    template = project_dir / "templates" / "partials" / "sign_off.mjml.j2"
+    edit(template, "<p>{{ message.sign_off }}</p>", "<p>{{ message_url('week-3-plank') }}</p>")
+    email = compile_message(settings, "issue-2027-01-build-slowly").personalise(recipient("S"))
+    assert f">{BASE}/m/week-3-plank</p>" in email.html
+    edit(template, "'week-3-plank'", "'week-3-plonk'")
+    with pytest.raises(RenderError) as err:
+        compile_message(settings, "issue-2026-12-winter-back-care")
+    assert str(err.value) == (
+        f"{template}:{line_of(template, 'plonk')}: "
+        "message_url: no message with id 'week-3-plonk' in content/"
+    )
+
+
+def test_kicker_counts_only_numbered_lessons(settings: Settings, project_dir: Path) -> None:
+    lesson(project_dir, "Body.\n")  # position 8: counted unless it says otherwise
+    assert (
+        compile_message(settings, "test-lesson")
+        .personalise(recipient("S"))
+        .text.startswith("Protect your back, lesson 7 of 7,")
+    )
+    lesson(project_dir, "Body.\n", extra="numbered: false")
+    email = compile_message(settings, "test-lesson").personalise(recipient("S"))
+    assert email.text.startswith("Protect your back, 1 min read")
+    week_2 = compile_message(settings, "week-2-swan-dive").personalise(recipient("S"))
+    assert week_2.text.startswith("Protect your back, lesson 2 of 6,")
+
+
+def test_safety_note_only_where_a_movement_is_taught(settings: Settings, project_dir: Path) -> None:
+    lesson(project_dir, "Just reading.\n")
+    email = compile_message(settings, "test-lesson").personalise(recipient("S"))
+    assert "not medical advice" not in email.html
+    assert "not medical advice" not in email.text
+
+
+def test_course_safety_note_falls_back_to_the_general_one(
+    settings: Settings, project_dir: Path
+) -> None:
+    """A course without templates/courses/<id>/safety.* gets partials/safety_note.*."""
+    shutil.rmtree(project_dir / "templates" / "courses")
+    email = compile_message(settings, "week-1-shoulder-bridge").personalise(recipient("S"))
+    assert "not medical advice" in email.html
+    assert "not medical advice" in " ".join(email.text.split())
+    assert "Warning signs" not in email.text
+
+
+def test_this_week_box_links_to_the_first_card_by_default(settings: Settings) -> None:
+    email = compile_message(settings, "week-1-shoulder-bridge").personalise(recipient("S"))
+    assert '<a href="#exercise-1"' in email.html
+    assert 'id="exercise-1"' in email.html
+
+
+def test_this_week_box_without_cards_or_link_has_no_link(
+    settings: Settings, project_dir: Path
+) -> None:
+    lesson(project_dir, "Body.\n", extra="this_week: {exercise: Walk, dose: Daily, time: 5 min}")
+    email = compile_message(settings, "test-lesson").personalise(recipient("S"))
+    assert "Walk" in email.html
+    assert "Jump to the full instructions" not in email.html
 
 
 # -- template errors ---------------------------------------------------------------------------
@@ -356,7 +497,7 @@ def test_printing_sub_itself_fails_clearly(settings: Settings, project_dir: Path
 
 
 def test_template_syntax_error_names_file_and_line(settings: Settings, project_dir: Path) -> None:
-    partial = project_dir / "templates" / "partials" / "safety.mjml.j2"
+    partial = project_dir / "templates" / "partials" / "safety_note.mjml.j2"
     edit(partial, "<strong>", "{% if %}<strong>")
     with pytest.raises(RenderError) as err:
         compile_message(settings, "week-1-shoulder-bridge")

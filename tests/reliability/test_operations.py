@@ -239,10 +239,10 @@ def test_a_full_outbox_disk_leaves_rows_due_and_the_next_run_sends_them_once(
 ):
     emails = enrol_many(store, project, 5)
     outbox = settings.outbox_dir
-    with small_disk(outbox, "64k") as extra:
+    with small_disk(outbox, "100k") as extra:
         env = child_env(project_dir, **extra)
         done = send(env, ENROL)
-        # Two emails (26 KB each) fit; the third fills the disk; the rest wait.
+        # Two welcome emails (40 KB each as .eml) fit; the third fills the disk; the rest wait.
         assert done.code == 1
         assert done.error_lines[-1] == "send: 2 sent, 3 to retry on a later run"
         assert "No space left on device" in done.err

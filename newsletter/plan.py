@@ -39,7 +39,7 @@ from newsletter.store.ledger import Course, after_skip, zone
 from newsletter.store.schema import deliveries, enrolments, seen_messages, subscribers
 
 if TYPE_CHECKING:
-    from newsletter.orphans import Resolution
+    from newsletter.orphans import Orphan, Resolution
 
 OUTSTANDING = ("due", "sending", "uncertain")
 # Schedule fields whose change re-times lessons (title and description only change words).
@@ -682,7 +682,7 @@ def build_plan(
     }
 
 
-def _held_in(found: Iterable[Any], course: str) -> dict[str, Resolution]:
+def _held_in(found: Iterable[Orphan], course: str) -> dict[str, Resolution]:
     """What `send` will do with the deliveries of ``course``'s lessons gone from content/."""
     return {o.message_id: o.resolution for o in found if o.course == course}
 

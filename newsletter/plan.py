@@ -20,11 +20,11 @@ from __future__ import annotations
 import hashlib
 import subprocess
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -35,8 +35,11 @@ from newsletter.errors import ContentError, NewsletterError
 from newsletter.progress import personal_schedule
 from newsletter.project import Project
 from newsletter.schedules import RESERVED_FILES, Schedule, next_sendable, parse_schedule
-from newsletter.store.ledger import Course, zone
+from newsletter.store.ledger import Course, after_skip, zone
 from newsletter.store.schema import deliveries, enrolments, seen_messages, subscribers
+
+if TYPE_CHECKING:
+    from newsletter.orphans import Orphan, Resolution
 
 OUTSTANDING = ("due", "sending", "uncertain")
 # Schedule fields whose change re-times lessons (title and description only change words).
@@ -198,12 +201,16 @@ def _would_resend(conn: Connection, project: Project, rename: Rename) -> int:
 
 
 def _holders_in_course(old: str, new: str, course: Course) -> sa.Select[Any]:
-    """Pinned lessons of active subscribers still in the course who have ``old`` but not ``new``."""
+    """Pinned lessons of active subscribers still in the course who have ``old`` but not ``new``.
+
+    A row of ``old`` in this course still waiting to go out does not count: `send` moves it to
+    ``new`` before anything else (orphans.py), so its subscriber gets the lesson once."""
     d, e, s = deliveries, enrolments, subscribers
     other = deliveries.alias("other")
     has_new = sa.exists().where(
         other.c.subscriber_id == e.c.subscriber_id, other.c.message_id == new
     )
+    moves = sa.and_(d.c.state.in_(("due", "uncertain")), d.c.course == course.schedule.course)
     return (
         sa.select(e.c.lessons)
         .join(d, d.c.subscriber_id == e.c.subscriber_id)
@@ -211,6 +218,7 @@ def _holders_in_course(old: str, new: str, course: Course) -> sa.Select[Any]:
         .where(
             d.c.message_id == old,
             d.c.state != "cancelled",
+            ~moves,
             e.c.course == course.schedule.course,
             e.c.completed_at.is_(None),
             e.c.left_at.is_(None),
@@ -403,6 +411,7 @@ class SubscriberPlan:
     timezone: str
     received: list[str]  # lessons with a ledger row, in the order they were queued
     queued: list[str]  # of those, the ones not sent yet
+    cancelled: list[str]  # … and the ones that never will be
     upcoming: list[tuple[str, datetime | None]]  # lesson and when (None: paused, no end)
     skipped: list[str]  # lessons of the course they will not get
     notes: list[str]
@@ -413,6 +422,7 @@ class SubscriberPlan:
             "timezone": self.timezone,
             "received": self.received,
             "queued": self.queued,
+            "cancelled": self.cancelled,
             "upcoming": [
                 {"message_id": m, "at": at.isoformat() if at else None} for m, at in self.upcoming
             ],
@@ -451,56 +461,115 @@ def _ledger_of(conn: Connection, ids: Sequence[int], course: str) -> dict[int, l
 
 
 def subscriber_plans(
-    conn: Connection, course: Course, now: datetime, default_tz: str
+    conn: Connection,
+    course: Course,
+    now: datetime,
+    default_tz: str,
+    held: Mapping[str, Resolution] | None = None,
 ) -> Iterator[SubscriberPlan]:
-    """A plan for each active subscriber still in ``course``, from the ledger and the content."""
+    """A plan for each active subscriber still in ``course``, from the ledger and the content.
+    ``held``: what `send` will do with deliveries of lessons gone from content/ (orphans.py),
+    by message id."""
     batch: list[Any] = []
     for row in _enrolment_rows(conn, course.schedule.course):
         batch.append(row)
         if len(batch) == 500:
-            yield from _plan_batch(conn, course, batch, now, default_tz)
+            yield from _plan_batch(conn, course, batch, now, default_tz, held or {})
             batch = []
-    yield from _plan_batch(conn, course, batch, now, default_tz)
+    yield from _plan_batch(conn, course, batch, now, default_tz, held or {})
 
 
 def _plan_batch(
-    conn: Connection, course: Course, rows: list[Any], now: datetime, default_tz: str
+    conn: Connection,
+    course: Course,
+    rows: list[Any],
+    now: datetime,
+    default_tz: str,
+    held: Mapping[str, Resolution],
 ) -> Iterator[SubscriberPlan]:
     if not rows:
         return
     ledger = _ledger_of(conn, [r.subscriber_id for r in rows], course.schedule.course)
     for row in rows:
-        yield plan_for(course, row, ledger.get(row.subscriber_id, []), now, default_tz)
+        yield plan_for(course, row, ledger.get(row.subscriber_id, []), now, default_tz, held)
+
+
+class _Entry(NamedTuple):
+    message_id: str
+    state: str
 
 
 def plan_for(
-    course: Course, row: Any, ledger: Sequence[Any], now: datetime, default_tz: str
+    course: Course,
+    row: Any,
+    ledger: Sequence[Any],
+    now: datetime,
+    default_tz: str,
+    held: Mapping[str, Resolution] | None = None,
 ) -> SubscriberPlan:
-    received = [d.message_id for d in ledger]
-    queued = [d.message_id for d in ledger if d.state in OUTSTANDING]
+    entries, held_notes, skips = _settled(ledger, held or {})
+    received = [d.message_id for d in entries]
+    queued = [d.message_id for d in entries if d.state in OUTSTANDING]
+    cancelled = [d.message_id for d in entries if d.state == "cancelled"]
     pinned = row.lessons if row.lessons is not None else course.started_with(received)
     order = course.order_for(pinned)
     upcoming = [m for m in order if m not in received]
     tz_name = row.timezone or default_tz
-    times = _times(course, row, len(upcoming), queued, now, tz_name)
+    due: datetime | None = row.next_due_at
+    if skips:  # as `send` will set it (store/ledger.py, lessons_skipped)
+        due = after_skip(row, course, received, now, default_tz).get("next_due_at")
+    times = _times(course, row, len(upcoming), queued, now, tz_name, due)
     return SubscriberPlan(
         email=row.email,
         timezone=tz_name,
         received=received,
         queued=queued,
+        cancelled=cancelled,
         upcoming=list(zip(upcoming, times, strict=True)),
         skipped=[m for m in course.lessons if m not in order and m not in received],
-        notes=_notes(course, row, received, upcoming, pinned, now, tz_name),
+        notes=held_notes + _notes(course, row, received, upcoming, pinned, now, tz_name, cancelled),
     )
 
 
+def _settled(
+    ledger: Sequence[Any], held: Mapping[str, Resolution]
+) -> tuple[list[_Entry], list[str], bool]:
+    """The subscriber's ledger rows as the next `send` leaves them once it has settled the
+    deliveries of lessons gone from content/ (orphans.py), a note for each, and whether one
+    was cancelled."""
+    entries, notes, cancelled = [], [], False
+    have = {d.message_id for d in ledger}
+    for d in ledger:
+        r = held.get(d.message_id) if d.state in ("due", "uncertain") else None
+        if r is None:
+            entries.append(_Entry(d.message_id, d.state))
+        elif r.action == "move" and r.new_id is not None and r.new_id not in have:
+            entries.append(_Entry(r.new_id, d.state))
+            notes.append(f"queued {d.message_id} ({d.state}): {r.reason}; the next send moves it")
+        else:
+            entries.append(_Entry(d.message_id, "cancelled"))
+            why = f"{r.reason}, which they already have" if r.action == "move" else r.reason
+            notes.append(
+                f"queued {d.message_id} ({d.state}): {why}; the next send cancels it and they "
+                "go on with their next lesson"
+            )
+            cancelled = True
+    return entries, notes, cancelled
+
+
 def _times(
-    course: Course, row: Any, count: int, queued: Sequence[str], now: datetime, tz_name: str
+    course: Course,
+    row: Any,
+    count: int,
+    queued: Sequence[str],
+    now: datetime,
+    tz_name: str,
+    due: datetime | None,
 ) -> list[datetime | None]:
-    """When each upcoming lesson is due, assuming each goes out the moment it is due."""
+    """When each upcoming lesson is due, assuming each goes out the moment it is due; ``due``:
+    the stored due time of the next one."""
     tz = zone(tz_name)
     schedule = personal_schedule(course.schedule, row.send_time)
-    due: datetime | None = row.next_due_at
     if queued:
         due = course.next_due_after(row, now, tz_name)  # the queued lesson goes at the next run
     elif due is not None:
@@ -520,11 +589,13 @@ def _notes(
     pinned: Sequence[str],
     now: datetime,
     tz_name: str,
+    cancelled: Collection[str] = (),
 ) -> list[str]:
     current = list(course.lessons)
     notes = _inserted(current, received, upcoming, pinned)
     notes += _overtaken(current, received, [m for m in upcoming if m in pinned])
-    notes += [f"had {m}, which is no longer in the course" for m in received if m not in current]
+    had = [m for m in received if m not in cancelled]
+    notes += [f"had {m}, which is no longer in the course" for m in had if m not in current]
     if course.schedule.on_change == "pin":
         gone = [m for m in pinned if m not in current and m not in received]
         notes += [f"{m} (in the order they started with) is gone from the course" for m in gone]
@@ -591,19 +662,29 @@ def build_plan(
     since: Revision | None = None,
 ) -> dict[str, Any]:
     """Everything `plan` prints, as plain data (the --json output)."""
+    from newsletter import orphans  # which builds on this module
+
     courses = course_book(project)
     tz = project.settings.default_timezone
     after = current_versions(project)
+    held = orphans.find(conn, project, courses, who=True)
     return {
         "now": now.isoformat(),
         "since": since.rev if since else None,
         "warnings": since.warnings if since else [],
         "problems": resend_problems(conn, project, since.versions if since else None),
+        "orphans": held.as_dict(),
         "courses": [
-            _course_plan(conn, course, after, since, now, tz) for course in courses.values()
+            _course_plan(conn, course, after, since, now, tz, _held_in(held.deliveries, name))
+            for name, course in courses.items()
         ],
         "broadcasts": _broadcast_plan(conn, project, now),
     }
+
+
+def _held_in(found: Iterable[Orphan], course: str) -> dict[str, Resolution]:
+    """What `send` will do with the deliveries of ``course``'s lessons gone from content/."""
+    return {o.message_id: o.resolution for o in found if o.course == course}
 
 
 def _course_plan(
@@ -613,6 +694,7 @@ def _course_plan(
     since: Revision | None,
     now: datetime,
     tz: str,
+    held: Mapping[str, Resolution],
 ) -> dict[str, Any]:
     name = course.schedule.course
     changes: list[Change] = []
@@ -620,7 +702,7 @@ def _course_plan(
         old = lesson_order(since.versions, name)
         before = since.schedules.get(name)
         changes = course_changes(old, lesson_order(after, name), before, course.schedule)
-    plans = [p.as_dict() for p in subscriber_plans(conn, course, now, tz)]
+    plans = [p.as_dict() for p in subscriber_plans(conn, course, now, tz, held)]
     return {
         "course": name,
         "on_change": course.schedule.on_change,
@@ -643,9 +725,11 @@ def group(plans: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     groups: dict[tuple[Any, ...], dict[str, Any]] = {}
     for p in plans:
         upcoming = [u["message_id"] for u in p["upcoming"]]
-        key = (tuple(p["received"]), tuple(upcoming), tuple(p["skipped"]), tuple(p["notes"]))
+        key = tuple(tuple(p[k]) for k in ("received", "cancelled", "skipped", "notes"))
+        key += (tuple(upcoming),)
         g = groups.setdefault(key, {"count": 0, "emails": [], "received": p["received"]})
         g.update(upcoming=upcoming, skipped=p["skipped"], notes=p["notes"], queued=p["queued"])
+        g["cancelled"] = p["cancelled"]
         g["count"] += 1
         g["emails"].append(p["email"])
         first = p["upcoming"][0]["at"] if p["upcoming"] else None
@@ -657,7 +741,12 @@ def group(plans: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 def _broadcast_plan(conn: Connection, project: Project, now: datetime) -> list[dict[str, Any]]:
     tz = project.settings.default_timezone
-    waiting = [b for b in broadcasts.effective(conn, project.broadcasts, now) if not b.finished]
+    known = project.content.by_id  # a broadcast of an issue that is gone is under "orphans"
+    waiting = [
+        b
+        for b in broadcasts.effective(conn, project.broadcasts, now)
+        if not b.finished and b.message_id in known
+    ]
     return [
         {**broadcasts.describe(b, {}), "audience_now": broadcasts.audience_size(conn, b, now, tz)}
         for b in waiting
@@ -673,6 +762,10 @@ def format_plan(data: Mapping[str, Any], verbose: bool = False) -> str:
     lines += [f"warning: {w}" for w in data["warnings"]]
     for course in data["courses"]:
         lines += ["", *_format_course(course, data["since"], verbose)]
+    held = _format_held(data["orphans"], verbose)
+    if held:
+        lines += ["", "deliveries held by messages gone from content/ (see `newsletter orphans`):"]
+        lines += [f"  {line}" for line in held]
     if data["broadcasts"]:
         lines += ["", "broadcasts still to go out:"]
         lines += [
@@ -684,6 +777,12 @@ def format_plan(data: Mapping[str, Any], verbose: bool = False) -> str:
         lines += ["", "send will refuse to run until this is fixed:"]
         lines += [f"  {p}" for p in data["problems"]]
     return "\n".join(lines)
+
+
+def _format_held(found: Mapping[str, Any], verbose: bool) -> list[str]:
+    from newsletter import orphans  # which builds on this module
+
+    return orphans.lines(found, verbose)
 
 
 def _format_course(course: Mapping[str, Any], since: str | None, verbose: bool) -> list[str]:
@@ -715,6 +814,7 @@ def _format_group(g: Mapping[str, Any]) -> list[str]:
     else:
         lines.append("    nothing more: the course is complete for them")
     lines += [f"    will not get: {m}" for m in g["skipped"]]
+    lines += [f"    cancelled, never sent: {m}" for m in g["cancelled"]]
     lines += [f"    note: {n}" for n in g["notes"]]
     return lines
 

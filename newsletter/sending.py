@@ -14,13 +14,13 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Container, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy.engine import Connection
 
-from newsletter import broadcasts, plan
+from newsletter import broadcasts, orphans, plan
 from newsletter.broadcasts import Broadcast
 from newsletter.envelope import Envelopes
 from newsletter.errors import NewsletterError, ProviderAuthError
@@ -118,9 +118,11 @@ def iter_due(
     default_tz: str,
     limit: int | None,
     specs: Sequence[Broadcast] = (),
+    known: Container[str] | None = None,
 ) -> Iterator[DueItem]:
     """Retries (and queued broadcasts) that are ready, then broadcasts and lessons whose time
-    has come; at most ``limit``. ``specs``: the entries of schedules/broadcasts.toml."""
+    has come; at most ``limit``. ``specs``: the entries of schedules/broadcasts.toml; ``known``:
+    the message ids in content/ (a row of any other is settled, not sent: orphans.py)."""
     count = 0
     for source in (
         ledger.pending_retries(conn, now, default_tz),
@@ -130,7 +132,7 @@ def iter_due(
         for item in source:
             if limit is not None and count >= limit:
                 return
-            if item.message_id:
+            if item.message_id and (known is None or item.message_id in known):
                 count += 1
                 yield item
 
@@ -142,7 +144,8 @@ def list_due(
     with store.read() as conn:
         courses = course_book(project)
         tz = project.settings.default_timezone
-        return list(iter_due(conn, now, courses, tz, limit, project.broadcasts))
+        known = project.content.by_id
+        return list(iter_due(conn, now, courses, tz, limit, project.broadcasts, known))
 
 
 class SendRun:
@@ -211,6 +214,11 @@ class SendRun:
             )
             if options.resend_uncertain:
                 runs.resend_uncertain(conn, now)
+            # Deliveries of a lesson or issue deleted (or renamed) since they were queued can
+            # never go out: settled here, before their subscribers' next lessons are queued.
+            settled = orphans.resolve(conn, self.project, self.courses, self.default_tz, now)
+        if settled:
+            log.warning("%s", settled)
         report.queued = self._queue_lessons(now, options.limit)
         with self.store.write() as conn:
             # Concurrent senders would each add the file's new broadcasts and seen messages.
@@ -307,7 +315,8 @@ class SendRun:
             try:
                 compiled = self.project.renderer.compile(item.message_id)
             except NewsletterError as err:
-                # The lesson vanished from content/ or no longer renders: keep the row, say why.
+                # It no longer renders (one gone from content/ was settled when the run started,
+                # newsletter/orphans.py): keep the row, say why.
                 problems.append(SendResult(item.delivery_id, "retry", error=str(err)))
                 continue
             emails.append(
@@ -362,8 +371,8 @@ class SendRun:
 
     def _due_stream(self, now: datetime, limit: int | None) -> Iterator[DueItem]:
         with self.store.read() as conn:
-            specs = self.project.broadcasts
-            yield from iter_due(conn, now, self.courses, self.default_tz, limit, specs)
+            specs, known = self.project.broadcasts, self.project.content.by_id
+            yield from iter_due(conn, now, self.courses, self.default_tz, limit, specs, known)
 
 
 def _is_idempotent(provider_name: str) -> bool:

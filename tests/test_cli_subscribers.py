@@ -295,7 +295,9 @@ def test_show(cli: Cli, store: Store, sam: None) -> None:
         "due_utc": "2026-12-07T07:00:00Z",
         "due_local": "2026-12-07T07:00:00+00:00",
         "queued": False,
+        "held": None,
     }
+    assert course["cancelled"] == []
     assert (course["course"], course["state"], course["lessons_total"]) == (COURSE, "active", 8)
     assert (course["paused_until"], course["completed_at"], course["left_at"]) == (None, None, None)
 

@@ -113,9 +113,18 @@ def main(ctx: click.Context, project_dir: Path, verbose: int) -> None:
 
 
 def _register() -> None:
-    from newsletter.cli import broadcasts, content, providers, sending, simulate, subscribers, web
+    from newsletter.cli import (
+        broadcasts,
+        content,
+        orphans,
+        providers,
+        sending,
+        simulate,
+        subscribers,
+        web,
+    )
 
-    for module in (content, sending, subscribers, simulate, providers, broadcasts, web):
+    for module in (content, sending, orphans, subscribers, simulate, providers, broadcasts, web):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -10,6 +10,7 @@ import click
 
 from newsletter.cli import AppContext, json_option
 from newsletter.lint import check_project
+from newsletter.orphans import check_problems
 from newsletter.preview import write_previews
 
 
@@ -21,13 +22,15 @@ def check(app: AppContext, strict: bool) -> None:
 
     Renders each message for sample subscribers (with a name, without one, and one named
     O'Brien <script>&) and reports what breaks real emails, one line per problem on stderr:
-    the file, what is wrong, how to fix it. Exit code 0 when clean (warnings alone do not
-    fail unless --strict), 1 otherwise.
+    the file, what is wrong, how to fix it. When the project has a database, also warns of
+    deliveries still waiting on a message gone from content/ (-v: for whom). Exit code 0 when
+    clean (warnings alone do not fail unless --strict), 1 otherwise.
 
     Example:  newsletter check
     """
     project = app.project
-    problems = check_project(project)
+    # The ledger too, when there is one: deliveries held by a message gone from content/.
+    problems = check_project(project) + check_problems(app.settings, project, app.verbose > 0)
     for problem in problems:
         click.echo(str(problem), err=True)
     failing = [p for p in problems if strict or p.severity == "error"]

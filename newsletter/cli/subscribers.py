@@ -12,18 +12,24 @@ import json
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import click
+from sqlalchemy.engine import Connection
 
+from newsletter import orphans
 from newsletter.cli import AppContext, json_option, now_option, resolve_now
 from newsletter.content import Message
 from newsletter.errors import ContentError, StoreError
 from newsletter.importing import export_csv, format_timestamp, import_csv
+from newsletter.orphans import Resolution
 from newsletter.schedules import local_to_utc
+from newsletter.sending import course_book
 from newsletter.store import Store, open_store
+from newsletter.store.ledger import Course
 from newsletter.store.subscribers import (
     Enrolment,
     Subscriber,
@@ -227,15 +233,6 @@ def _lessons(app: AppContext, course: str) -> list[Message]:
         return []
 
 
-def _lesson(lessons: list[Message], position: int | None) -> dict[str, Any]:
-    message = lessons[position] if position is not None and 0 <= position < len(lessons) else None
-    return {
-        "position": position,
-        "message_id": message.id if message else None,
-        "subject": message.subject if message else None,
-    }
-
-
 def _course_state(e: Enrolment, now: dt.datetime) -> str:
     if e.completed_at is not None:
         return "completed"
@@ -245,20 +242,36 @@ def _course_state(e: Enrolment, now: dt.datetime) -> str:
 
 
 def _next_lesson(
-    e: Enrolment, lessons: list[Message], tz: ZoneInfo, now: dt.datetime
+    e: Enrolment, lessons: list[Message], plans: _Plans, tz: ZoneInfo, now: dt.datetime
 ) -> dict[str, Any] | None:
     if _course_state(e, now) in ("completed", "left"):
         return None
     due = e.next_due_at
-    return _lesson(lessons, e.position) | {
+    held = plans.held.get(e.course)
+    return _lesson_by_id(lessons, e.position, _next_id(e, plans.courses.get(e.course))) | {
         "due_utc": _iso(due),
         "due_local": None if due is None else due.astimezone(tz).isoformat(),
         "queued": e.queued,
+        # The queued delivery's message is gone from content/: what `send` will do with it.
+        "held": None if held is None else {"message_id": e.queued_message, **held.as_dict()},
     }
 
 
+def _next_id(e: Enrolment, course: Course | None) -> str | None:
+    """The lesson on its way, else the one the sender will pick."""
+    if e.queued_message is not None or course is None:
+        return e.queued_message
+    return course.next_lesson(e.received, e.lessons) or None
+
+
+def _lesson_by_id(lessons: list[Message], position: int, message_id: str | None) -> dict[str, Any]:
+    message = next((m for m in lessons if m.id == message_id), None)
+    subject = message.subject if message else None
+    return {"position": position, "message_id": message_id, "subject": subject}
+
+
 def _course_details(
-    app: AppContext, e: Enrolment, tz: ZoneInfo, now: dt.datetime
+    app: AppContext, e: Enrolment, plans: _Plans, tz: ZoneInfo, now: dt.datetime
 ) -> dict[str, Any]:
     lessons = _lessons(app, e.course)
     subjects = {m.id: m.subject for m in lessons}
@@ -273,7 +286,11 @@ def _course_details(
         "enrolled_at": _iso(e.enrolled_at),
         "lessons_total": len(lessons) or None,
         "sent": sent,
-        "next": _next_lesson(e, lessons, tz, now),
+        "cancelled": [
+            {"position": c.position, "message_id": c.message_id, "reason": c.reason}
+            for c in e.cancelled
+        ],
+        "next": _next_lesson(e, lessons, plans, tz, now),
         "paused_at": _iso(e.paused_at) if e.paused(now) else None,
         "paused_until": _iso(e.paused_until) if e.paused(now) else None,
         "completed_at": _iso(e.completed_at),
@@ -282,12 +299,16 @@ def _course_details(
 
 
 def _details(
-    app: AppContext, sub: Subscriber, courses: list[Enrolment], now: dt.datetime
+    app: AppContext,
+    sub: Subscriber,
+    courses: list[Enrolment],
+    plans: _Plans,
+    now: dt.datetime,
 ) -> dict[str, Any]:
     tz = ZoneInfo(sub.timezone or app.settings.default_timezone)
     return _summary(sub) | {
         "local_timezone": tz.key,
-        "courses": [_course_details(app, e, tz, now) for e in courses],
+        "courses": [_course_details(app, e, plans, tz, now) for e in courses],
     }
 
 
@@ -311,6 +332,10 @@ def _print_course(c: dict[str, Any], tz: ZoneInfo) -> None:
     click.echo(f"{c['course']}: {c['state']} (enrolled {c['enrolled_at']}{total})")
     for s in c["sent"]:
         click.echo(f"  sent  {s['position']:>2}  {s['message_id']:<32} {s['sent_at']}")
+    for s in c["cancelled"]:
+        click.echo(
+            f"  skip  {s['position']:>2}  {s['message_id']:<32} {s['reason'] or 'cancelled'}"
+        )
     n = c["next"]
     if n is not None:
         when = "queued for sending" if n["queued"] else "not scheduled while paused"
@@ -320,6 +345,8 @@ def _print_course(c: dict[str, Any], tz: ZoneInfo) -> None:
         click.echo(f"  next  {n['position']:>2}  {n['message_id'] or '-':<32} {when}")
         if n["subject"]:
             click.echo(f"            {n['subject']}")
+        if n["held"]:
+            click.echo(f"            held: {_held_text(n['held'])}")
     if c["paused_at"]:
         until = c["paused_until"] or "resumed"
         click.echo(f"  paused since {c['paused_at']} until {until}")
@@ -342,11 +369,44 @@ def show_command(app: AppContext, email: str, as_json: bool, now: dt.datetime | 
     with _store(app) as store, store.read() as conn:
         sub = get_subscriber(conn, email)
         courses = enrolments_of(conn, sub.id)
-    details = _details(app, sub, courses, resolve_now(now))
+        plans = _plans(app, conn, courses)
+    details = _details(app, sub, courses, plans, resolve_now(now))
     if as_json:
         click.echo(json.dumps(details, indent=2, ensure_ascii=False))
     else:
         _print_details(details, ZoneInfo(details["local_timezone"]))
+
+
+@dataclass(frozen=True)
+class _Plans:
+    """The courses as they are in content/ and schedules/, and per course what `send` will do
+    with a queued lesson that is gone from content/."""
+
+    courses: dict[str, Course] = field(default_factory=dict)
+    held: dict[str, Resolution] = field(default_factory=dict)
+
+
+def _plans(app: AppContext, conn: Connection, enrolments: list[Enrolment]) -> _Plans:
+    try:
+        app.project.validate()
+    except ContentError:  # a broken content file must not hide who the subscriber is
+        return _Plans()
+    book = course_book(app.project)
+    found = {
+        e.course: orphans.resolution_for(conn, app.project, book, e.queued_message, e.course)
+        for e in enrolments
+        if e.queued_message is not None
+    }
+    return _Plans(book, {course: r for course, r in found.items() if r is not None})
+
+
+def _held_text(held: dict[str, Any]) -> str:
+    if held["action"] == "move":
+        return f"gone from content/, {held['reason']}; the next `send` moves it there"
+    return (
+        f"{held['reason']}: the next `send` cancels it and they go on with their next lesson "
+        "(see `newsletter orphans`)"
+    )
 
 
 # --- pause, resume, unsubscribe, forget -----------------------------------------------------

@@ -67,9 +67,10 @@ class Course:
         position from being skipped, and a moved lesson from being sent twice."""
         return next((m for m in self.order_for(pinned) if m not in received), "")
 
-    def next_due_after(self, row: Any, sent_at: datetime, tz_name: str) -> datetime | None:
-        """When an enrolment's next lesson is due once one went out at ``sent_at``. ``row``:
-        the enrolment's dates and pause, and its subscriber's ``send_time``."""
+    def next_due_after(self, row: Any, sent_at: datetime | None, tz_name: str) -> datetime | None:
+        """When an enrolment's next lesson is due once one went out at ``sent_at`` (None: none
+        has yet, so the course's first lesson time). ``row``: the enrolment's dates and pause,
+        and its subscriber's ``send_time``."""
         return next_due_for(
             self.schedule,
             tz=zone(tz_name),
@@ -532,9 +533,46 @@ def lessons_sent(
 ) -> None:
     """``lesson_sent`` for many lessons sent at the same moment: three statements, not three
     per lesson."""
+    next_due: dict[tuple[Any, ...], datetime | None] = {}
+
+    def progress(row: Any, course: Course, received: Sequence[str]) -> dict[str, Any]:
+        return _progress(row, course, received, sent_at, default_tz, next_due)
+
+    _move_on(conn, sent, courses, progress)
+
+
+def lessons_skipped(
+    conn: Connection,
+    skipped: Iterable[Delivered],
+    now: datetime,
+    courses: Mapping[str, Course],
+    default_tz: str,
+) -> None:
+    """Course progress past lessons that will never go out: their rows were cancelled because
+    the message is gone from content/ (see newsletter/orphans.py).
+
+    Nothing reached the subscriber, so their last send stays as it was and the next lesson is
+    due when the schedule puts it after that one: the slot of the lesson that is gone, usually
+    past already, so the next run sends it (the minimum gap holds, counted from the last lesson
+    that did go out). With nothing left, the course is complete."""
+
+    def skip(row: Any, course: Course, received: Sequence[str]) -> dict[str, Any]:
+        return after_skip(row, course, received, now, default_tz)
+
+    _move_on(conn, skipped, courses, skip)
+
+
+def _move_on(
+    conn: Connection,
+    done: Iterable[Delivered],
+    courses: Mapping[str, Course],
+    values_for: Callable[[Any, Course, Sequence[str]], dict[str, Any]],
+) -> None:
+    """Update the enrolments whose lesson at ``position`` is done with: ``values_for`` gives
+    each one's new values."""
     wanted = {
         (sub_id, course): position
-        for sub_id, course, position in sent
+        for sub_id, course, position in done
         if course in courses and position is not None
     }
     if not wanted:
@@ -549,24 +587,24 @@ def lessons_sent(
     received = received_lessons(conn, ids)
     # Grouped by the columns that change (scheduled, completed, or left the course).
     changes: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
-    next_due: dict[tuple[Any, ...], datetime | None] = {}
     for row in rows:
         if wanted.get((row.subscriber_id, row.course), -1) != row.position:
             continue  # another course, or progress already moved on (a late duplicate report)
         had = received.get((row.subscriber_id, row.course), [])
-        values = _progress(row, courses[row.course], had, sent_at, default_tz, next_due)
+        values = values_for(row, courses[row.course], had)
         changes[tuple(values)].append({"id": row.id, **values})
     for updates in changes.values():
         update_rows(conn, e, updates)
 
 
-# What ``_progress`` reads of an enrolment.
+# What ``_progress`` and ``after_skip`` read of an enrolment.
 _PROGRESS_COLUMNS = (
     "id",
     "subscriber_id",
     "course",
     "position",
     "enrolled_at",
+    "last_sent_at",
     "paused_at",
     "paused_until",
     "left_at",
@@ -596,6 +634,21 @@ def _progress(
         if key not in next_due:
             next_due[key] = course.next_due_after(row, sent_at, tz)
         values["next_due_at"] = next_due[key]
+    return values
+
+
+def after_skip(
+    row: Any, course: Course, received: Sequence[str], now: datetime, default_tz: str
+) -> dict[str, Any]:
+    """An enrolment's new values once the lesson at its position was cancelled at ``now``: the
+    position moves past it (as for a lesson already had, see ``_already_queued``), the last
+    send does not."""
+    values: dict[str, Any] = {"position": row.position + 1}
+    if not course.next_lesson(received, row.lessons):
+        values.update(next_due_at=None, completed_at=now)
+    elif row.left_at is None:
+        tz = row.timezone or default_tz
+        values["next_due_at"] = course.next_due_after(row, row.last_sent_at, tz)
     return values
 
 

@@ -78,6 +78,15 @@ class SentLesson:
 
 
 @dataclass(frozen=True)
+class CancelledLesson:
+    """A lesson of theirs that was cancelled before it went out, and why (``last_error``)."""
+
+    message_id: str
+    position: int | None
+    reason: str | None
+
+
+@dataclass(frozen=True)
 class Enrolment:
     """One course of one subscriber, with the lessons already sent."""
 
@@ -92,6 +101,10 @@ class Enrolment:
     left_at: datetime | None
     sent: tuple[SentLesson, ...]
     queued: bool  # the lesson at ``position`` has a delivery on its way
+    queued_message: str | None = None  # … and this is its message id
+    received: tuple[str, ...] = ()  # every lesson with a ledger row, in the order queued
+    lessons: tuple[str, ...] | None = None  # the order recorded for ``on_change = "pin"``
+    cancelled: tuple[CancelledLesson, ...] = ()
 
     def paused(self, now: datetime) -> bool:
         if self.paused_at is None or self.paused_at > now:
@@ -313,7 +326,8 @@ def enrolments_of(conn: Connection, subscriber_id: int) -> list[Enrolment]:
     ).all()
     ledger = conn.execute(
         sa.select(deliveries.c.course, deliveries.c.message_id, deliveries.c.position)
-        .add_columns(deliveries.c.state, deliveries.c.sent_at)
+        .add_columns(deliveries.c.state, deliveries.c.sent_at, deliveries.c.id)
+        .add_columns(deliveries.c.last_error)
         .where(deliveries.c.subscriber_id == subscriber_id)
         .order_by(deliveries.c.sent_at, deliveries.c.id)
     ).all()
@@ -323,7 +337,8 @@ def enrolments_of(conn: Connection, subscriber_id: int) -> list[Enrolment]:
 def _enrolment(row: Row[Any], ledger: Sequence[Row[Any]]) -> Enrolment:
     mine = [d for d in ledger if d.course == row.course]
     sent = tuple(SentLesson(d.message_id, d.position, d.sent_at) for d in mine if d.state == "sent")
-    queued = any(d.position == row.position and d.state in OUTSTANDING for d in mine)
+    queued = [d for d in mine if d.position == row.position and d.state in OUTSTANDING]
+    in_order = sorted(mine, key=lambda d: (d.position if d.position is not None else -1, d.id))
     return Enrolment(
         course=row.course,
         enrolled_at=row.enrolled_at,
@@ -335,7 +350,15 @@ def _enrolment(row: Row[Any], ledger: Sequence[Row[Any]]) -> Enrolment:
         completed_at=row.completed_at,
         left_at=row.left_at,
         sent=sent,
-        queued=queued,
+        queued=bool(queued),
+        queued_message=queued[0].message_id if queued else None,
+        received=tuple(d.message_id for d in in_order),
+        lessons=None if row.lessons is None else tuple(row.lessons),
+        cancelled=tuple(
+            CancelledLesson(d.message_id, d.position, d.last_error)
+            for d in in_order
+            if d.state == "cancelled"
+        ),
     )
 
 

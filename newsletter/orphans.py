@@ -1,0 +1,378 @@
+"""Deliveries held by a message that is gone from content/, and what becomes of them.
+
+A ledger row still to go out (``due``: a retry after a 5xx; ``uncertain``: an interrupted send)
+whose lesson the author deleted, or renamed, can never be sent: there is nothing to render. Its
+subscriber's course waits on it (an enrolment has no due time while its lesson is on its way),
+so left alone it would hold them for good and fail every `send`. The course's ``on_change``
+(docs/plan.md) decides what happens:
+
+* ``remap``, and the lesson lives on under a new id (recognised as plan.py recognises a rename:
+  same file and subject, or the same words): the row moves to the new id and goes out as that;
+* otherwise (``pin``, or the lesson is really gone): the row is cancelled and the subscriber
+  goes on with their next lesson, due when it would have been had the lesson that is gone
+  never been in the course (``ledger.lessons_skipped``).
+
+A broadcast row of an issue that is gone is cancelled, and a broadcast still queueing such an
+issue is withdrawn. `send` does all this at the start of every run (``resolve``); `check` and
+`plan` say beforehand what it will do; `newsletter orphans` lists them and lets the author
+decide otherwise (``by_hand``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy.engine import Connection
+
+from newsletter import broadcasts, plan
+from newsletter.broadcasts import Broadcast
+from newsletter.config import Settings
+from newsletter.errors import ContentError, NewsletterError
+from newsletter.lint import Problem
+from newsletter.project import Project
+from newsletter.store import open_existing_store
+from newsletter.store import orphans as rows
+from newsletter.store.ledger import Course, lessons_skipped
+
+Action = Literal["move", "cancel"]
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """What happens to the outstanding rows of a message that is gone, and why (in words: the
+    log, `orphans`, `plan`, and a cancelled row's ``last_error``)."""
+
+    action: Action
+    reason: str
+    new_id: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"action": self.action, "moves_to": self.new_id, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Orphan:
+    """A message id gone from content/ with deliveries of it still outstanding."""
+
+    message_id: str
+    course: str | None  # None: an issue (broadcast rows)
+    path: str | None  # where it lived, relative to content/, when the sender saw it
+    states: Mapping[str, int]
+    resolution: Resolution
+    emails: tuple[str, ...] = ()  # whom they are for (filled in when asked for)
+
+    @property
+    def kind(self) -> str:
+        return "issue" if self.course is None else "lesson"
+
+    @property
+    def outstanding(self) -> int:
+        return sum(self.states.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "message_id": self.message_id,
+            "kind": self.kind,
+            "course": self.course,
+            "path": None if self.path is None else f"content/{self.path}",
+            "outstanding": self.outstanding,
+            "states": dict(self.states),
+            "subscribers": list(self.emails),
+            **self.resolution.as_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class Found:
+    deliveries: tuple[Orphan, ...] = ()
+    broadcasts: tuple[Broadcast, ...] = ()  # still queueing an issue that is gone
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "deliveries": [o.as_dict() for o in self.deliveries],
+            "broadcasts": [broadcasts.describe(b, {}) for b in self.broadcasts],
+        }
+
+
+# --- finding them and deciding --------------------------------------------------------------
+
+
+def decide(
+    message_id: str,
+    course: str | None,
+    renamed: Mapping[str, plan.Rename],
+    courses: Mapping[str, Course],
+) -> Resolution:
+    """The course's ``on_change`` policy applied to the rows of a message that is gone."""
+    if course is None:
+        return Resolution("cancel", f"issue '{message_id}' is gone from content/")
+    rename, book = renamed.get(message_id), courses.get(course)
+    gone = f"'{message_id}' is gone from content/"
+    if rename is None or book is None:
+        return Resolution("cancel", gone)
+    new = rename.new.message_id
+    if new not in book.lessons:
+        return Resolution("cancel", f"{gone} ('{new}' has its words, in another course)")
+    if book.schedule.on_change == "pin":
+        return Resolution(
+            "cancel", f"{gone} (renamed '{new}', {rename.reason}; on_change = \"pin\" skips it)"
+        )
+    return Resolution("move", f"renamed '{new}' ({rename.reason}; on_change = \"remap\")", new)
+
+
+def _renamed(conn: Connection, project: Project) -> dict[str, plan.Rename]:
+    """Ids the sender has seen that live on under a new id (plan.py's rule), by old id."""
+    return {r.old: r for r in plan.renames(plan.seen(conn), plan.current_versions(project))}
+
+
+def find(
+    conn: Connection, project: Project, courses: Mapping[str, Course], *, who: bool = False
+) -> Found:
+    """Every outstanding delivery of a message not in content/, with what `send` will do with
+    it; ``who``: with the addresses it is for."""
+    known = set(project.content.by_id)
+    seen, renamed = plan.seen(conn), _renamed(conn, project)
+    states: dict[tuple[str, str | None], dict[str, int]] = {}
+    for row in rows.outstanding_outside(conn, known):
+        states.setdefault((row.message_id, row.course), {})[row.state] = row.count
+    found = []
+    for (message_id, course), counts in states.items():
+        version = seen.get(message_id)
+        found.append(
+            Orphan(
+                message_id,
+                course,
+                version.path if version else None,
+                counts,
+                decide(message_id, course, renamed, courses),
+                tuple(rows.holders(conn, message_id, course)) if who else (),
+            )
+        )
+    waiting = broadcasts.stored(conn, pending=True)
+    return Found(tuple(found), tuple(b for b in waiting if b.message_id not in known))
+
+
+def resolution_for(
+    conn: Connection,
+    project: Project,
+    courses: Mapping[str, Course],
+    message_id: str,
+    course: str | None,
+) -> Resolution | None:
+    """What `send` will do with a delivery of ``message_id``; None while it is in content/."""
+    if message_id in project.content.by_id:
+        return None
+    return decide(message_id, course, _renamed(conn, project), courses)
+
+
+# --- settling them --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Settled:
+    message_id: str
+    moved: int
+    cancelled: int
+    resolution: Resolution
+
+    def __str__(self) -> str:
+        done = []
+        if self.moved:
+            done.append(f"{self.moved} moved to '{self.resolution.new_id}'")
+        if self.cancelled:
+            done.append(f"{self.cancelled} cancelled")
+        return f"{self.message_id}: {', '.join(done) or 'nothing to do'} ({self.resolution.reason})"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"message_id": self.message_id, "moved": self.moved, "cancelled": self.cancelled}
+
+
+def settle(
+    conn: Connection,
+    orphan: Orphan,
+    resolution: Resolution,
+    now: datetime,
+    courses: Mapping[str, Course],
+    default_tz: str,
+) -> Settled:
+    """Move or cancel the idle rows of ``orphan``; cancelled lessons' subscribers go on with
+    their next lesson. A subscriber who already has the new id has that row cancelled."""
+    moved, reason = 0, resolution.reason
+    if resolution.action == "move" and resolution.new_id is not None:
+        moved = rows.move(conn, orphan.message_id, orphan.course, resolution.new_id, now)
+        reason = f"{reason}, which they already have"
+    cancelled = rows.cancel(conn, orphan.message_id, orphan.course, f"cancelled: {reason}", now)
+    lessons_skipped(conn, cancelled, now, courses, default_tz)
+    return Settled(orphan.message_id, moved, len(cancelled), resolution)
+
+
+def resolve(
+    conn: Connection,
+    project: Project,
+    courses: Mapping[str, Course],
+    default_tz: str,
+    now: datetime,
+) -> str | None:
+    """What `send` does first: settle every orphan as its course's policy says, and withdraw
+    broadcasts of issues that are gone. One line saying what was done, or None."""
+    found = find(conn, project, courses)
+    done = [str(settle(conn, o, o.resolution, now, courses, default_tz)) for o in found.deliveries]
+    if found.broadcasts:
+        broadcasts.withdraw(conn, found.broadcasts, now)
+        done += [
+            f"broadcast #{b.id} of '{b.message_id}' withdrawn (its issue is gone from content/)"
+            for b in found.broadcasts
+        ]
+    if not done:
+        return None
+    return "deliveries of messages gone from content/: " + "; ".join(done)
+
+
+# --- the author's own decision (`newsletter orphans --cancel / --remap`) --------------------
+
+BY_HAND = "the author's decision, `newsletter orphans"
+
+
+def by_hand(
+    conn: Connection,
+    project: Project,
+    courses: Mapping[str, Course],
+    default_tz: str,
+    now: datetime,
+    cancel: Sequence[str] = (),
+    remap: Mapping[str, str] | None = None,
+) -> list[Settled]:
+    """Cancel the orphans named in ``cancel``; move those in ``remap`` (old id → new id)."""
+    remap = remap or {}
+    found = {o.message_id: o for o in find(conn, project, courses).deliveries}
+    done = []
+    for old in [*cancel, *remap]:
+        orphan = found.get(old)
+        if orphan is None:
+            raise NewsletterError(_not_an_orphan(old, project))
+        if old in remap:
+            resolution = _by_hand_remap(orphan, remap[old], project)
+        else:
+            resolution = Resolution("cancel", f"{BY_HAND} --cancel`")
+        done.append(settle(conn, orphan, resolution, now, courses, default_tz))
+    return done
+
+
+def _not_an_orphan(message_id: str, project: Project) -> str:
+    if message_id in project.content.by_id:
+        return f"'{message_id}' is in content/: its deliveries go out as usual"
+    return f"no delivery of '{message_id}' is outstanding (see `newsletter orphans`)"
+
+
+def _by_hand_remap(orphan: Orphan, new: str, project: Project) -> Resolution:
+    message = project.content.by_id.get(new)
+    if message is None:
+        raise NewsletterError(f"--remap {orphan.message_id}={new}: no message '{new}' in content/")
+    if message.course != orphan.course or message.kind != orphan.kind:
+        where = f"a lesson of '{orphan.course}'" if orphan.course else "an issue"
+        raise NewsletterError(
+            f"--remap {orphan.message_id}={new}: '{orphan.message_id}' was {where}; '{new}' is not"
+        )
+    return Resolution("move", f"{BY_HAND} --remap`", new)
+
+
+# --- saying so ------------------------------------------------------------------------------
+
+
+def sentence(orphan: Mapping[str, Any], verbose: bool = False) -> str:
+    """One line from ``Orphan.as_dict()``: what is held, for whom, and what the next `send`
+    does with it. ``verbose``: with the addresses."""
+    n, mid = orphan["outstanding"], orphan["message_id"]
+    states = ", ".join(f"{state} {count}" for state, count in sorted(orphan["states"].items()))
+    who = f": {', '.join(orphan['subscribers'])}" if verbose and orphan["subscribers"] else ""
+    if orphan["course"] is None:
+        held = f"issue '{mid}' is gone from content/, but "
+        held += "1 delivery of it is" if n == 1 else f"{n} deliveries of it are"
+        held += " still outstanding"
+    else:
+        held = f"lesson '{mid}' of {orphan['course']} is gone from content/, but "
+        held += "1 subscriber still waits" if n == 1 else f"{n} subscribers still wait"
+        held += " on a delivery of it"
+    return f"{held} ({states}){who}; the next `send` {_plan(orphan, 'it' if n == 1 else 'them')}"
+
+
+def _plan(orphan: Mapping[str, Any], them: str) -> str:
+    if orphan["action"] == "move":
+        return f"moves {them} to '{orphan['moves_to']}': {orphan['reason']}"
+    if orphan["course"] is None:
+        return f"cancels {them}"
+    return f"cancels {them} and they go on with their next lesson"
+
+
+def broadcast_sentence(b: Mapping[str, Any]) -> str:
+    """One line from ``broadcasts.describe``: a broadcast still queueing an issue that is gone."""
+    return (
+        f"broadcast #{b['id']} of issue '{b['message_id']}' ({b['audience']}, {b['when']}) is "
+        "still queueing, and the issue is gone from content/; the next `send` withdraws it"
+    )
+
+
+def lines(found: Mapping[str, Any], verbose: bool = False) -> list[str]:
+    """One line per orphan and per broadcast to withdraw, from ``Found.as_dict()``."""
+    return [sentence(o, verbose) for o in found["deliveries"]] + [
+        broadcast_sentence(b) for b in found["broadcasts"]
+    ]
+
+
+FIX = "restore the file, or decide now with `newsletter orphans` (see docs/sending.md)"
+
+
+def check_problems(settings: Settings, project: Project, verbose: bool = False) -> list[Problem]:
+    """`check`'s look at the ledger: warnings for deliveries that wait on a message gone from
+    content/. Nothing to say while content/ has errors (they come first) or when there is no
+    database yet (a fresh clone, CI): none is ever created here."""
+    try:
+        project.validate()
+        store = open_existing_store(settings)
+    except ContentError:
+        return []
+    except NewsletterError as err:
+        return [_unchecked(str(err))]
+    if store is None:
+        return []
+    try:
+        with store.read() as conn:
+            found = find(conn, project, plan.course_book(project), who=verbose)
+    except NewsletterError as err:
+        return [_unchecked(str(err))]
+    finally:
+        store.dispose()
+    data = found.as_dict()
+    return [
+        Problem(o["path"] or "ledger", sentence(o, verbose), FIX, "warning")
+        for o in data["deliveries"]
+    ] + [Problem("ledger", broadcast_sentence(b), FIX, "warning") for b in data["broadcasts"]]
+
+
+def _unchecked(reason: str) -> Problem:
+    return Problem(
+        "ledger",
+        f"not checked for deliveries of messages gone from content/ ({reason})",
+        "",
+        "warning",
+    )
+
+
+__all__ = [
+    "Found",
+    "Orphan",
+    "Resolution",
+    "Settled",
+    "by_hand",
+    "check_problems",
+    "decide",
+    "find",
+    "lines",
+    "resolution_for",
+    "resolve",
+    "sentence",
+    "settle",
+]

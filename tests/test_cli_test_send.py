@@ -12,8 +12,8 @@ from werkzeug import Request, Response
 
 from newsletter.errors import UnsupportedFeature
 from newsletter.providers.base import OutgoingEmail, Provider, SendResult
-from newsletter.providers.memory import MemoryProvider
 from newsletter.store.schema import deliveries, subscribers
+from tests.memory_provider import MemoryProvider
 from tests.providers.conftest import LESSON, Recorder, json_response
 
 TOKEN = "pm-token-for-test-send"

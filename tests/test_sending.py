@@ -17,7 +17,6 @@ import pytest
 import sqlalchemy as sa
 
 from newsletter.providers.base import OutgoingEmail, SendResult
-from newsletter.providers.memory import MemoryProvider
 from newsletter.store import Store
 from newsletter.store.ledger import email_hash
 from newsletter.store.schema import deliveries, enrolments, suppressions
@@ -25,6 +24,7 @@ from newsletter.store.subscribers import get_subscriber, pause, unsubscribe
 from tests.conftest import REPO
 from tests.factories import COURSE, enrolled, timing
 from tests.fakes import delivered
+from tests.memory_provider import MemoryProvider
 
 # Wednesday 2 December 2026, 10:00 UTC (10:00 in London): a normal enrolment moment.
 ENROL = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)

@@ -27,7 +27,6 @@ import pytest
 import sqlalchemy as sa
 
 from newsletter.config import load_settings
-from newsletter.providers.memory import MemoryProvider
 from newsletter.store.membership import add_pending_subscriber
 from newsletter.store.schema import metadata
 from newsletter.store.subscribers import (
@@ -40,6 +39,7 @@ from newsletter.tokens import PURPOSES, Tokens
 from newsletter.web import create_app
 from tests.conftest import TEST_SECRET
 from tests.factories import COURSE, timing
+from tests.memory_provider import MemoryProvider
 from tests.reliability.conftest import (
     ENROL,
     Child,

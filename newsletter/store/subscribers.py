@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
@@ -35,6 +35,7 @@ from newsletter.errors import StoreError
 from newsletter.progress import next_due_for, next_due_for_row
 from newsletter.schedules import Schedule
 from newsletter.store.schema import deliveries, enrolments, events, subscribers, suppressions
+from newsletter.zones import check_zone
 
 STATUSES = ("pending", "active", "unsubscribed", "forgotten")
 # Delivery states that mean "this lesson is already on its way": its enrolment waits (NULL due).
@@ -183,14 +184,10 @@ def check_timezone(name: str | None) -> str | None:
     """An IANA zone name, or None (empty) for the project's default."""
     if name is None or not name.strip():
         return None
-    name = name.strip()
     try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise StoreError(
-            f"unknown timezone {name!r} (use an IANA name such as Europe/Berlin)"
-        ) from None
-    return name
+        return check_zone(name.strip())
+    except ValueError as err:
+        raise StoreError(str(err)) from None
 
 
 def check_send_time(value: str | None) -> str | None:

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import available_timezones
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -36,6 +35,7 @@ from newsletter.tokens import BadToken
 from newsletter.web.context import LinksUnavailable, WebContext, context
 from newsletter.web.pages import email_page, mask_email
 from newsletter.web.security import same_origin
+from newsletter.zones import canonical_zones
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ DONE = {
     "timing": "Saved: lessons now arrive at your new time.",
     "unsubscribed": "You are unsubscribed from everything. Nothing more will be sent.",
 }
-_ZONES = sorted(available_timezones() - {"Factory", "localtime"})
+_ZONES = sorted(canonical_zones())
 
 
 # -- reading links ---------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """One error tree for the whole package.
 
-The CLI turns any ``NewsletterError`` into a one-line message on stderr and exit code 1; anything
-else is a bug and keeps its traceback.
+The CLI turns any ``NewsletterError`` into a one-line message on stderr and exit code 1 (2 for a
+``ConfigError``); anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations

@@ -354,6 +354,7 @@ def test_an_unknown_default_timezone_is_a_config_error(cli, store):
         result,
         "default_timezone: unknown timezone 'Mars/Base' (use an IANA name such as Europe/Berlin) "
         "(set key 'default_timezone' in newsletter.toml or env NEWSLETTER_DEFAULT_TIMEZONE)",
+        code=2,
     )
     assert snapshot(store) == before
 
@@ -374,6 +375,7 @@ def test_a_zone_file_that_is_no_iana_zone_is_refused_everywhere(cli, store, tmp_
         result,
         f"default_timezone: {message} (set key 'default_timezone' in newsletter.toml or env "
         "NEWSLETTER_DEFAULT_TIMEZONE)",
+        code=2,
     )
     assert snapshot(store) == before
 

@@ -14,12 +14,15 @@ import sqlalchemy as sa
 from click.testing import Result
 
 from newsletter.cli.subscribers import subscribers as group
-from newsletter.store import Store
+from newsletter.providers.base import SendResult
+from newsletter.store import Store, ledger
 from newsletter.store.schema import deliveries, enrolments, subscribers, suppressions
+from tests.memory_provider import MemoryProvider
 
 Cli = Callable[..., Result]
 COURSE = "protect-your-back"
 NOW = "2026-12-01T08:00:00Z"  # a Tuesday; London is on UTC in winter
+LATER = "2026-12-03T09:30:00Z"
 
 
 def utc(text: str) -> datetime:
@@ -261,6 +264,7 @@ def test_show(cli: Cli, store: Store, sam: None) -> None:
         "attributes": {},
         "created_at": "2026-12-01T08:00:00Z",
         "unsubscribed_at": None,
+        "suppression": None,
     }
     assert course["sent"] == [
         {
@@ -277,6 +281,7 @@ def test_show(cli: Cli, store: Store, sam: None) -> None:
         "due_utc": "2026-12-07T07:00:00Z",
         "due_local": "2026-12-07T07:00:00+00:00",
         "queued": False,
+        "held": None,
     }
     assert (course["course"], course["state"], course["lessons_total"]) == (COURSE, "active", 8)
     assert (course["paused_until"], course["completed_at"], course["left_at"]) == (None, None, None)
@@ -284,6 +289,101 @@ def test_show(cli: Cli, store: Store, sam: None) -> None:
     text = ok(sub(cli, f"show sam@example.com --now {later}")).stdout
     assert "  sent   0  protect-your-back-welcome        2026-12-01T08:00:05Z" in text
     assert "due 2026-12-07 07:00 GMT (Europe/London) = 2026-12-07 07:00 UTC" in text
+
+
+REFUSED = (
+    "postmark: ErrorCode 406: You tried to send to a recipient that has been marked as inactive."
+)
+
+
+def test_a_refused_address_shows_as_suppressed_everywhere(
+    cli: Cli, store: Store, sam: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Postmark's 406 (inactive recipient) for Sam's welcome: `show`, `list` and `status` say
+    that the address is suppressed, why and since when, not "active … paused"."""
+    ok(sub(cli, f"add ann@example.com --course {COURSE} --now {NOW}"))
+    monkeypatch.setenv("NEWSLETTER_PROVIDER", "memory")
+    MemoryProvider.reset()
+    MemoryProvider.decide = lambda e: (
+        SendResult(e.delivery_id, "failed", error=REFUSED)
+        if e.to_email.startswith("Sam")
+        else SendResult(e.delivery_id, "sent", "id-1")
+    )
+    assert (cli("send", "--now", NOW).exit_code, len(MemoryProvider.outbox)) == (0, 1)
+
+    shown = json.loads(ok(sub(cli, f"show sam@example.com --json --now {NOW}")).stdout)
+    assert (shown["status"], shown["suppression"]) == (
+        "suppressed",
+        {"reason": "rejected", "since": NOW, "source": "provider", "detail": REFUSED},
+    )
+    (course,) = shown["courses"]
+    assert course["state"] == "suppressed"
+    assert (course["next"]["position"], course["next"]["held"]) == (0, "suppressed")
+    text = ok(sub(cli, f"show sam@example.com --now {NOW}")).stdout.splitlines()
+    assert f"  status      suppressed: rejected since {NOW} (provider)" in text
+    assert f"  detail      {REFUSED}" in text
+    assert (
+        "  next   0  protect-your-back-welcome        "
+        f"not sent: address suppressed (rejected, since {NOW})"
+    ) in text
+
+    assert [line.split()[:2] for line in ok(sub(cli, "list")).stdout.splitlines()] == [
+        ["Sam@example.com", "suppressed"],
+        ["ann@example.com", "active"],
+    ]
+    listed = json.loads(ok(sub(cli, "list --json --status suppressed")).stdout)
+    assert [(s["email"], s["status"]) for s in listed] == [("Sam@example.com", "suppressed")]
+
+    status = json.loads(ok(cli("status", "--json", "--now", NOW)).stdout)
+    assert status["subscribers"] == {"active": 1, "suppressed": 1}
+    counts = {k: status["courses"][0][k] for k in ("active", "suppressed", "unsubscribed")}
+    assert counts == {"active": 1, "suppressed": 1, "unsubscribed": 0}
+    assert "2 enrolled, 1 active, 0 paused, 0 completed, 0 left, 0 unsubscribed, 1 suppressed" in (
+        ok(cli("status", "--now", NOW)).stdout
+    )
+    # The database agrees, and the course is stopped, not left: nothing is due for Sam.
+    sam_row, ann_row = rows(store, subscribers)
+    assert (sam_row.status, ann_row.status) == ("suppressed", "active")
+    sams = [
+        (e.next_due_at, e.left_at) for e in rows(store, enrolments) if e.subscriber_id == sam_row.id
+    ]
+    assert sams == [(None, None)]
+    failed(
+        sub(cli, f"add sam@example.com --course {COURSE} --now {NOW}"),
+        "sam@example.com is suppressed (rejected since 2026-12-01); it cannot be added again",
+    )
+
+
+def test_a_bounce_after_a_lesson_is_the_reason_the_next_one_is_not_sent(
+    cli: Cli, store: Store, sam: None
+) -> None:
+    with store.write() as conn:  # a bounce webhook, after the welcome; lesson 1 was due later
+        conn.execute(sa.update(enrolments).values(position=1, next_due_at=utc("2026-12-07T07:00")))
+        ledger.suppress(conn, "sam@example.com", "bounced", "webhook:postmark", "", utc(LATER))
+    shown = json.loads(ok(sub(cli, f"show sam@example.com --json --now {LATER}")).stdout)
+    assert shown["status"] == "suppressed"
+    assert shown["suppression"] == {
+        "reason": "bounced",
+        "since": LATER,
+        "source": "webhook:postmark",
+        "detail": None,
+    }
+    assert shown["courses"][0]["next"]["held"] == "suppressed"
+    text = ok(sub(cli, f"show sam@example.com --now {LATER}")).stdout
+    assert f"not sent: address suppressed (bounced, since {LATER})" in text
+    assert "due 2026-12-07" not in text
+
+
+def test_an_unconfirmed_subscriber_is_not_sent_the_lesson_that_is_due(
+    cli: Cli, store: Store, tmp_path: Path
+) -> None:
+    source = tmp_path / "pending.csv"
+    source.write_text(f"email,status,course\npat@example.com,pending,{COURSE}\n")
+    ok(sub(cli, f"import {source} --now {NOW}"))
+    shown = json.loads(ok(sub(cli, f"show pat@example.com --json --now {NOW}")).stdout)
+    assert (shown["status"], shown["courses"][0]["next"]["held"]) == ("pending", "unconfirmed")
+    text = ok(sub(cli, f"show pat@example.com --now {NOW}")).stdout
+    assert "not sent until they confirm their address" in text
 
 
 def test_show_unknown(cli: Cli) -> None:

@@ -111,7 +111,7 @@ def _unsubscribe(ctx: WebContext, subscriber_id: int, source: str) -> None:
     now = ctx.now()
     with ctx.store.write() as conn:
         sub = store.get_subscriber_by_id(conn, subscriber_id)
-        if sub.status in ("active", "pending") and store.unsubscribe(conn, sub, now, source):
+        if sub.status in store.NOT_LEFT and store.unsubscribe(conn, sub, now, source):
             _attribute_to_last_email(conn, sub.id)
 
 
@@ -278,7 +278,7 @@ def _manage_action(ctx: WebContext, subscriber_id: int, form: dict[str, str]) ->
             store.set_send_time(conn, sub, form.get("send_time") or None, now, timing)
             return "timing"
         if action == "unsubscribe":
-            if sub.status in ("active", "pending") and store.unsubscribe(conn, sub, now, "manage"):
+            if sub.status in store.NOT_LEFT and store.unsubscribe(conn, sub, now, "manage"):
                 _attribute_to_last_email(conn, sub.id)
             return "unsubscribed"
     raise StoreError("unknown action")

@@ -23,6 +23,7 @@ from tests.reliability.conftest import (
     ids_in,
     iso,
     ledger_rows,
+    run,
     send,
     states,
 )
@@ -236,18 +237,45 @@ def test_resend_malformed_answer_after_accepting_is_still_exactly_once(
     finishes_later(store, fake, cli, emails, resend_env(fake))
 
 
+def test_a_refused_recipient_is_reported_with_v_and_is_no_failed_run(
+    store, project, fake, postmark
+):
+    """Postmark's 406 (inactive recipient) for one address: the address is suppressed and the
+    run is a success (cron mails its owner whatever a run prints, every hour)."""
+    emails = enrol_many(store, project, 3)
+    fake.fail(Fault("items", codes={emails[0]: 406}))
+    done = send(postmark, ENROL)
+    assert (done.code, done.out, done.err) == (0, "", "")
+    assert {r.email: r.state for r in cli_rows(store)} == {
+        emails[0]: "failed",
+        emails[1]: "sent",
+        emails[2]: "sent",
+    }
+    assert suppressed(store) == {emails[0]}
+    assert statuses_of(store) == {emails[0]: "suppressed", **dict.fromkeys(emails[1:], "active")}
+
+    more = enrol_many(store, project, 2, prefix="later")
+    fake.fail(Fault("items", codes={more[1]: 406}))
+    done = run(postmark, "-v", "send", "--now", iso(ENROL))
+    assert done.code == 0
+    assert all(line.startswith("INFO ") for line in done.error_lines), done.err  # -v's log
+    lines = done.out.splitlines()
+    assert lines[0].startswith(f"refused: {more[1]}: postmark: ErrorCode 406: ")
+    assert lines[-1] == "send: 1 sent, 1 refused by the provider (addresses now suppressed)"
+
+
 def test_per_email_refusals_in_a_200_batch(store, project, fake, postmark, cli):
     emails = enrol_many(store, project, 6)
     inactive, invalid, unlucky = emails[0], emails[1], emails[2]
     fake.fail(Fault("items", codes={inactive: 406, invalid: 300, unlucky: 1235}))
     done = send(postmark, ENROL)
+    # 1235 is no address's fault (a payload or account matter): that one makes the run fail.
     assert_failed_run(
         done,
-        "3 sent, 2 failed (addresses suppressed), 1 to retry on a later run",
-        "ErrorCode 406",
-        "ErrorCode 300",
+        "3 sent, 2 refused by the provider (addresses now suppressed), 1 to retry on a later run",
         "ErrorCode 1235",
     )
+    assert "ErrorCode 406" not in done.err and "ErrorCode 300" not in done.err
     by_email = {r.email: r for r in cli_rows(store)}
     assert by_email[inactive].state == by_email[invalid].state == "failed"
     assert by_email[unlucky].state == "due"
@@ -274,6 +302,15 @@ def cli_rows(store) -> list:
             subscribers, subscribers.c.id == deliveries.c.subscriber_id
         )
         return list(conn.execute(query))
+
+
+def statuses_of(store) -> dict[str, str]:
+    import sqlalchemy as sa
+
+    from newsletter.store.schema import subscribers
+
+    with store.read() as conn:
+        return dict(conn.execute(sa.select(subscribers.c.email, subscribers.c.status)).all())
 
 
 def suppressed(store) -> set[str]:

@@ -17,6 +17,8 @@ import pytest
 import sqlalchemy as sa
 
 from newsletter.providers.base import OutgoingEmail, SendResult
+from newsletter.providers.postmark import PostmarkProvider
+from newsletter.sending import SendOptions, SendRun
 from newsletter.store import Store
 from newsletter.store.ledger import email_hash
 from newsletter.store.schema import deliveries, enrolments, suppressions
@@ -226,6 +228,26 @@ def test_auth_error_stops_the_run_and_leaves_rows_due(cli, store, project, monke
     assert "NEWSLETTER_MEMORY_KEY" in result.output
     assert states(store) == Counter(due=3)
     assert all(r.attempts == 0 for r in ledger_rows(store))
+
+
+def test_a_request_that_never_left_the_machine_leaves_its_rows_due(
+    store, project, settings, httpserver
+):
+    """A token with a leading space (set past the settings' check): requests refuses to build
+    the header. Nothing was sent, so nothing may become uncertain: the rows are handed back."""
+    for i in range(3):
+        enrolled(store, project, f"h{i}@example.com", ENROL)
+    provider = PostmarkProvider(settings, token=" pm-token", api_url=httpserver.url_for(""))
+    report = SendRun(project, store, provider, wall_clock=lambda: ENROL).run(ENROL, SendOptions())
+    assert (report.ok, report.sent, report.retry, report.uncertain) == (False, 0, 3, 0)
+    assert report.errors == [
+        "postmark: the request could not be built (InvalidHeader): check "
+        "NEWSLETTER_POSTMARK_TOKEN and the API URL for spaces or control characters"
+    ]
+    assert [(r.state, r.attempts, r.next_attempt_at) for r in ledger_rows(store)] == [
+        ("due", 0, ENROL)
+    ] * 3
+    assert httpserver.log == []
 
 
 def test_dry_run_renders_and_changes_nothing(cli, store, project, settings):

@@ -206,9 +206,38 @@ def test_a_provider_that_is_down_leaves_rows_due(store, project, fake, project_d
         down = f"http://127.0.0.1:{s.getsockname()[1]}"
     env = child_env(project_dir, **{**postmark_env(fake), "NEWSLETTER_POSTMARK_API_URL": down})
     done = send(env, ENROL, "--no-sync")
-    assert_failed_run(done, "0 sent, 3 to retry on a later run", "postmark: ConnectionError")
-    assert states(store) == {"due": 3}
+    assert_failed_run(
+        done,
+        "0 sent, 3 to retry on a later run",
+        f"error: postmark: could not connect to {down} (ConnectionError)",
+    )
+    # Nothing left the machine: handed back as they were, not counted as an attempt.
+    assert [(r.state, r.attempts, r.next_attempt_at) for r in ledger_rows(store)] == [
+        ("due", 0, ENROL)
+    ] * 3
     finishes_later(store, fake, cli, emails)
+
+
+def test_a_token_with_spaces_around_it_works_and_one_with_a_line_break_is_refused(
+    store, project, fake, postmark
+):
+    """Credentials are checked when the provider is set up, before anything is claimed: spaces
+    around a pasted token are dropped; a token HTTP cannot carry stops with one line naming the
+    variable (exit 2), the ledger untouched."""
+    emails = enrol_many(store, project, 2)
+    broken = {**postmark, "NEWSLETTER_POSTMARK_TOKEN": fake.postmark_token + "\r\nX-Evil: 1"}
+    done = send(broken, ENROL)
+    assert (done.code, done.out) == (2, "")
+    assert done.err == (
+        "error: NEWSLETTER_POSTMARK_TOKEN holds a control or non-ASCII character; copy the key "
+        "again: set it in the environment or .env\n"
+    )
+    assert ledger_rows(store) == [] and fake.requests == []
+
+    padded = {**postmark, "NEWSLETTER_POSTMARK_TOKEN": f"  {fake.postmark_token}\n"}
+    done = send(padded, ENROL)
+    assert (done.code, done.out, done.err) == (0, "", "")
+    assert_each_delivered_once(fake, emails)
 
 
 # -- answers that make no sense, and per-email refusals --------------------------------------------

@@ -161,6 +161,67 @@ def test_import_and_export(cli: Cli, store: Store, tmp_path: Path) -> None:
     assert ok(sub(cli, "export -")).stdout == expected
 
 
+def test_an_unsubscribe_from_another_tool_always_wins(
+    cli: Cli, store: Store, sam: None, tmp_path: Path
+) -> None:
+    """Subscribers here whom another tool's export lists as unsubscribed, bounced or complained
+    are stopped (not "already subscribed" and mailed on); new ones are stored as such."""
+    for who in ("ann", "bob"):
+        ok(sub(cli, f"add {who}@example.com --course {COURSE} --now {NOW}"))
+    ok(cli("send", "--now", NOW))  # everyone's welcome goes out …
+    with store.write() as conn:  # … and Sam's lesson 1 is already queued in the ledger
+        conn.execute(
+            deliveries.insert().values(
+                subscriber_id=rows(store, subscribers)[0].id,
+                message_id="week-1-shoulder-bridge",
+                course=COURSE,
+                position=1,
+                state="due",
+                due_at=utc("2026-12-07T07:00"),
+                next_attempt_at=utc("2026-12-07T07:00"),
+                created_at=utc("2026-12-01T09:00"),
+                updated_at=utc("2026-12-01T09:00"),
+            )
+        )
+    source = tmp_path / "from-elsewhere.csv"
+    source.write_text(
+        "email,status\n"
+        "SAM@example.com,unsubscribed\n"
+        "ann@example.com,bounced\n"
+        "bob@example.com,Complained\n"
+        "cleo@example.com,bounced\n"
+        "dan@example.com,\n"
+    )
+    result = ok(sub(cli, f"import {source} --course {COURSE} --now {LATER}"))
+    assert result.stdout == (
+        "added 2, already subscribed 0, bounced 1 (already subscribed), complained 1 (already "
+        "subscribed), unsubscribed 1 (already subscribed), enrolled 1, suppressed 0, invalid 0\n"
+    )
+    assert [(r.email, r.status) for r in rows(store, subscribers)] == [
+        ("Sam@example.com", "unsubscribed"),
+        ("ann@example.com", "suppressed"),
+        ("bob@example.com", "unsubscribed"),  # a complaint unsubscribes, as its webhook does
+        ("cleo@example.com", "suppressed"),
+        ("dan@example.com", "active"),
+    ]
+    assert [(s.email, s.reason, s.source) for s in rows(store, suppressions)] == [
+        ("Sam@example.com", "unsubscribed", "import"),
+        ("ann@example.com", "bounced", "import"),
+        ("bob@example.com", "complained", "import"),
+        ("cleo@example.com", "bounced", "import"),
+    ]
+    assert [d.state for d in rows(store, deliveries) if d.position == 1] == ["cancelled"]
+    running = [e.subscriber_id for e in rows(store, enrolments) if e.next_due_at is not None]
+    assert running == [rows(store, subscribers)[4].id]  # only dan has a lesson to come
+    # Nothing more for any of them; importing the same file again changes nothing.
+    ok(cli("send", "--now", "2026-12-07T07:05:00Z"))
+    assert {d.state for d in rows(store, deliveries) if d.position == 1} == {"cancelled"}
+    again = sub(cli, f"import {source} --course {COURSE} --now {LATER}")
+    assert again.exit_code == 0
+    assert again.stdout == ("added 0, already subscribed 1, enrolled 0, suppressed 4, invalid 0\n")
+    assert len(again.stderr.splitlines()) == 4
+
+
 def test_import_with_bad_rows_imports_nothing(cli: Cli, store: Store, tmp_path: Path) -> None:
     source = tmp_path / "in.csv"
     source.write_text("email,timezone\nann@example.com,\nbad,\nbob@example.com,Nowhere\n")

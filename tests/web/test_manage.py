@@ -152,6 +152,17 @@ def test_no_way_back_for_a_bounced_address(client, store, url, ana):
     assert snapshot(store) == before
 
 
+def test_a_bounced_address_is_told_nothing_is_sent(client, store, url):
+    with store.write() as conn:
+        ledger.suppress(conn, "ana@example.com", "bounced", "webhook:postmark", "", NOW)
+    page = client.get(url).text
+    assert "cannot be delivered" in page and "nothing is sent to it" in page
+    assert "Next:" not in page and "Injured or busy?" not in page  # no lesson is on its way
+    act(client, url, action="unsubscribe")  # they can still say they want out
+    with store.read() as conn:
+        assert get_subscriber(conn, "ana@example.com").status == "unsubscribed"
+
+
 def test_cross_site_post_is_refused(client, store, url):
     before = snapshot(store)
     for origin in ("https://evil.example", "null"):

@@ -27,6 +27,7 @@ from abc import abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -192,7 +193,8 @@ class HTTPProvider(Provider):
                 if attempts >= MAX_ATTEMPTS:
                     if never_arrived:
                         raise RequestNotSent(
-                            f"{self.name}: could not connect to {self.api_url} ({_reason(err)})"
+                            f"{self.name}: could not connect to {_shown(self.api_url)} "
+                            f"({_reason(err)})"
                         ) from None
                     return all_results(call, "retry", f"{self.name}: {_reason(err)}")
                 self._backoff(attempts)
@@ -377,6 +379,12 @@ def _never_arrived(err: requests.RequestException) -> bool:
             s in text for s in ("NewConnectionError", "Connection refused", "NameResolution")
         )
     return False
+
+
+def _shown(url: str) -> str:
+    """``url`` without any user:password part, for a message."""
+    parts = urlsplit(url)
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
 
 
 def _reason(err: Exception) -> str:

@@ -260,8 +260,12 @@ def test_a_refused_connection_is_retried_then_not_sent(settings, refused_url, ma
         echo(settings, refused_url, sleeps).send_batch(make_emails(2))
     assert len(sleeps) == http.MAX_ATTEMPTS - 1
     # An idempotent provider too: a refused connection carried nothing, whatever the keys.
-    with pytest.raises(RequestNotSent):
-        echo(settings, refused_url, sleeps, IdempotentEcho).send_batch(make_emails(2))
+    # (And a password in the URL is not repeated.)
+    with_password = refused_url.replace("http://", "http://api:pw-in-url@")
+    with pytest.raises(RequestNotSent) as caught:
+        echo(settings, with_password, sleeps, IdempotentEcho).send_batch(make_emails(2))
+    assert f"could not connect to {refused_url} " in str(caught.value)
+    assert "pw-in-url" not in str(caught.value)
 
 
 def test_json_body_is_none_for_html():

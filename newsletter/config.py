@@ -15,8 +15,8 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import sqlalchemy as sa
 from pydantic import EmailStr, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
@@ -26,6 +26,7 @@ from pydantic_settings import (
 )
 
 from newsletter.errors import ConfigError
+from newsletter.zones import check_zone
 
 CONFIG_FILE = "newsletter.toml"
 ENV_PREFIX = "NEWSLETTER_"
@@ -38,6 +39,8 @@ LOCATION_KEYS = frozenset({"project_dir"})
 _toml_data: ContextVar[dict[str, Any] | None] = ContextVar("_toml_data", default=None)
 
 _HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+# The key signs every unsubscribe and manage link: shorter is guessable (itsdangerous' HMAC).
+MIN_SECRET_KEY_LENGTH = 16
 
 
 def env_var(key: str) -> str:
@@ -114,10 +117,28 @@ class Settings(BaseSettings):
     @field_validator("default_timezone")
     @classmethod
     def _check_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown IANA timezone {value!r}") from None
+        return check_zone(value)
+
+    @field_validator("secret_key", mode="before")
+    @classmethod
+    def _check_secret_key(cls, value: Any) -> Any:
+        if not isinstance(value, str) or value == "":
+            return value or None  # an empty variable is as good as unset: asked for when needed
+        if len(value.strip()) < MIN_SECRET_KEY_LENGTH:
+            raise ValueError(
+                f"must be at least {MIN_SECRET_KEY_LENGTH} characters, not counting spaces "
+                "around it (e.g. from `python -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))'`)"
+            )
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            problem = database_url_problem(value)
+            if problem:
+                raise ValueError(problem)
         return value
 
     @field_validator("sender_name", "brand_name", "name_fallback")
@@ -185,6 +206,32 @@ class Settings(BaseSettings):
                 "print(secrets.token_urlsafe(32))'`)"
             )
         return self.secret_key.get_secret_value()
+
+
+def database_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot hold the subscriber list, or None. Never echoes the URL (a password).
+
+    SQLite would happily open a database in memory (gone when the command ends, with every
+    subscriber added to it) or create an empty file where a folder is mistyped: a later
+    `status` then shows 0 subscribers and `send` exits 0 for ever. Both are refused."""
+    try:
+        parsed = sa.engine.make_url(url)
+    except (sa.exc.ArgumentError, ValueError):
+        return "is not a database URL (e.g. postgresql://user:password@host/name)"
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    path = parsed.database or ""
+    if parsed.query.get("uri") == "true" and path.startswith("file:"):
+        path = "" if parsed.query.get("mode") == "memory" else path.removeprefix("file:")
+    if path in ("", ":memory:"):
+        return (
+            "is an in-memory SQLite database, which forgets every subscriber when the command "
+            "ends; give a file, e.g. sqlite:////srv/newsletter/newsletter.db"
+        )
+    folder = Path(path).parent
+    if not folder.is_dir():
+        return f"names a SQLite file in {folder}, which is not an existing folder; create it first"
+    return None
 
 
 def mask_url(url: str) -> str:

@@ -1,12 +1,13 @@
 """One error tree for the whole package.
 
-The CLI turns any ``NewsletterError`` into a one-line message on stderr and exit code 1; anything
-else is a bug and keeps its traceback.
+The CLI turns any ``NewsletterError`` into a one-line message on stderr and exit code 1 (2 for a
+``ConfigError``); anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 
 class NewsletterError(Exception):
@@ -63,3 +64,15 @@ class ProviderAuthError(ProviderError):
 
 class UnsupportedFeature(ProviderError):
     """The provider cannot do what was asked (e.g. a sandbox mode it does not have)."""
+
+
+class RequestNotSent(ProviderError):
+    """The request never left this machine: it could not be built (a setting holds a character
+    HTTP does not allow, a malformed URL) or no connection could be made. None of its emails
+    can have arrived, so the sender hands them back untouched instead of guessing.
+
+    ``answered``: the results of the batch's earlier requests, which did reach the provider."""
+
+    def __init__(self, message: str, *, answered: Sequence[Any] = ()):
+        super().__init__(message)
+        self.answered = list(answered)

@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection
 from newsletter.errors import ImportProblem, StoreError
 from newsletter.progress import next_due_for
 from newsletter.spreadsheet import imported, neutralise
+from newsletter.store import ledger
 from newsletter.store.engine import among, insert_many
 from newsletter.store.schema import enrolments, subscribers, suppressions
 from newsletter.store.subscribers import (
@@ -34,11 +35,13 @@ from newsletter.store.subscribers import (
     check_timezone,
     clean_name,
     email_hash,
+    get_subscriber_by_id,
     list_subscribers,
     normalise_email,
     record_event,
     subscriber_values,
     unknown_course,
+    unsubscribe,
 )
 
 CHUNK = 1000
@@ -60,13 +63,21 @@ COLUMNS = frozenset(
         "status",
     }
 )
-# A CSV status → the stored one; no status means active.
-IMPORT_STATUSES = {
-    "": "active",
-    "active": "active",
-    "pending": "pending",
-    "unsubscribed": "unsubscribed",
+# A CSV status → the stored one, and the suppression it carries; no status means active.
+# A complaint unsubscribes, as a complaint webhook does; "suppressed" is what export writes
+# for an address suppressed here (its reason is not in the file: recorded as manual).
+IMPORT_STATUSES: dict[str, tuple[str, str | None]] = {
+    "": ("active", None),
+    "active": ("active", None),
+    "pending": ("pending", None),
+    "unsubscribed": ("unsubscribed", "unsubscribed"),
+    "complained": ("unsubscribed", "complained"),
+    "bounced": ("suppressed", "bounced"),
+    "suppressed": ("suppressed", "manual"),
 }
+STOPPED = frozenset({"unsubscribed", "suppressed"})
+# How the summary names subscribers the file stopped, by the reason they were suppressed for.
+STOPPED_AS = {"manual": "marked suppressed"}
 EXPORT_COLUMNS = ("email", "name", "timezone", "status", "courses", "created_at", "tags")
 
 
@@ -84,23 +95,33 @@ class Row:
     tags: tuple[str, ...]
     attributes: dict[str, str]
     status: str
+    suppression: str | None = None  # the reason the row's status puts the address on the list
 
 
 @dataclass
 class ImportReport:
-    """What an import did. ``skipped`` has one ``FILE:LINE: reason`` per row not imported."""
+    """What an import did. ``skipped`` has one ``FILE:LINE: reason`` per row not imported.
+
+    Each row counts once: added, already subscribed (left as they were), stopped (already
+    subscribed, and the file says they unsubscribed, bounced or complained: that wins),
+    suppressed (skipped: the address is on the suppression list), or invalid."""
 
     added: int = 0
     already: int = 0
     enrolled: int = 0
     suppressed: int = 0
     invalid: int = 0
+    stopped: dict[str, int] = field(default_factory=dict)  # suppression reason → count
     skipped: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
+        stopped = "".join(
+            f", {STOPPED_AS.get(reason, reason)} {n} (already subscribed)"
+            for reason, n in sorted(self.stopped.items())
+        )
         return (
-            f"added {self.added}, already subscribed {self.already}, enrolled {self.enrolled}, "
-            f"suppressed {self.suppressed}, invalid {self.invalid}"
+            f"added {self.added}, already subscribed {self.already}{stopped}, "
+            f"enrolled {self.enrolled}, suppressed {self.suppressed}, invalid {self.invalid}"
         )
 
 
@@ -221,7 +242,7 @@ class _RowChecker:
             created_at=self._subscribed_at(cells, problems),
             tags=tuple(dict.fromkeys(_split(cells.get("tags", "")))),
             attributes={k: v for k, v in cells.items() if k not in COLUMNS and v},
-            status=self._status(cells.get("status", ""), problems),
+            **self._status(cells.get("status", ""), problems),
         )
 
     def _courses(self, cells: dict[str, str], problems: list[str]) -> tuple[str, ...]:
@@ -244,11 +265,15 @@ class _RowChecker:
             problems.append(f"{column} {value!r} is in the future")
         return parsed
 
-    def _status(self, value: str, problems: list[str]) -> str:
-        status = IMPORT_STATUSES.get(value.lower())
-        if status is None:
-            problems.append(f"status {value!r} must be active, pending or unsubscribed")
-        return status or "active"
+    def _status(self, value: str, problems: list[str]) -> dict[str, Any]:
+        found = IMPORT_STATUSES.get(value.lower())
+        if found is None:
+            problems.append(
+                f"status {value!r} must be active, pending, unsubscribed, complained, bounced "
+                "or suppressed"
+            )
+        status, suppression = found or ("active", None)
+        return {"status": status, "suppression": suppression}
 
 
 def _too_large(value: str) -> bool:
@@ -306,13 +331,15 @@ class _ChunkWriter:
         blocked = self._suppressed([email_hash(k) for k in keys])
         # An unsubscribed subscriber always has a suppression row; should one be missing (data
         # from elsewhere), the status alone still keeps the import from enrolling them again.
-        blocked |= {email_hash(k): s for k, (*_, s) in existing.items() if s == "unsubscribed"}
+        blocked |= {email_hash(k): s for k, (*_, s) in existing.items() if s in STOPPED}
         fresh: list[Row] = []
         to_enrol: list[tuple[int, str | None, str | None, Row]] = []
         for row in rows:
             reason = blocked.get(email_hash(row.key))
             if reason is not None:
                 self._skip_suppressed(row, reason)
+            elif row.key in existing and row.suppression:
+                self._stop(existing[row.key][0], row)
             elif row.key in existing:
                 self.report.already += 1
                 sub_id, tz, send_time, _ = existing[row.key]
@@ -320,7 +347,20 @@ class _ChunkWriter:
             else:
                 fresh.append(row)
         to_enrol += self._insert(fresh)
-        self._enrol([e for e in to_enrol if e[3].status != "unsubscribed"])
+        self._enrol([e for e in to_enrol if e[3].status not in STOPPED])
+
+    def _stop(self, subscriber_id: int, row: Row) -> None:
+        """A subscriber the file says unsubscribed, bounced or complained elsewhere: that wins,
+        through the same paths as an unsubscribe or a provider's bounce (courses stopped, mail
+        queued for them cancelled, the address suppressed)."""
+        assert row.suppression is not None
+        if row.suppression != "unsubscribed":  # bounced, complained: suppressed for that
+            ledger.suppress(self.conn, row.email, row.suppression, "import", "", self.now)
+        if row.status == "unsubscribed":
+            sub = get_subscriber_by_id(self.conn, subscriber_id)
+            unsubscribe(self.conn, sub, self.now, source="import")
+        stopped = self.report.stopped
+        stopped[row.suppression] = stopped.get(row.suppression, 0) + 1
 
     def _existing(self, keys: list[str]) -> dict[str, tuple[int, str | None, str | None, str]]:
         """``key → (id, timezone, send_time, status)`` of the subscribers already stored."""
@@ -345,7 +385,7 @@ class _ChunkWriter:
         ids_by_key = self._insert_rows([_values(r, self.now) for r in rows])
         ids = [ids_by_key[r.key] for r in rows]
         self.report.added += len(rows)
-        self._suppress([r for r in rows if r.status == "unsubscribed"])
+        self._suppress([r for r in rows if r.suppression])
         return [(sub_id, r.timezone, None, r) for sub_id, r in zip(ids, rows, strict=True)]
 
     def _insert_rows(self, values: list[dict[str, Any]]) -> dict[str, int]:
@@ -364,10 +404,10 @@ class _ChunkWriter:
         return {key: sub_id for key, sub_id in found}
 
     def _suppress(self, rows: list[Row]) -> None:
-        # An unsubscribed row from another tool's export must stay unsubscribed here too.
+        # An unsubscribed (bounced…) row from another tool's export must stay so here too.
         if rows:
             values = [
-                {"email_hash": email_hash(r.key), "email": r.email, "reason": "unsubscribed"}
+                {"email_hash": email_hash(r.key), "email": r.email, "reason": r.suppression}
                 | {"source": "import", "created_at": self.now}
                 for r in rows
             ]

@@ -102,7 +102,12 @@ def _enrolment_counts(conn: Connection, course: str, now: datetime) -> dict[str,
             sa.func.count()
             .filter(sa.and_(~paused, ~finished, s.c.status == "active"))
             .label("active"),
-            sa.func.count().filter(s.c.status != "active").label("unsubscribed"),
+            sa.func.count().filter(s.c.status == "pending").label("pending"),
+            sa.func.count()
+            .filter(s.c.status.in_(("unsubscribed", "forgotten")))
+            .label("unsubscribed"),
+            # Addresses that bounced or were refused: enrolled, but nothing can reach them.
+            sa.func.count().filter(s.c.status == "suppressed").label("suppressed"),
         )
         .select_from(e.join(s, s.c.id == e.c.subscriber_id))
         .where(e.c.course == course)
@@ -122,10 +127,11 @@ def format_status(data: dict[str, Any]) -> str:
     )
     for course in data["courses"]:
         lines.append("")
+        pending = f", {course['pending']} not confirmed" if course["pending"] else ""
         lines.append(
             f"{course['course']}: {course['enrolled']} enrolled, {course['active']} active, "
             f"{course['paused']} paused, {course['completed']} completed, {course['left']} left, "
-            f"{course['unsubscribed']} unsubscribed"
+            f"{course['unsubscribed']} unsubscribed, {course['suppressed']} suppressed{pending}"
         )
         lines.append(_table_header())
         for lesson in course["lessons"]:

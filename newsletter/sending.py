@@ -23,7 +23,12 @@ from sqlalchemy.engine import Connection
 from newsletter import broadcasts, orphans, plan
 from newsletter.broadcasts import Broadcast
 from newsletter.envelope import Envelopes
-from newsletter.errors import NewsletterError, ProviderAuthError
+from newsletter.errors import (
+    NewsletterError,
+    ProviderAuthError,
+    RequestNotSent,
+    UnsupportedFeature,
+)
 from newsletter.project import Project
 from newsletter.providers import Provider, provider_class
 from newsletter.providers.base import OutgoingEmail, SendResult
@@ -59,25 +64,34 @@ class SendOptions:
 
 @dataclass
 class SendReport:
+    """What one run did. ``ok`` says whether an operator must act (the exit status): a
+    recipient the provider refused or deferred is the run working as intended, reported in the
+    summary and in ``refusals``, while ``errors`` are what someone has to fix (credentials,
+    configuration, content that does not render, a provider that is down)."""
+
     queued: int = 0
     sent: int = 0
-    failed: int = 0
-    retry: int = 0
+    failed: int = 0  # refused by the provider for the recipient: the address is now suppressed
+    deferred: int = 0  # the provider asked to try this recipient again later
+    retry: int = 0  # not sent for a reason someone must look at; tried again by a later run
     uncertain: int = 0  # this run's requests that got no answer
     rendered: int = 0  # dry run only
     uncertain_found: int = 0
     interrupted_retried: int = 0
     clock_went_back_from: datetime | None = None
     errors: list[str] = field(default_factory=list)
+    refusals: list[str] = field(default_factory=list)  # one line per refused recipient
 
     @property
     def ok(self) -> bool:
-        return not (self.failed or self.retry or self.uncertain or self.errors)
+        return not (self.retry or self.uncertain or self.errors)
 
     def summary(self) -> str:
         parts = [f"{self.sent} sent"]
         if self.failed:
-            parts.append(f"{self.failed} failed (addresses suppressed)")
+            parts.append(f"{self.failed} refused by the provider (addresses now suppressed)")
+        if self.deferred:
+            parts.append(f"{self.deferred} deferred by the provider (sent on a later run)")
         if self.retry:
             parts.append(f"{self.retry} to retry on a later run")
         if self.uncertain:
@@ -287,9 +301,11 @@ class SendRun:
         try:
             if emails:
                 results.extend(self.provider.send_batch(emails))
-        except ProviderAuthError as err:
-            with self.store.write() as conn:
-                ledger.release(conn, self.run_id, claimed, now)
+        except (ProviderAuthError, RequestNotSent, UnsupportedFeature) as err:
+            # Refused before anything was sent (credentials, a request that could not be
+            # built or sent, a feature the provider lacks): released, not guessed uncertain.
+            answered = err.answered if isinstance(err, RequestNotSent) else []
+            self._hand_back(claimed, answered + results, now, report)
             report.errors.append(str(err))
             return False
         except Exception as err:  # the batch's fate is unknown: never guess "not sent"
@@ -300,12 +316,36 @@ class SendRun:
                 )
             report.errors.append(f"provider {self.provider.name}: {err}")
             return False
+        self._record(results, by_id, now, report)
+        return True
+
+    def _hand_back(
+        self, claimed: list[Claimed], results: list[SendResult], now: datetime, report: SendReport
+    ) -> None:
+        """Record ``results``; every other claimed row did not reach the provider: it is
+        released untouched (attempts not counted) for the next run, after the operator fixed
+        what stopped this one."""
+        self._record(results, {c.delivery_id: c for c in claimed}, now, report)
+        answered = {r.delivery_id for r in results}
+        unsent = [c for c in claimed if c.delivery_id not in answered]
+        with self.store.write() as conn:
+            ledger.release(conn, self.run_id, unsent, now)
+        report.retry += len(unsent)
+
+    def _record(
+        self,
+        results: list[SendResult],
+        by_id: dict[int, Claimed],
+        now: datetime,
+        report: SendReport,
+    ) -> None:
+        if not results:
+            return
         with self.store.write() as conn:
             ledger.record_results(
                 conn, self.run_id, results, by_id, now, self.courses, self.default_tz
             )
-        self._count(results, report)
-        return True
+        self._count(results, by_id, report)
 
     def _render(
         self, claimed: list[Claimed], now: datetime
@@ -332,13 +372,16 @@ class SendRun:
         return emails, problems
 
     @staticmethod
-    def _count(results: list[SendResult], report: SendReport) -> None:
+    def _count(results: list[SendResult], by_id: dict[int, Claimed], report: SendReport) -> None:
         for r in results:
             if r.outcome == "sent":
                 report.sent += 1
             elif r.outcome == "failed":
                 report.failed += 1
-                report.errors.append(f"delivery {r.delivery_id}: {r.error}")
+                report.refusals.append(f"{by_id[r.delivery_id].email}: {r.error}")
+            elif r.outcome == "retry" and r.deferred:
+                report.deferred += 1
+                report.refusals.append(f"{by_id[r.delivery_id].email} deferred: {r.error}")
             elif r.outcome == "uncertain":
                 report.uncertain += 1
                 if r.error and r.error not in report.errors:

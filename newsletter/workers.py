@@ -106,6 +106,7 @@ def combined(reports: Sequence[SendReport]) -> SendReport:
         for name in _COUNTS:
             setattr(total, name, getattr(total, name) + getattr(report, name))
         total.errors += [e for e in report.errors if e not in total.errors]
+        total.refusals += report.refusals
         if report.clock_went_back_from is not None:
             total.clock_went_back_from = report.clock_went_back_from
     return total
@@ -114,7 +115,7 @@ def combined(reports: Sequence[SendReport]) -> SendReport:
 _COUNTS = tuple(
     f.name
     for f in dataclasses.fields(SendReport)
-    if f.name not in ("errors", "clock_went_back_from")
+    if f.name not in ("errors", "refusals", "clock_went_back_from")
 )
 
 

@@ -21,6 +21,7 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner, Result
 
+from newsletter import providers
 from newsletter.cli import main
 from newsletter.config import Settings, load_settings
 from newsletter.project import Project
@@ -55,6 +56,13 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
         if key.startswith("NEWSLETTER_"):
             monkeypatch.delenv(key)
     monkeypatch.setenv("NEWSLETTER_SECRET_KEY", TEST_SECRET)
+
+
+@pytest.fixture(autouse=True)
+def _memory_provider(monkeypatch: pytest.MonkeyPatch) -> None:
+    """NEWSLETTER_PROVIDER=memory in tests only (tests/memory_provider.py): users cannot pick a
+    provider that marks mail as sent while it goes nowhere."""
+    monkeypatch.setitem(providers.BUILTIN, "memory", "tests.memory_provider:MemoryProvider")
 
 
 @pytest.fixture

@@ -17,12 +17,12 @@ from newsletter import broadcasts as bc
 from newsletter.errors import ContentError
 from newsletter.project import Project
 from newsletter.providers.base import OutgoingEmail, SendResult
-from newsletter.providers.memory import MemoryProvider
 from newsletter.store import Store
 from newsletter.store.ledger import email_hash
 from newsletter.store.schema import broadcasts, deliveries, enrolments, suppressions
 from newsletter.store.subscribers import add_subscriber, get_subscriber, pause, unsubscribe
 from tests.factories import COURSE, enrolled, timing
+from tests.memory_provider import MemoryProvider
 
 Cli = Callable[..., Result]
 ISSUE = "issue-2027-03-hills"

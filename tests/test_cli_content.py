@@ -90,11 +90,11 @@ def test_check_warnings_pass_unless_strict(cli: Cli, project_dir: Path) -> None:
     assert cli("check", "--strict").exit_code == 1
 
 
-def test_check_with_broken_settings_is_one_line_and_exit_1(cli: Cli, project_dir: Path) -> None:
+def test_check_with_broken_settings_is_one_line_and_exit_2(cli: Cli, project_dir: Path) -> None:
     toml = project_dir / "newsletter.toml"
     edit(toml, 'base_url = "https://protectyourback.example"', 'base_url = "nope"')
     result = cli("check")
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a configuration error, as docs/configuration.md says
     assert result.stderr == (
         "error: base_url: must be an absolute http(s) URL such as https://example.com "
         "(set key 'base_url' in newsletter.toml or env NEWSLETTER_BASE_URL)\n"

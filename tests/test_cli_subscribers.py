@@ -14,12 +14,15 @@ import sqlalchemy as sa
 from click.testing import Result
 
 from newsletter.cli.subscribers import subscribers as group
-from newsletter.store import Store
+from newsletter.providers.base import SendResult
+from newsletter.store import Store, ledger
 from newsletter.store.schema import deliveries, enrolments, subscribers, suppressions
+from tests.memory_provider import MemoryProvider
 
 Cli = Callable[..., Result]
 COURSE = "protect-your-back"
 NOW = "2026-12-01T08:00:00Z"  # a Tuesday; London is on UTC in winter
+LATER = "2026-12-03T09:30:00Z"
 
 
 def utc(text: str) -> datetime:
@@ -176,6 +179,67 @@ def test_export_is_safe_to_open_in_a_spreadsheet(cli: Cli, store: Store, tmp_pat
     assert again == exported
 
 
+def test_an_unsubscribe_from_another_tool_always_wins(
+    cli: Cli, store: Store, sam: None, tmp_path: Path
+) -> None:
+    """Subscribers here whom another tool's export lists as unsubscribed, bounced or complained
+    are stopped (not "already subscribed" and mailed on); new ones are stored as such."""
+    for who in ("ann", "bob"):
+        ok(sub(cli, f"add {who}@example.com --course {COURSE} --now {NOW}"))
+    ok(cli("send", "--now", NOW))  # everyone's welcome goes out …
+    with store.write() as conn:  # … and Sam's lesson 1 is already queued in the ledger
+        conn.execute(
+            deliveries.insert().values(
+                subscriber_id=rows(store, subscribers)[0].id,
+                message_id="week-1-shoulder-bridge",
+                course=COURSE,
+                position=1,
+                state="due",
+                due_at=utc("2026-12-07T07:00"),
+                next_attempt_at=utc("2026-12-07T07:00"),
+                created_at=utc("2026-12-01T09:00"),
+                updated_at=utc("2026-12-01T09:00"),
+            )
+        )
+    source = tmp_path / "from-elsewhere.csv"
+    source.write_text(
+        "email,status\n"
+        "SAM@example.com,unsubscribed\n"
+        "ann@example.com,bounced\n"
+        "bob@example.com,Complained\n"
+        "cleo@example.com,bounced\n"
+        "dan@example.com,\n"
+    )
+    result = ok(sub(cli, f"import {source} --course {COURSE} --now {LATER}"))
+    assert result.stdout == (
+        "added 2, already subscribed 0, bounced 1 (already subscribed), complained 1 (already "
+        "subscribed), unsubscribed 1 (already subscribed), enrolled 1, suppressed 0, invalid 0\n"
+    )
+    assert [(r.email, r.status) for r in rows(store, subscribers)] == [
+        ("Sam@example.com", "unsubscribed"),
+        ("ann@example.com", "suppressed"),
+        ("bob@example.com", "unsubscribed"),  # a complaint unsubscribes, as its webhook does
+        ("cleo@example.com", "suppressed"),
+        ("dan@example.com", "active"),
+    ]
+    assert [(s.email, s.reason, s.source) for s in rows(store, suppressions)] == [
+        ("Sam@example.com", "unsubscribed", "import"),
+        ("ann@example.com", "bounced", "import"),
+        ("bob@example.com", "complained", "import"),
+        ("cleo@example.com", "bounced", "import"),
+    ]
+    assert [d.state for d in rows(store, deliveries) if d.position == 1] == ["cancelled"]
+    running = [e.subscriber_id for e in rows(store, enrolments) if e.next_due_at is not None]
+    assert running == [rows(store, subscribers)[4].id]  # only dan has a lesson to come
+    # Nothing more for any of them; importing the same file again changes nothing.
+    ok(cli("send", "--now", "2026-12-07T07:05:00Z"))
+    assert {d.state for d in rows(store, deliveries) if d.position == 1} == {"cancelled"}
+    again = sub(cli, f"import {source} --course {COURSE} --now {LATER}")
+    assert again.exit_code == 0
+    assert again.stdout == ("added 0, already subscribed 1, enrolled 0, suppressed 4, invalid 0\n")
+    assert len(again.stderr.splitlines()) == 4
+
+
 def test_import_with_bad_rows_imports_nothing(cli: Cli, store: Store, tmp_path: Path) -> None:
     source = tmp_path / "in.csv"
     source.write_text("email,timezone\nann@example.com,\nbad,\nbob@example.com,Nowhere\n")
@@ -279,6 +343,7 @@ def test_show(cli: Cli, store: Store, sam: None) -> None:
         "attributes": {},
         "created_at": "2026-12-01T08:00:00Z",
         "unsubscribed_at": None,
+        "suppression": None,
     }
     assert course["sent"] == [
         {
@@ -296,6 +361,7 @@ def test_show(cli: Cli, store: Store, sam: None) -> None:
         "due_local": "2026-12-07T07:00:00+00:00",
         "queued": False,
         "held": None,
+        "gone": None,
     }
     assert course["cancelled"] == []
     assert (course["course"], course["state"], course["lessons_total"]) == (COURSE, "active", 8)
@@ -304,6 +370,101 @@ def test_show(cli: Cli, store: Store, sam: None) -> None:
     text = ok(sub(cli, f"show sam@example.com --now {later}")).stdout
     assert "  sent   0  protect-your-back-welcome        2026-12-01T08:00:05Z" in text
     assert "due 2026-12-07 07:00 GMT (Europe/London) = 2026-12-07 07:00 UTC" in text
+
+
+REFUSED = (
+    "postmark: ErrorCode 406: You tried to send to a recipient that has been marked as inactive."
+)
+
+
+def test_a_refused_address_shows_as_suppressed_everywhere(
+    cli: Cli, store: Store, sam: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Postmark's 406 (inactive recipient) for Sam's welcome: `show`, `list` and `status` say
+    that the address is suppressed, why and since when, not "active … paused"."""
+    ok(sub(cli, f"add ann@example.com --course {COURSE} --now {NOW}"))
+    monkeypatch.setenv("NEWSLETTER_PROVIDER", "memory")
+    MemoryProvider.reset()
+    MemoryProvider.decide = lambda e: (
+        SendResult(e.delivery_id, "failed", error=REFUSED)
+        if e.to_email.startswith("Sam")
+        else SendResult(e.delivery_id, "sent", "id-1")
+    )
+    assert (cli("send", "--now", NOW).exit_code, len(MemoryProvider.outbox)) == (0, 1)
+
+    shown = json.loads(ok(sub(cli, f"show sam@example.com --json --now {NOW}")).stdout)
+    assert (shown["status"], shown["suppression"]) == (
+        "suppressed",
+        {"reason": "rejected", "since": NOW, "source": "provider", "detail": REFUSED},
+    )
+    (course,) = shown["courses"]
+    assert course["state"] == "suppressed"
+    assert (course["next"]["position"], course["next"]["held"]) == (0, "suppressed")
+    text = ok(sub(cli, f"show sam@example.com --now {NOW}")).stdout.splitlines()
+    assert f"  status      suppressed: rejected since {NOW} (provider)" in text
+    assert f"  detail      {REFUSED}" in text
+    assert (
+        "  next   0  protect-your-back-welcome        "
+        f"not sent: address suppressed (rejected, since {NOW})"
+    ) in text
+
+    assert [line.split()[:2] for line in ok(sub(cli, "list")).stdout.splitlines()] == [
+        ["Sam@example.com", "suppressed"],
+        ["ann@example.com", "active"],
+    ]
+    listed = json.loads(ok(sub(cli, "list --json --status suppressed")).stdout)
+    assert [(s["email"], s["status"]) for s in listed] == [("Sam@example.com", "suppressed")]
+
+    status = json.loads(ok(cli("status", "--json", "--now", NOW)).stdout)
+    assert status["subscribers"] == {"active": 1, "suppressed": 1}
+    counts = {k: status["courses"][0][k] for k in ("active", "suppressed", "unsubscribed")}
+    assert counts == {"active": 1, "suppressed": 1, "unsubscribed": 0}
+    assert "2 enrolled, 1 active, 0 paused, 0 completed, 0 left, 0 unsubscribed, 1 suppressed" in (
+        ok(cli("status", "--now", NOW)).stdout
+    )
+    # The database agrees, and the course is stopped, not left: nothing is due for Sam.
+    sam_row, ann_row = rows(store, subscribers)
+    assert (sam_row.status, ann_row.status) == ("suppressed", "active")
+    sams = [
+        (e.next_due_at, e.left_at) for e in rows(store, enrolments) if e.subscriber_id == sam_row.id
+    ]
+    assert sams == [(None, None)]
+    failed(
+        sub(cli, f"add sam@example.com --course {COURSE} --now {NOW}"),
+        "sam@example.com is suppressed (rejected since 2026-12-01); it cannot be added again",
+    )
+
+
+def test_a_bounce_after_a_lesson_is_the_reason_the_next_one_is_not_sent(
+    cli: Cli, store: Store, sam: None
+) -> None:
+    with store.write() as conn:  # a bounce webhook, after the welcome; lesson 1 was due later
+        conn.execute(sa.update(enrolments).values(position=1, next_due_at=utc("2026-12-07T07:00")))
+        ledger.suppress(conn, "sam@example.com", "bounced", "webhook:postmark", "", utc(LATER))
+    shown = json.loads(ok(sub(cli, f"show sam@example.com --json --now {LATER}")).stdout)
+    assert shown["status"] == "suppressed"
+    assert shown["suppression"] == {
+        "reason": "bounced",
+        "since": LATER,
+        "source": "webhook:postmark",
+        "detail": None,
+    }
+    assert shown["courses"][0]["next"]["held"] == "suppressed"
+    text = ok(sub(cli, f"show sam@example.com --now {LATER}")).stdout
+    assert f"not sent: address suppressed (bounced, since {LATER})" in text
+    assert "due 2026-12-07" not in text
+
+
+def test_an_unconfirmed_subscriber_is_not_sent_the_lesson_that_is_due(
+    cli: Cli, store: Store, tmp_path: Path
+) -> None:
+    source = tmp_path / "pending.csv"
+    source.write_text(f"email,status,course\npat@example.com,pending,{COURSE}\n")
+    ok(sub(cli, f"import {source} --now {NOW}"))
+    shown = json.loads(ok(sub(cli, f"show pat@example.com --json --now {NOW}")).stdout)
+    assert (shown["status"], shown["courses"][0]["next"]["held"]) == ("pending", "unconfirmed")
+    text = ok(sub(cli, f"show pat@example.com --now {NOW}")).stdout
+    assert "not sent until they confirm their address" in text
 
 
 def test_show_unknown(cli: Cli) -> None:

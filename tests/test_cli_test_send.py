@@ -12,8 +12,8 @@ from werkzeug import Request, Response
 
 from newsletter.errors import UnsupportedFeature
 from newsletter.providers.base import OutgoingEmail, Provider, SendResult
-from newsletter.providers.memory import MemoryProvider
 from newsletter.store.schema import deliveries, subscribers
+from tests.memory_provider import MemoryProvider
 from tests.providers.conftest import LESSON, Recorder, json_response
 
 TOKEN = "pm-token-for-test-send"
@@ -142,5 +142,5 @@ def test_missing_provider_key_is_one_line(cli):
     result = cli(
         "test-send", LESSON, "--to", "me@example.com", env={"NEWSLETTER_PROVIDER": "postmark"}
     )
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a configuration error
     assert result.stderr.startswith("error: NEWSLETTER_POSTMARK_TOKEN is not set")

@@ -128,8 +128,14 @@ def test_no_config_file_lists_every_missing_key(tmp_path: Path) -> None:
         ("base_url", "ftp://files.example", "must be an absolute http(s) URL"),
         ("brand_color", "green", "must be a hex colour like #0f5c4d"),
         ("accent_color", "#fff", "must be a hex colour like #0f5c4d"),
-        ("default_timezone", "Europe/Leeds", "unknown IANA timezone 'Europe/Leeds'"),
-        ("default_timezone", "../../etc/passwd", "unknown IANA timezone"),
+        ("default_timezone", "Europe/Leeds", "unknown timezone 'Europe/Leeds' (use an IANA"),
+        ("default_timezone", "../../etc/passwd", "unknown timezone"),
+        # Files in the zoneinfo folder that ZoneInfo opens but that are no IANA zone.
+        ("default_timezone", "localtime", "unknown timezone 'localtime'"),
+        ("default_timezone", "Factory", "unknown timezone 'Factory'"),
+        ("default_timezone", "posixrules", "unknown timezone 'posixrules'"),
+        ("default_timezone", "right/Europe/Berlin", "unknown timezone 'right/Europe/Berlin'"),
+        ("default_timezone", "posix/Europe/Berlin", "unknown timezone 'posix/Europe/Berlin'"),
         ("sender_name", "Evil\r\nBcc: x@example.com", "must be a single line"),
         ("rate_limit", "0", "Input should be greater than 0"),
         ("postal_address", "1", "String should have at least 5 characters"),
@@ -192,6 +198,62 @@ def test_missing_secret_key_names_the_env_var(
     monkeypatch.delenv("NEWSLETTER_SECRET_KEY")
     with pytest.raises(ConfigError, match=r"^secret_key is not set: set NEWSLETTER_SECRET_KEY"):
         load_settings(project).require_secret_key()
+
+
+@pytest.mark.parametrize("value", [" " * 20, "\t" * 20, "Kq8-canary", "   Kq8-canary-9   "])
+def test_a_weak_secret_key_is_refused_naming_the_variable(
+    project: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", value)
+    error = error_for(project)
+    assert error.startswith("secret_key: must be at least 16 characters, not counting spaces")
+    assert error.endswith("(set env NEWSLETTER_SECRET_KEY)") and "\n" not in error
+    assert "Kq8" not in error
+
+
+def test_an_empty_secret_key_is_unset_until_needed(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", "")
+    settings = load_settings(project)  # `check` and `status` need no key
+    with pytest.raises(ConfigError, match=r"^secret_key is not set: set NEWSLETTER_SECRET_KEY"):
+        settings.require_secret_key()
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("sqlite://", "is an in-memory SQLite database"),
+        ("sqlite:///", "is an in-memory SQLite database"),
+        ("sqlite:///:memory:", "is an in-memory SQLite database"),
+        ("sqlite:///file::memory:?uri=true", "is an in-memory SQLite database"),
+        ("sqlite:///file:x.db?mode=memory&uri=true", "is an in-memory SQLite database"),
+        ("postgresql://u:secret@db:port/x", "is not a database URL"),
+        ("not a url", "is not a database URL"),
+    ],
+)
+def test_a_database_url_that_cannot_keep_subscribers_is_refused(
+    project: Path, monkeypatch: pytest.MonkeyPatch, url: str, message: str
+) -> None:
+    monkeypatch.setenv("NEWSLETTER_DATABASE_URL", url)
+    error = error_for(project)
+    assert error.startswith(f"database_url: {message}")
+    assert error.endswith("(set env NEWSLETTER_DATABASE_URL)") and "\n" not in error
+    assert "secret" not in error
+
+
+def test_a_sqlite_file_in_a_missing_folder_is_refused_and_nothing_is_created(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = project / "typo" / "data"
+    monkeypatch.setenv("NEWSLETTER_DATABASE_URL", f"sqlite:///{folder}/newsletter.db")
+    assert error_for(project) == (
+        f"database_url: names a SQLite file in {folder}, which is not an existing folder; "
+        "create it first (set env NEWSLETTER_DATABASE_URL)"
+    )
+    assert not (project / "typo").exists()
+    folder.mkdir(parents=True)
+    assert load_settings(project).database_url == f"sqlite:///{folder}/newsletter.db"
 
 
 def test_secrets_never_appear_in_repr_str_or_errors(

@@ -176,7 +176,8 @@ def test_every_bad_row_is_listed_and_nothing_is_imported(
         f"{path}:7: subscribed_at '31/01/2026' is not an ISO date or date-time",
         f"{path}:8: subscribed_at '2030-01-01' is in the future",
         f"{path}:9: duplicate address GOOD@example.com (first on line 2)",
-        f"{path}:10: status 'vip' must be active, pending or unsubscribed",
+        f"{path}:10: status 'vip' must be active, pending, unsubscribed, complained, bounced or "
+        "suppressed",
         f"{path}:11: unknown timezone 'Nowhere' (use an IANA name such as Europe/Berlin); "
         "unknown course 'nope' (known: protect-your-back)",
         f"{path}:12: has 7 fields but the header has 6",

@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 
 from newsletter.project import Project
-from newsletter.providers.memory import MemoryProvider
 from newsletter.sending import SendOptions, SendReport, SendRun, course_book
 from newsletter.store import ledger, runs
 from tests.factories import enrolled, timing
+from tests.memory_provider import MemoryProvider
 from tests.senders import fake_postmark, ledger_states, postmark_env, spawn_send, subscribe_many
 
 # Wednesday 2 December 2026, 10:00 UTC: inside the send window in every zone used.

@@ -17,7 +17,8 @@ import pytest
 import sqlalchemy as sa
 
 from newsletter.providers.base import OutgoingEmail, SendResult
-from newsletter.providers.memory import MemoryProvider
+from newsletter.providers.postmark import PostmarkProvider
+from newsletter.sending import SendOptions, SendRun
 from newsletter.store import Store
 from newsletter.store.ledger import email_hash
 from newsletter.store.schema import deliveries, enrolments, suppressions
@@ -25,6 +26,7 @@ from newsletter.store.subscribers import get_subscriber, pause, unsubscribe
 from tests.conftest import REPO
 from tests.factories import COURSE, enrolled, timing
 from tests.fakes import delivered
+from tests.memory_provider import MemoryProvider
 
 # Wednesday 2 December 2026, 10:00 UTC (10:00 in London): a normal enrolment moment.
 ENROL = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
@@ -136,7 +138,9 @@ def test_unsubscribed_suppressed_and_paused_get_nothing(cli, store, project):
     assert resting.id not in recipients
 
 
-def test_failures_exit_1_suppress_permanent_and_retry_transient(cli, store, project, monkeypatch):
+def test_an_outage_exits_1_and_a_refused_recipient_is_only_reported_with_v(
+    cli, store, project, monkeypatch
+):
     monkeypatch.setenv("NEWSLETTER_PROVIDER", "memory")
     enrolled(store, project, "good@example.com", ENROL)
     enrolled(store, project, "invalid@example.com", ENROL)
@@ -150,13 +154,20 @@ def test_failures_exit_1_suppress_permanent_and_retry_transient(cli, store, proj
         return SendResult(email.delivery_id, "sent", "id-1")
 
     MemoryProvider.decide = decide
-    result = cli("send", "--now", iso(ENROL))
-    assert result.exit_code == 1
-    assert "inactive recipient" in result.output and "HTTP 503" in result.output
+    result = cli("-v", "send", "--now", iso(ENROL))
+    assert result.exit_code == 1  # the 503: an outage someone must look at
+    assert result.stderr == (
+        "error: HTTP 503\n"
+        "send: 1 sent, 1 refused by the provider (addresses now suppressed), "
+        "1 to retry on a later run\n"
+    )
+    # The refusal is the run working as intended: on stdout, and only with -v.
+    assert result.stdout == "refused: invalid@example.com: inactive recipient\n"
     by_email = {r.subscriber_id: r for r in ledger_rows(store)}
     assert sorted(r.state for r in by_email.values()) == ["due", "failed", "sent"]
     with store.read() as conn:
         suppressed = conn.execute(sa.select(suppressions.c.email)).scalars().all()
+        assert get_subscriber(conn, "invalid@example.com").status == "suppressed"
     assert suppressed == ["invalid@example.com"]
 
     MemoryProvider.decide = None
@@ -165,6 +176,40 @@ def test_failures_exit_1_suppress_permanent_and_retry_transient(cli, store, proj
     assert states(store) == Counter(sent=1, failed=1, due=1)
     assert cli("send", "--now", iso(ENROL + timedelta(minutes=2))).exit_code == 0
     assert states(store) == Counter(sent=2, failed=1)
+
+
+def test_a_refused_recipient_is_not_a_failed_run(cli, store, project, monkeypatch):
+    """Cron mails its owner whatever a run prints: a bounced address must not make every hourly
+    run exit 1 with an error. The address is suppressed; -v reports it."""
+    monkeypatch.setenv("NEWSLETTER_PROVIDER", "memory")
+    enrolled(store, project, "good@example.com", ENROL)
+    enrolled(store, project, "gone@example.com", ENROL)
+    MemoryProvider.decide = lambda e: (
+        SendResult(e.delivery_id, "failed", error="406 inactive recipient")
+        if e.to_email.startswith("gone")
+        else SendResult(e.delivery_id, "sent", "id-1")
+    )
+    result = cli("send", "--now", iso(ENROL))
+    assert (result.exit_code, result.output) == (0, "")
+    assert states(store) == Counter(sent=1, failed=1)
+    with store.read() as conn:
+        assert get_subscriber(conn, "gone@example.com").status == "suppressed"
+        assert conn.execute(sa.select(suppressions.c.reason)).scalars().all() == ["rejected"]
+
+    enrolled(store, project, "late@example.com", ENROL)
+    MemoryProvider.decide = lambda e: SendResult(e.delivery_id, "failed", error="550 no mailbox")
+    result = cli("-v", "send", "--now", iso(ENROL))
+    assert result.exit_code == 0 and result.stderr == ""
+    assert result.stdout == (
+        "refused: late@example.com: 550 no mailbox\n"
+        "send: 0 sent, 1 refused by the provider (addresses now suppressed)\n"
+    )
+    # The next runs have nothing to say about either address: nothing is due for them.
+    MemoryProvider.decide = None
+    later = cli("-v", "send", "--now", iso(MONDAY))
+    assert (later.exit_code, later.stderr) == (0, "")
+    assert later.stdout == "send: 1 sent\n"  # good@'s next lesson
+    assert states(store) == Counter(sent=2, failed=2)
 
 
 def test_auth_error_stops_the_run_and_leaves_rows_due(cli, store, project, monkeypatch):
@@ -183,6 +228,26 @@ def test_auth_error_stops_the_run_and_leaves_rows_due(cli, store, project, monke
     assert "NEWSLETTER_MEMORY_KEY" in result.output
     assert states(store) == Counter(due=3)
     assert all(r.attempts == 0 for r in ledger_rows(store))
+
+
+def test_a_request_that_never_left_the_machine_leaves_its_rows_due(
+    store, project, settings, httpserver
+):
+    """A token with a leading space (set past the settings' check): requests refuses to build
+    the header. Nothing was sent, so nothing may become uncertain: the rows are handed back."""
+    for i in range(3):
+        enrolled(store, project, f"h{i}@example.com", ENROL)
+    provider = PostmarkProvider(settings, token=" pm-token", api_url=httpserver.url_for(""))
+    report = SendRun(project, store, provider, wall_clock=lambda: ENROL).run(ENROL, SendOptions())
+    assert (report.ok, report.sent, report.retry, report.uncertain) == (False, 0, 3, 0)
+    assert report.errors == [
+        "postmark: the request could not be built (InvalidHeader): check "
+        "NEWSLETTER_POSTMARK_TOKEN and the API URL for spaces or control characters"
+    ]
+    assert [(r.state, r.attempts, r.next_attempt_at) for r in ledger_rows(store)] == [
+        ("due", 0, ENROL)
+    ] * 3
+    assert httpserver.log == []
 
 
 def test_dry_run_renders_and_changes_nothing(cli, store, project, settings):

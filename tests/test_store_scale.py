@@ -111,3 +111,62 @@ def test_rows_in_flight_and_by_provider_id_are_found_by_index(
     that need them must still use them (reap, `uncertain`, webhooks)."""
     plan = explain(store, sa.select(ledger.deliveries.c.id).where(where))
     assert index in plan, plan
+
+
+def test_migration_0005_marks_subscribers_of_suppressed_addresses(store: Store) -> None:
+    """A database from before 0005 kept a bounced subscriber "active": the upgrade makes them
+    "suppressed" and stops their course; everyone else is left as they were."""
+    from alembic import command
+    from alembic.config import Config
+
+    from newsletter.store.schema import enrolments, subscribers, suppressions
+    from newsletter.store.subscribers import email_hash
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with store.write() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0004")
+    with store.write() as conn:
+        for key in ("bounced@example.com", "fine@example.com", "waiting@example.com"):
+            sub_id = conn.execute(
+                subscribers.insert()
+                .values(email=key, email_key=key, status="pending" if "wait" in key else "active")
+                .values(attributes={}, tags=[], created_at=NOW, updated_at=NOW)
+                .returning(subscribers.c.id)
+            ).scalar_one()
+            conn.execute(
+                enrolments.insert().values(
+                    subscriber_id=sub_id, course="c", enrolled_at=NOW, position=1, next_due_at=NOW
+                )
+            )
+        for key in ("bounced@example.com", "waiting@example.com", "not-here@example.com"):
+            conn.execute(
+                suppressions.insert().values(
+                    email_hash=email_hash(key),
+                    email=key,
+                    reason="bounced",
+                    source="t",
+                    created_at=NOW,
+                )
+            )
+    store.migrate()
+    with store.read() as conn:
+        statuses = dict(conn.execute(sa.select(subscribers.c.email, subscribers.c.status)).all())
+        due = dict(
+            conn.execute(
+                sa.select(subscribers.c.email, enrolments.c.next_due_at).join(
+                    enrolments, enrolments.c.subscriber_id == subscribers.c.id
+                )
+            ).all()
+        )
+    assert statuses == {
+        "bounced@example.com": "suppressed",
+        "fine@example.com": "active",
+        "waiting@example.com": "suppressed",
+    }
+    assert due == {
+        "bounced@example.com": None,
+        "fine@example.com": NOW,
+        "waiting@example.com": None,
+    }

@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from newsletter.config import Settings, load_settings
-from newsletter.errors import NewsletterError
+from newsletter.errors import ConfigError, NewsletterError
 from newsletter.project import Project
 
 
@@ -38,8 +38,13 @@ class AppContext:
         return Project(self.settings)
 
 
+# Exit status of a configuration error, as of a usage error: the command never started its work.
+CONFIG_ERROR_EXIT = 2
+
+
 class NewsletterGroup(click.Group):
-    """Turns user-caused errors into one line per problem on stderr and exit code 1."""
+    """Turns user-caused errors into one line per problem on stderr: exit code 2 for a
+    configuration error (nothing was done), 1 for any other failure."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -47,7 +52,7 @@ class NewsletterGroup(click.Group):
         except NewsletterError as err:
             for line in str(err).splitlines() or [type(err).__name__]:
                 click.echo(f"error: {line}", err=True)
-            ctx.exit(1)
+            ctx.exit(CONFIG_ERROR_EXIT if isinstance(err, ConfigError) else 1)
 
 
 def parse_now(value: str | None) -> datetime | None:

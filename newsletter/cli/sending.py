@@ -96,7 +96,9 @@ def send(
 ) -> None:
     """Send what is due through the configured provider, recording each in the ledger.
 
-    Made for cron: silent on success (add -v for a summary), exit 1 if anything failed.
+    Made for cron: silent on success (add -v for a summary). Exit 1 only when someone must act
+    (credentials, configuration, a lesson that does not render, a provider that is down), 2 for
+    a configuration error; a recipient the provider refuses is suppressed and reported with -v.
     Safe to run often and concurrently: nothing is ever sent twice.
 
     Example:  newsletter send --now 2026-12-07T07:05:00Z -v
@@ -161,6 +163,11 @@ def _print_report(app: AppContext, report: SendReport, dry_run: bool) -> None:
             "see `newsletter uncertain`",
             err=True,
         )
+    # Refused recipients are the run working as intended (their addresses are suppressed now):
+    # listed with -v, never on stderr, which cron mails to the owner on every run.
+    if app.verbose:
+        for line in report.refusals:
+            click.echo(f"refused: {line}")
     if not report.ok:
         for line in report.errors[:20]:
             click.echo(f"error: {line}", err=True)

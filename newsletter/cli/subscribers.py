@@ -45,10 +45,11 @@ from newsletter.store.subscribers import (
     pause,
     refuse_suppressed,
     resume,
+    suppression_for,
     unsubscribe,
 )
 
-LISTED_STATUSES = ("pending", "active", "unsubscribed")
+LISTED_STATUSES = ("pending", "active", "unsubscribed", "suppressed")
 
 
 @contextmanager
@@ -233,27 +234,46 @@ def _lessons(app: AppContext, course: str) -> list[Message]:
         return []
 
 
-def _course_state(e: Enrolment, now: dt.datetime) -> str:
+def _course_state(e: Enrolment, status: str, now: dt.datetime) -> str:
     if e.completed_at is not None:
         return "completed"
     if e.left_at is not None:
         return "left"
+    if status == "suppressed":
+        return "suppressed"  # in the course, but nothing can be sent to the address
     return "paused" if e.paused(now) else "active"
 
 
+def _held(e: Enrolment, status: str, now: dt.datetime) -> str | None:
+    """Why the next lesson will not go out when it is due (or has no due time), or None."""
+    if status == "suppressed":
+        return "suppressed"
+    if status == "pending":
+        return "unconfirmed"  # double opt-in: nothing is sent before they confirm
+    if e.next_due_at is None and not e.queued and e.paused(now):
+        return "paused"
+    return None
+
+
 def _next_lesson(
-    e: Enrolment, lessons: list[Message], plans: _Plans, tz: ZoneInfo, now: dt.datetime
+    e: Enrolment,
+    lessons: list[Message],
+    plans: _Plans,
+    tz: ZoneInfo,
+    status: str,
+    now: dt.datetime,
 ) -> dict[str, Any] | None:
-    if _course_state(e, now) in ("completed", "left"):
+    if _course_state(e, status, now) in ("completed", "left"):
         return None
     due = e.next_due_at
-    held = plans.held.get(e.course)
+    gone = plans.held.get(e.course)
     return _lesson_by_id(lessons, e.position, _next_id(e, plans.courses.get(e.course))) | {
         "due_utc": _iso(due),
         "due_local": None if due is None else due.astimezone(tz).isoformat(),
         "queued": e.queued,
+        "held": "gone" if gone is not None else _held(e, status, now),
         # The queued delivery's message is gone from content/: what `send` will do with it.
-        "held": None if held is None else {"message_id": e.queued_message, **held.as_dict()},
+        "gone": None if gone is None else {"message_id": e.queued_message, **gone.as_dict()},
     }
 
 
@@ -271,7 +291,12 @@ def _lesson_by_id(lessons: list[Message], position: int, message_id: str | None)
 
 
 def _course_details(
-    app: AppContext, e: Enrolment, plans: _Plans, tz: ZoneInfo, now: dt.datetime
+    app: AppContext,
+    e: Enrolment,
+    plans: _Plans,
+    tz: ZoneInfo,
+    status: str,
+    now: dt.datetime,
 ) -> dict[str, Any]:
     lessons = _lessons(app, e.course)
     subjects = {m.id: m.subject for m in lessons}
@@ -282,7 +307,7 @@ def _course_details(
     ]
     return {
         "course": e.course,
-        "state": _course_state(e, now),
+        "state": _course_state(e, status, now),
         "enrolled_at": _iso(e.enrolled_at),
         "lessons_total": len(lessons) or None,
         "sent": sent,
@@ -290,11 +315,23 @@ def _course_details(
             {"position": c.position, "message_id": c.message_id, "reason": c.reason}
             for c in e.cancelled
         ],
-        "next": _next_lesson(e, lessons, plans, tz, now),
+        "next": _next_lesson(e, lessons, plans, tz, status, now),
         "paused_at": _iso(e.paused_at) if e.paused(now) else None,
         "paused_until": _iso(e.paused_until) if e.paused(now) else None,
         "completed_at": _iso(e.completed_at),
         "left_at": _iso(e.left_at),
+    }
+
+
+def _suppression(row: Any) -> dict[str, Any] | None:
+    """Why the address may not be mailed: reason, since when, who said so, their words."""
+    if row is None:
+        return None
+    return {
+        "reason": row.reason,
+        "since": _iso(row.created_at),
+        "source": row.source,
+        "detail": row.detail,
     }
 
 
@@ -303,19 +340,30 @@ def _details(
     sub: Subscriber,
     courses: list[Enrolment],
     plans: _Plans,
+    suppression: Any,
     now: dt.datetime,
 ) -> dict[str, Any]:
     tz = ZoneInfo(sub.timezone or app.settings.default_timezone)
     return _summary(sub) | {
+        "suppression": _suppression(suppression),
         "local_timezone": tz.key,
-        "courses": [_course_details(app, e, plans, tz, now) for e in courses],
+        "courses": [_course_details(app, e, plans, tz, sub.status, now) for e in courses],
     }
+
+
+def _status_line(d: dict[str, Any]) -> str:
+    s = d["suppression"]
+    if s is None:
+        return str(d["status"])
+    return f"{d['status']}: {s['reason']} since {s['since']} ({s['source']})"
 
 
 def _print_details(d: dict[str, Any], tz: ZoneInfo) -> None:
     zone = d["timezone"] or f"{d['local_timezone']} (project default)"
     click.echo(f"{d['email']}  {d['name'] or ''}".rstrip())
-    click.echo(f"  status      {d['status']}")
+    click.echo(f"  status      {_status_line(d)}")
+    if d["suppression"] and d["suppression"]["detail"]:
+        click.echo(f"  detail      {' '.join(d['suppression']['detail'].split())}")
     click.echo(f"  timezone    {zone}")
     click.echo(f"  send time   {d['send_time'] or 'as scheduled'}")
     click.echo(f"  subscribed  {d['created_at']}")
@@ -324,10 +372,10 @@ def _print_details(d: dict[str, Any], tz: ZoneInfo) -> None:
     for key, value in sorted(d["attributes"].items()):
         click.echo(f"  {key}: {value}")
     for course in d["courses"]:
-        _print_course(course, tz)
+        _print_course(course, d["suppression"], tz)
 
 
-def _print_course(c: dict[str, Any], tz: ZoneInfo) -> None:
+def _print_course(c: dict[str, Any], suppression: dict[str, Any] | None, tz: ZoneInfo) -> None:
     total = f", {c['lessons_total']} lessons" if c["lessons_total"] else ""
     click.echo(f"{c['course']}: {c['state']} (enrolled {c['enrolled_at']}{total})")
     for s in c["sent"]:
@@ -338,21 +386,35 @@ def _print_course(c: dict[str, Any], tz: ZoneInfo) -> None:
         )
     n = c["next"]
     if n is not None:
-        when = "queued for sending" if n["queued"] else "not scheduled while paused"
-        if n["due_utc"]:
-            due = dt.datetime.fromisoformat(n["due_utc"])
-            when = f"due {_local(due, tz)} = {due:%Y-%m-%d %H:%M} UTC"
+        when = _when(n, suppression, tz)
         click.echo(f"  next  {n['position']:>2}  {n['message_id'] or '-':<32} {when}")
         if n["subject"]:
             click.echo(f"            {n['subject']}")
-        if n["held"]:
-            click.echo(f"            held: {_held_text(n['held'])}")
+        if n["gone"]:
+            click.echo(f"            held: {_held_text(n['gone'])}")
     if c["paused_at"]:
         until = c["paused_until"] or "resumed"
         click.echo(f"  paused since {c['paused_at']} until {until}")
     for key in ("completed_at", "left_at"):
         if c[key]:
             click.echo(f"  {key.removesuffix('_at')} {c[key]}")
+
+
+def _when(n: dict[str, Any], suppression: dict[str, Any] | None, tz: ZoneInfo) -> str:
+    """The next lesson's fate in words, from the same facts as the JSON (see ``_held``)."""
+    if n["queued"]:
+        return "queued for sending"
+    if n["held"] == "suppressed":
+        why = f" ({suppression['reason']}, since {suppression['since']})" if suppression else ""
+        return f"not sent: address suppressed{why}"
+    if n["held"] == "unconfirmed":
+        return "not sent until they confirm their address"
+    if n["due_utc"]:
+        due = dt.datetime.fromisoformat(n["due_utc"])
+        return f"due {_local(due, tz)} = {due:%Y-%m-%d %H:%M} UTC"
+    if n["held"] == "paused":
+        return "not scheduled while paused"
+    return "not scheduled"
 
 
 @subscribers.command("show")
@@ -363,6 +425,9 @@ def _print_course(c: dict[str, Any], tz: ZoneInfo) -> None:
 def show_command(app: AppContext, email: str, as_json: bool, now: dt.datetime | None) -> None:
     """Show a subscriber: details, lessons sent, and the next lesson in local and UTC time.
 
+    A suppressed address (bounced, refused by the provider, unsubscribed elsewhere…) shows
+    why, since when and who said so; its next lesson says it is not sent.
+
     \b
     Example:  newsletter subscribers show sam@example.com --json
     """
@@ -370,7 +435,8 @@ def show_command(app: AppContext, email: str, as_json: bool, now: dt.datetime | 
         sub = get_subscriber(conn, email)
         courses = enrolments_of(conn, sub.id)
         plans = _plans(app, conn, courses)
-    details = _details(app, sub, courses, plans, resolve_now(now))
+        suppression = suppression_for(conn, sub.email_key)
+    details = _details(app, sub, courses, plans, suppression, resolve_now(now))
     if as_json:
         click.echo(json.dumps(details, indent=2, ensure_ascii=False))
     else:

@@ -15,7 +15,6 @@ from newsletter.providers.base import OutgoingEmail, Provider, SendResult, Suppr
 
 BUILTIN: dict[str, str] = {
     "file": "newsletter.providers.file:FileProvider",
-    "memory": "newsletter.providers.memory:MemoryProvider",
     "postmark": "newsletter.providers.postmark:PostmarkProvider",
     "sendgrid": "newsletter.providers.sendgrid:SendGridProvider",
     "mailgun": "newsletter.providers.mailgun:MailgunProvider",

@@ -66,6 +66,10 @@ class SendResult:
     error: str | None = None
     # For "failed": the recipient must be suppressed (invalid, inactive, bounced address).
     suppress: bool = True
+    # For "retry": only this recipient has to wait, for a reason that clears by itself (the
+    # provider is still busy with an earlier attempt). Otherwise a "retry" means the request,
+    # the content or the account is at fault, or the provider is down: someone must look.
+    deferred: bool = False
 
 
 @dataclass(frozen=True)

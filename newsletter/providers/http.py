@@ -7,9 +7,11 @@ A provider subclass keeps three steps apart (as django-anymail does):
 * ``parse_response(call, response)`` — the provider's answer as one ``SendResult`` per email.
 
 What is safe to retry depends on whether the request may have reached the provider. A refused
-connection or a connect timeout never did, so it is retried. A read timeout or a connection
-dropped mid-answer may have been delivered: for providers with idempotency keys that is still
-safe to retry (the key makes it exactly-once); for the others the emails become ``uncertain``.
+connection or a connect timeout never did, so it is retried, and when it keeps failing the
+batch is handed back untouched (``RequestNotSent``), as is a request that could not even be
+built (a setting with a character HTTP does not allow). A read timeout or a connection dropped
+mid-answer may have been delivered: for providers with idempotency keys that is still safe to
+retry (the key makes it exactly-once); for the others the emails become ``uncertain``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from abc import abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -32,7 +35,7 @@ from requests.auth import HTTPBasicAuth
 
 from newsletter import __version__
 from newsletter.config import Settings
-from newsletter.errors import ProviderAuthError, ProviderError
+from newsletter.errors import NewsletterError, ProviderAuthError, ProviderError, RequestNotSent
 from newsletter.providers.base import Outcome, OutgoingEmail, Provider, SendResult
 from newsletter.providers.scrub import Scrubber
 
@@ -172,16 +175,22 @@ class HTTPProvider(Provider):
         try:
             results = self._send_batch(emails)
         except ProviderError as err:
-            self.scrubber().error(err)
+            scrub = self.scrubber()
+            scrub.error(err)
+            if isinstance(err, RequestNotSent):  # the earlier requests' answers, kept
+                err.answered = [scrub.result(r) for r in err.answered]
             raise
         scrub = self.scrubber()
         return [scrub.result(r) for r in results]
 
     def _send_batch(self, emails: Sequence[OutgoingEmail]) -> list[SendResult]:
         results: list[SendResult] = []
-        for call in self.build_requests(emails):
+        for call in self._build(emails):
             try:
                 results.extend(self.call(call))
+            except RequestNotSent as err:
+                # The earlier requests of the batch did go out: their answers must be kept.
+                raise RequestNotSent(str(err), answered=results) from err
             except ProviderAuthError as err:
                 if not results:
                     raise
@@ -197,9 +206,21 @@ class HTTPProvider(Provider):
                 break
         return results
 
+    def _build(self, emails: Sequence[OutgoingEmail]) -> list[Call]:
+        try:
+            return self.build_requests(emails)
+        except NewsletterError:  # a refusal of ours (UnsupportedFeature…) says what is wrong
+            raise
+        except Exception as err:  # nothing has left this machine: the emails are handed back
+            log.debug("%s: building the request failed", self.name, exc_info=True)
+            raise RequestNotSent(
+                f"{self.name}: the request could not be built ({type(err).__name__})"
+            ) from err
+
     def call(self, call: Call) -> list[SendResult]:
         """Send one request, retrying what is safe to retry; one result per email, with no
-        credential in its error text (nor in a ProviderError raised)."""
+        credential in its error text (nor in a ProviderError raised). Raises
+        ``RequestNotSent`` when the request cannot have reached the provider."""
         try:
             results = self._call(call)
         except ProviderError as err:
@@ -216,11 +237,17 @@ class HTTPProvider(Provider):
                 response = self._request(call)
             except requests.RequestException as err:
                 attempts += 1
-                if not _never_arrived(err) and not (self.idempotent or self.repeatable):
+                never_arrived = _never_arrived(err)
+                if not never_arrived and not (self.idempotent or self.repeatable):
                     return all_results(
                         call, "uncertain", f"{self.name}: no answer ({_reason(err)})"
                     )
                 if attempts >= MAX_ATTEMPTS:
+                    if never_arrived:
+                        raise RequestNotSent(
+                            f"{self.name}: could not connect to {_shown(self.api_url)} "
+                            f"({_reason(err)})"
+                        ) from None
                     return all_results(call, "retry", f"{self.name}: {_reason(err)}")
                 self._backoff(attempts)
                 continue
@@ -257,13 +284,9 @@ class HTTPProvider(Provider):
         while True:
             self.pacer.wait()
             log.info("%s GET %s", self.name, where)
+            prepared = self._prepare(requests.Request("GET", self.api_url + path, params=params))
             try:
-                response = self.session.get(
-                    self.api_url + path,
-                    params=params,
-                    auth=self.auth(),
-                    timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
-                )
+                response = self._send(prepared)
             except requests.RequestException as err:
                 attempts += 1
                 if attempts >= MAX_ATTEMPTS:
@@ -300,16 +323,37 @@ class HTTPProvider(Provider):
 
     def _request(self, call: Call) -> requests.Response:
         log.info("%s %s %s (%d emails)", self.name, call.method, call.path, len(call.emails))
-        return self.session.request(
+        request = requests.Request(
             call.method,
             self.api_url + call.path,
             json=call.json,
             data=call.data,
             files=call.files,
             headers=call.headers,
-            auth=self.auth(),
-            timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
         )
+        return self._send(self._prepare(request))
+
+    def _prepare(self, request: requests.Request) -> requests.PreparedRequest:
+        """The request as it would go on the wire (session headers, auth and signature added).
+
+        Apart from sending (what ``Session.request`` does in one step), because whatever fails
+        here (a header value with a leading space or a line break, a malformed URL, a signer
+        error) fails before anything was written to the network."""
+        request.auth = self.auth()
+        try:
+            return self.session.prepare_request(request)
+        except Exception as err:
+            # Never the exception's text: requests quotes the offending header value (a key).
+            log.debug("%s: preparing the request failed: %s", self.name, type(err).__name__)
+            raise RequestNotSent(
+                f"{self.name}: the request could not be built ({type(err).__name__}): check "
+                f"{self.key_env_var} and the API URL for spaces or control characters"
+            ) from None
+
+    def _send(self, prepared: requests.PreparedRequest) -> requests.Response:
+        # As Session.request does: proxies and certificates from the environment (REQUESTS_CA…).
+        settings = self.session.merge_environment_settings(prepared.url, {}, None, None, None)
+        return self.session.send(prepared, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT), **settings)
 
     def _backoff(self, attempt: int) -> None:
         # Exponential with full jitter, so a fleet of workers does not retry in lockstep.
@@ -394,6 +438,12 @@ def _never_arrived(err: requests.RequestException) -> bool:
             s in text for s in ("NewConnectionError", "Connection refused", "NameResolution")
         )
     return False
+
+
+def _shown(url: str) -> str:
+    """``url`` without any user:password part, for a message."""
+    parts = urlsplit(url)
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
 
 
 def _reason(err: Exception) -> str:

@@ -173,7 +173,8 @@ class ResendProvider(HTTPProvider):
             # an earlier attempt): that attempt was accepted, but we cannot be sure of it.
             return _result(email, "uncertain", error)
         if name == "concurrent_idempotent_requests":
-            return _result(email, "retry", error)  # the first attempt is still in progress
+            # The first attempt is still in progress: it settles by itself, nobody must act.
+            return SendResult(email.delivery_id, "retry", error=error, deferred=True)
         if status in (400, 422) and _bad_recipient(message, email, alone=alone):
             return SendResult(email.delivery_id, "failed", error=error, suppress=True)
         # Our payload or Resend's problem, not the address's: the email waits for a later run.

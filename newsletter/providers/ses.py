@@ -30,7 +30,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import BotoCoreError
 from botocore.session import Session as BotocoreSession
-from pydantic import SecretStr, field_validator
+from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from newsletter.config import Settings
@@ -38,7 +38,7 @@ from newsletter.errors import ConfigError, ProviderAuthError, UnsupportedFeature
 from newsletter.providers.base import Outcome, OutgoingEmail, SendResult, SuppressedAddress
 from newsletter.providers.http import Call, HTTPProvider, as_utc, excerpt, json_body
 from newsletter.providers.mime import ascii_address, build_mime
-from newsletter.providers.settings import read_provider_settings
+from newsletter.providers.settings import OptionalApiKey, read_provider_settings
 
 log = logging.getLogger(__name__)
 
@@ -102,9 +102,9 @@ class AWSKeySettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="AWS_", extra="ignore")
 
-    access_key_id: SecretStr | None = None
-    secret_access_key: SecretStr | None = None
-    session_token: SecretStr | None = None
+    access_key_id: OptionalApiKey = None
+    secret_access_key: OptionalApiKey = None
+    session_token: OptionalApiKey = None
 
 
 def aws_credentials(settings: Settings) -> Credentials:

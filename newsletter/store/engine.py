@@ -185,9 +185,8 @@ def insert_many(conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, A
 
 def _create_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        database = sa.engine.make_url(url).database
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        # No folder is created for the file: a mistyped path must fail, not start an empty
+        # list (the settings refuse it first, naming NEWSLETTER_DATABASE_URL; see config.py).
         engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         sa.event.listen(engine, "connect", _sqlite_on_connect)
         sa.event.listen(engine, "begin", _sqlite_on_begin)

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
@@ -35,8 +35,16 @@ from newsletter.errors import StoreError
 from newsletter.progress import next_due_for, next_due_for_row
 from newsletter.schedules import Schedule
 from newsletter.store.schema import deliveries, enrolments, events, subscribers, suppressions
+from newsletter.zones import check_zone
 
-STATUSES = ("pending", "active", "unsubscribed", "forgotten")
+# pending (double opt-in not confirmed) · active · unsubscribed (they left) · suppressed (the
+# address cannot be mailed: it bounced, the provider refused it, it was suppressed by hand or
+# on the provider's list) · forgotten. Only active subscribers are sent anything.
+STATUSES = ("pending", "active", "unsubscribed", "suppressed", "forgotten")
+# Who may still be sent mail, or asked to confirm: an address suppressed later stops both.
+MAILABLE = ("active", "pending")
+# Who has not left: they can still unsubscribe (a bounced address's owner too).
+NOT_LEFT = ("active", "pending", "suppressed")
 # Delivery states that mean "this lesson is already on its way": its enrolment waits (NULL due).
 OUTSTANDING = ("due", "sending", "uncertain")
 FORGOTTEN_PREFIX = "forgotten:"
@@ -196,14 +204,10 @@ def check_timezone(name: str | None) -> str | None:
     """An IANA zone name, or None (empty) for the project's default."""
     if name is None or not name.strip():
         return None
-    name = name.strip()
     try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise StoreError(
-            f"unknown timezone {name!r} (use an IANA name such as Europe/Berlin)"
-        ) from None
-    return name
+        return check_zone(name.strip())
+    except ValueError as err:
+        raise StoreError(str(err)) from None
 
 
 def check_send_time(value: str | None) -> str | None:
@@ -638,7 +642,12 @@ def suppress(
     now: datetime,
     detail: str | None = None,
 ) -> bool:
-    """Add the address to the suppression list; False if it was already there (kept as it is)."""
+    """Add the address to the suppression list; False if it was already there (kept as it is).
+
+    A subscriber still active (or pending) with that address becomes ``suppressed`` (see
+    ``_mark_suppressed``), whatever path the suppression came by: a provider's refusal, a
+    webhook, a sync, an import."""
+    _mark_suppressed(conn, key, now)
     if suppression_for(conn, key) is not None:
         return False
     conn.execute(
@@ -654,13 +663,29 @@ def suppress(
     return True
 
 
+def _mark_suppressed(conn: Connection, key: str, now: datetime) -> None:
+    """Status ``suppressed``, and no lesson due any more (the sender no longer even looks at
+    them). The courses are not left: the record of where they were stays as it was."""
+    marked = conn.execute(
+        sa.update(subscribers)
+        .where(subscribers.c.email_key == key, subscribers.c.status.in_(MAILABLE))
+        .values(status="suppressed", updated_at=now)
+        .returning(subscribers.c.id)
+    ).scalar()
+    if marked is not None:
+        conn.execute(
+            sa.update(enrolments).where(running_enrolments(marked)).values(next_due_at=None)
+        )
+
+
 def unsubscribe(conn: Connection, sub: Subscriber, now: datetime, source: str = "cli") -> bool:
     """Stop all mail to the subscriber at once. Idempotent: False when already unsubscribed.
 
     Status unsubscribed, a suppression row, every running course left (next_due_at NULL) and
-    lessons still waiting in the ledger cancelled, plus an 'unsubscribed' event.
+    lessons still waiting in the ledger cancelled, plus an 'unsubscribed' event. A suppressed
+    subscriber who unsubscribes is unsubscribed too (their suppression keeps its reason).
     """
-    require_status(sub, "active", "pending", "unsubscribed")
+    require_status(sub, *NOT_LEFT, "unsubscribed")
     assert sub.email is not None  # only forgotten subscribers have none
     changed = sub.status != "unsubscribed"
     if changed:
@@ -765,6 +790,8 @@ def forget_address(conn: Connection, email: str, now: datetime) -> bool:
 
 
 __all__ = [
+    "MAILABLE",
+    "NOT_LEFT",
     "STATUSES",
     "Enrolment",
     "SentLesson",

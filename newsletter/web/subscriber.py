@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import available_timezones
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -37,6 +36,7 @@ from newsletter.tokens import BadToken
 from newsletter.web.context import LinksUnavailable, WebContext, context
 from newsletter.web.pages import email_page, mask_email
 from newsletter.web.security import preview_allowed, same_origin
+from newsletter.zones import canonical_zones
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ DONE = {
     "timing": "Saved: lessons now arrive at your new time.",
     "unsubscribed": "You are unsubscribed from everything. Nothing more will be sent.",
 }
-_ZONES = sorted(available_timezones() - {"Factory", "localtime"})
+_ZONES = sorted(canonical_zones())
 
 
 # -- reading links ---------------------------------------------------------------------------
@@ -112,7 +112,7 @@ def _unsubscribe(ctx: WebContext, subscriber_id: int, source: str) -> None:
     now = ctx.now()
     with ctx.store.write() as conn:
         sub = store.get_subscriber_by_id(conn, subscriber_id)
-        if sub.status in ("active", "pending") and store.unsubscribe(conn, sub, now, source):
+        if sub.status in store.NOT_LEFT and store.unsubscribe(conn, sub, now, source):
             _attribute_to_last_email(conn, sub.id)
 
 
@@ -279,7 +279,7 @@ def _manage_action(ctx: WebContext, subscriber_id: int, form: dict[str, str]) ->
             store.set_send_time(conn, sub, form.get("send_time") or None, now, timing)
             return "timing"
         if action == "unsubscribe":
-            if sub.status in ("active", "pending") and store.unsubscribe(conn, sub, now, "manage"):
+            if sub.status in store.NOT_LEFT and store.unsubscribe(conn, sub, now, "manage"):
                 _attribute_to_last_email(conn, sub.id)
             return "unsubscribed"
     raise StoreError("unknown action")

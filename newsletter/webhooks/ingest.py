@@ -8,7 +8,8 @@ message and address, or else by the provider's message id; only then does it car
 
 What events mean for the subscriber:
 
-* ``bounced`` (a permanent bounce): the address is suppressed, never mailed again;
+* ``bounced`` (a permanent bounce): the address is suppressed, never mailed again (the
+  subscriber's status becomes ``suppressed``);
 * ``complained``: suppressed as a complaint, and the subscriber unsubscribed;
 * ``unsubscribed`` (the provider's own unsubscribe link): the subscriber is unsubscribed.
 
@@ -28,7 +29,12 @@ from sqlalchemy.engine import Connection
 from newsletter.errors import StoreError
 from newsletter.store import ledger
 from newsletter.store.schema import deliveries, events, subscribers
-from newsletter.store.subscribers import get_subscriber_by_id, normalise_email, unsubscribe
+from newsletter.store.subscribers import (
+    NOT_LEFT,
+    get_subscriber_by_id,
+    normalise_email,
+    unsubscribe,
+)
 from newsletter.webhooks.base import Event
 
 SOURCE_PREFIX = "webhook:"
@@ -116,7 +122,7 @@ def _apply(
 
 def _unsubscribe(conn: Connection, subscriber_id: int, source: str, now: datetime) -> bool:
     sub = get_subscriber_by_id(conn, subscriber_id)
-    if sub.status not in ("active", "pending"):
+    if sub.status not in NOT_LEFT:
         return False
     return unsubscribe(conn, sub, now, source=source)
 

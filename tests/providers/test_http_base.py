@@ -14,7 +14,7 @@ from pytest_httpserver import HTTPServer
 from requests.structures import CaseInsensitiveDict
 
 from newsletter.config import Settings
-from newsletter.errors import ProviderAuthError, ProviderError
+from newsletter.errors import ProviderAuthError, ProviderError, RequestNotSent
 from newsletter.providers import http
 from newsletter.providers.base import OutgoingEmail, SendResult
 from newsletter.providers.http import Call, HTTPProvider, Pacer, json_body, retry_after_seconds
@@ -205,6 +205,67 @@ def test_an_auth_error_after_an_accepted_request_keeps_what_was_sent(
     assert "NEWSLETTER_ECHO_KEY" in (results[2].error or "")
     with pytest.raises(ProviderAuthError):  # the next batch meets it first: the run stops
         echo(settings, httpserver.url_for(""), sleeps).send_batch(make_emails(2))
+
+
+# -- requests that never leave this machine -----------------------------------------------------
+
+
+class SecondCallBroken(EchoProvider):
+    """Its second request of a batch carries a header value HTTP does not allow."""
+
+    def build_requests(self, emails: Sequence[OutgoingEmail]) -> list[Call]:
+        calls = super().build_requests(emails)
+        calls[1].headers["X-Tag"] = "a\r\nX-Injected: 1"
+        return calls
+
+
+def test_a_header_value_http_refuses_is_not_sent_and_says_which_setting(
+    settings, httpserver, make_emails, sleeps
+):
+    provider = echo(settings, httpserver.url_for(""), sleeps)
+    provider.session.headers["Authorization"] = " Bearer key-with-a-leading-space"
+    with pytest.raises(RequestNotSent) as caught:
+        provider.send_batch(make_emails(2))
+    assert str(caught.value) == (
+        "echo: the request could not be built (InvalidHeader): check NEWSLETTER_ECHO_KEY and "
+        "the API URL for spaces or control characters"
+    )
+    assert caught.value.answered == []
+    assert httpserver.log == [] and sleeps == []  # nothing reached the server, nothing retried
+
+
+def test_a_request_that_cannot_be_built_keeps_the_answers_of_the_ones_before(
+    settings, httpserver, make_emails, sleeps
+):
+    httpserver.expect_request("/send").respond_with_json({})
+    with pytest.raises(RequestNotSent) as caught:
+        echo(settings, httpserver.url_for(""), sleeps, SecondCallBroken).send_batch(make_emails(4))
+    assert [(r.delivery_id, r.outcome) for r in caught.value.answered] == [(1, "sent"), (2, "sent")]
+    assert len(httpserver.log) == 1
+
+
+def test_an_error_while_building_the_payload_is_not_sent(settings, make_emails, sleeps):
+    class Buggy(EchoProvider):
+        def build_requests(self, emails: Sequence[OutgoingEmail]) -> list[Call]:
+            raise KeyError("Subject")
+
+    with pytest.raises(
+        RequestNotSent, match=r"^echo: the request could not be built \(KeyError\)$"
+    ):
+        echo(settings, "http://unused", sleeps, Buggy).send_batch(make_emails(1))
+
+
+def test_a_refused_connection_is_retried_then_not_sent(settings, refused_url, make_emails, sleeps):
+    with pytest.raises(RequestNotSent, match=f"^echo: could not connect to {refused_url} "):
+        echo(settings, refused_url, sleeps).send_batch(make_emails(2))
+    assert len(sleeps) == http.MAX_ATTEMPTS - 1
+    # An idempotent provider too: a refused connection carried nothing, whatever the keys.
+    # (And a password in the URL is not repeated.)
+    with_password = refused_url.replace("http://", "http://api:pw-in-url@")
+    with pytest.raises(RequestNotSent) as caught:
+        echo(settings, with_password, sleeps, IdempotentEcho).send_batch(make_emails(2))
+    assert f"could not connect to {refused_url} " in str(caught.value)
+    assert "pw-in-url" not in str(caught.value)
 
 
 def test_json_body_is_none_for_html():

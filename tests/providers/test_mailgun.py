@@ -17,7 +17,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from newsletter.config import Settings
-from newsletter.errors import ConfigError, ProviderAuthError
+from newsletter.errors import ConfigError, ProviderAuthError, RequestNotSent
 from newsletter.providers.mailgun import MailgunProvider
 from tests.providers.conftest import HTML_502, LESSON, MakeEmails, Sleeps, json_response
 
@@ -219,9 +219,10 @@ def test_read_timeout_leaves_the_emails_uncertain(settings, silent_url, make_ema
     assert [r.outcome for r in results] == ["uncertain", "uncertain"] and sleeps == []
 
 
-def test_connection_refused_is_retried(settings, refused_url, make_emails, sleeps):
-    results = provider(settings, refused_url, sleeps).send_batch(make_emails(1))
-    assert results[0].outcome == "retry" and len(sleeps) == 3
+def test_connection_refused_is_retried_then_handed_back(settings, refused_url, make_emails, sleeps):
+    with pytest.raises(RequestNotSent, match="mailgun: could not connect"):
+        provider(settings, refused_url, sleeps).send_batch(make_emails(1))
+    assert len(sleeps) == 3
 
 
 def test_401_names_the_variable_and_not_the_key(settings, httpserver, make_emails, sleeps):

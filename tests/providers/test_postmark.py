@@ -15,7 +15,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from newsletter.config import Settings
-from newsletter.errors import ConfigError, ProviderAuthError
+from newsletter.errors import ConfigError, ProviderAuthError, RequestNotSent
 from newsletter.providers import get_provider
 from newsletter.providers.postmark import PostmarkProvider
 from newsletter.store.ledger import email_hash
@@ -252,10 +252,9 @@ def test_read_timeout_leaves_the_emails_uncertain(settings, silent_url, make_ema
     assert sleeps == []  # never retried: Postmark might have sent them
 
 
-def test_connection_refused_is_retried_then_left_due(settings, refused_url, make_emails, sleeps):
-    results = provider(settings, refused_url, sleeps).send_batch(make_emails(2))
-
-    assert [r.outcome for r in results] == ["retry", "retry"]
+def test_connection_refused_is_retried_then_handed_back(settings, refused_url, make_emails, sleeps):
+    with pytest.raises(RequestNotSent, match=r"postmark: could not connect .*ConnectionError"):
+        provider(settings, refused_url, sleeps).send_batch(make_emails(2))
     assert len(sleeps) == 3 and all(0 <= s <= 8 for s in sleeps)
 
 

@@ -21,7 +21,7 @@ from referencing.jsonschema import DRAFT202012
 from werkzeug import Request, Response
 
 from newsletter.config import Settings
-from newsletter.errors import ConfigError, ProviderAuthError
+from newsletter.errors import ConfigError, ProviderAuthError, RequestNotSent
 from newsletter.providers.base import MergeFields, OutgoingEmail
 from newsletter.providers.sendgrid import SendGridProvider, substitution_tags
 from tests.conftest import REPO
@@ -265,9 +265,10 @@ def test_read_timeout_leaves_the_emails_uncertain(settings, silent_url, make_ema
     assert [r.outcome for r in results] == ["uncertain", "uncertain"] and sleeps == []
 
 
-def test_connection_refused_is_retried(settings, refused_url, make_emails, sleeps):
-    results = provider(settings, refused_url, sleeps).send_batch(make_emails(1))
-    assert results[0].outcome == "retry" and len(sleeps) == 3
+def test_connection_refused_is_retried_then_handed_back(settings, refused_url, make_emails, sleeps):
+    with pytest.raises(RequestNotSent, match="sendgrid: could not connect"):
+        provider(settings, refused_url, sleeps).send_batch(make_emails(1))
+    assert len(sleeps) == 3
 
 
 def test_401_names_the_variable_and_not_the_key(settings, httpserver, make_emails, sleeps):

@@ -37,9 +37,10 @@ def names(store) -> dict[str, str | None]:
         return dict(conn.execute(sa.select(subscribers.c.email, subscribers.c.name)).all())
 
 
-def assert_refused(result, *lines: str) -> None:
-    """Exit 1 and exactly these ``error:`` lines (one per problem); no traceback, no output."""
-    assert result.exit_code == 1, result.output
+def assert_refused(result, *lines: str, code: int = 1) -> None:
+    """Exit ``code`` (2: a configuration error) and exactly these ``error:`` lines (one per
+    problem); no traceback, no output."""
+    assert result.exit_code == code, result.output
     assert result.output.splitlines() == [f"error: {line}" for line in lines]
 
 
@@ -351,8 +352,30 @@ def test_an_unknown_default_timezone_is_a_config_error(cli, store):
     result = cli("send", "--now", iso(ENROL), env={"NEWSLETTER_DEFAULT_TIMEZONE": "Mars/Base"})
     assert_refused(
         result,
-        "default_timezone: unknown IANA timezone 'Mars/Base' (set key 'default_timezone' in "
-        "newsletter.toml or env NEWSLETTER_DEFAULT_TIMEZONE)",
+        "default_timezone: unknown timezone 'Mars/Base' (use an IANA name such as Europe/Berlin) "
+        "(set key 'default_timezone' in newsletter.toml or env NEWSLETTER_DEFAULT_TIMEZONE)",
+        code=2,
+    )
+    assert snapshot(store) == before
+
+
+@pytest.mark.parametrize("zone", ["localtime", "Factory", "posixrules", "right/Europe/London"])
+def test_a_zone_file_that_is_no_iana_zone_is_refused_everywhere(cli, store, tmp_path, zone):
+    """ZoneInfo opens these (they are files under /usr/share/zoneinfo), but lessons would then
+    follow the server's own clock setting, a "-00" placeholder, or leap-second time."""
+    before = snapshot(store)
+    message = f"unknown timezone {zone!r} (use an IANA name such as Europe/Berlin)"
+    result = cli("subscribers", "add", "tz@example.com", "--timezone", zone)
+    assert_refused(result, message)
+    source = tmp_path / "zones.csv"
+    source.write_text(f"email,timezone\ntz@example.com,{zone}\n", encoding="utf-8")
+    assert_refused(cli("subscribers", "import", str(source)), f"{source}:2: {message}")
+    result = cli("status", env={"NEWSLETTER_DEFAULT_TIMEZONE": zone})
+    assert_refused(
+        result,
+        f"default_timezone: {message} (set key 'default_timezone' in newsletter.toml or env "
+        "NEWSLETTER_DEFAULT_TIMEZONE)",
+        code=2,
     )
     assert snapshot(store) == before
 

@@ -139,7 +139,8 @@ def test_check_plan_and_show_name_a_delivery_held_by_a_deleted_lesson(
     shown = json.loads(cli("subscribers", "show", "ana@example.com", "--json").stdout)
     held_next = shown["courses"][0]["next"]
     assert (held_next["message_id"], held_next["queued"]) == (BRIDGE, True)
-    assert held_next["held"] == {
+    assert held_next["held"] == "gone"
+    assert held_next["gone"] == {
         "message_id": BRIDGE,
         "action": "cancel",
         "moves_to": None,
@@ -181,7 +182,7 @@ def test_send_cancels_a_delivery_of_a_deleted_lesson_and_the_course_goes_on(
             "reason": f"cancelled: '{BRIDGE}' is gone from content/",
         }
     ]
-    assert (course["next"]["message_id"], course["next"]["held"]) == (PLANK, None)
+    assert (course["next"]["message_id"], course["next"]["gone"]) == (PLANK, None)
     assert course["next"]["due_utc"] == iso(NEXT_MONDAY)
     assert json.loads(cli("orphans", "--json").stdout) == {"deliveries": [], "broadcasts": []}
     assert cli("check").stderr == ""

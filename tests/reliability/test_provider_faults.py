@@ -23,6 +23,7 @@ from tests.reliability.conftest import (
     ids_in,
     iso,
     ledger_rows,
+    run,
     send,
     states,
 )
@@ -205,9 +206,38 @@ def test_a_provider_that_is_down_leaves_rows_due(store, project, fake, project_d
         down = f"http://127.0.0.1:{s.getsockname()[1]}"
     env = child_env(project_dir, **{**postmark_env(fake), "NEWSLETTER_POSTMARK_API_URL": down})
     done = send(env, ENROL, "--no-sync")
-    assert_failed_run(done, "0 sent, 3 to retry on a later run", "postmark: ConnectionError")
-    assert states(store) == {"due": 3}
+    assert_failed_run(
+        done,
+        "0 sent, 3 to retry on a later run",
+        f"error: postmark: could not connect to {down} (ConnectionError)",
+    )
+    # Nothing left the machine: handed back as they were, not counted as an attempt.
+    assert [(r.state, r.attempts, r.next_attempt_at) for r in ledger_rows(store)] == [
+        ("due", 0, ENROL)
+    ] * 3
     finishes_later(store, fake, cli, emails)
+
+
+def test_a_token_with_spaces_around_it_works_and_one_with_a_line_break_is_refused(
+    store, project, fake, postmark
+):
+    """Credentials are checked when the provider is set up, before anything is claimed: spaces
+    around a pasted token are dropped; a token HTTP cannot carry stops with one line naming the
+    variable (exit 2), the ledger untouched."""
+    emails = enrol_many(store, project, 2)
+    broken = {**postmark, "NEWSLETTER_POSTMARK_TOKEN": fake.postmark_token + "\r\nX-Evil: 1"}
+    done = send(broken, ENROL)
+    assert (done.code, done.out) == (2, "")
+    assert done.err == (
+        "error: NEWSLETTER_POSTMARK_TOKEN holds a control or non-ASCII character; copy the key "
+        "again: set it in the environment or .env\n"
+    )
+    assert ledger_rows(store) == [] and fake.requests == []
+
+    padded = {**postmark, "NEWSLETTER_POSTMARK_TOKEN": f"  {fake.postmark_token}\n"}
+    done = send(padded, ENROL)
+    assert (done.code, done.out, done.err) == (0, "", "")
+    assert_each_delivered_once(fake, emails)
 
 
 # -- answers that make no sense, and per-email refusals --------------------------------------------
@@ -236,18 +266,45 @@ def test_resend_malformed_answer_after_accepting_is_still_exactly_once(
     finishes_later(store, fake, cli, emails, resend_env(fake))
 
 
+def test_a_refused_recipient_is_reported_with_v_and_is_no_failed_run(
+    store, project, fake, postmark
+):
+    """Postmark's 406 (inactive recipient) for one address: the address is suppressed and the
+    run is a success (cron mails its owner whatever a run prints, every hour)."""
+    emails = enrol_many(store, project, 3)
+    fake.fail(Fault("items", codes={emails[0]: 406}))
+    done = send(postmark, ENROL)
+    assert (done.code, done.out, done.err) == (0, "", "")
+    assert {r.email: r.state for r in cli_rows(store)} == {
+        emails[0]: "failed",
+        emails[1]: "sent",
+        emails[2]: "sent",
+    }
+    assert suppressed(store) == {emails[0]}
+    assert statuses_of(store) == {emails[0]: "suppressed", **dict.fromkeys(emails[1:], "active")}
+
+    more = enrol_many(store, project, 2, prefix="later")
+    fake.fail(Fault("items", codes={more[1]: 406}))
+    done = run(postmark, "-v", "send", "--now", iso(ENROL))
+    assert done.code == 0
+    assert all(line.startswith("INFO ") for line in done.error_lines), done.err  # -v's log
+    lines = done.out.splitlines()
+    assert lines[0].startswith(f"refused: {more[1]}: postmark: ErrorCode 406: ")
+    assert lines[-1] == "send: 1 sent, 1 refused by the provider (addresses now suppressed)"
+
+
 def test_per_email_refusals_in_a_200_batch(store, project, fake, postmark, cli):
     emails = enrol_many(store, project, 6)
     inactive, invalid, unlucky = emails[0], emails[1], emails[2]
     fake.fail(Fault("items", codes={inactive: 406, invalid: 300, unlucky: 1235}))
     done = send(postmark, ENROL)
+    # 1235 is no address's fault (a payload or account matter): that one makes the run fail.
     assert_failed_run(
         done,
-        "3 sent, 2 failed (addresses suppressed), 1 to retry on a later run",
-        "ErrorCode 406",
-        "ErrorCode 300",
+        "3 sent, 2 refused by the provider (addresses now suppressed), 1 to retry on a later run",
         "ErrorCode 1235",
     )
+    assert "ErrorCode 406" not in done.err and "ErrorCode 300" not in done.err
     by_email = {r.email: r for r in cli_rows(store)}
     assert by_email[inactive].state == by_email[invalid].state == "failed"
     assert by_email[unlucky].state == "due"
@@ -274,6 +331,15 @@ def cli_rows(store) -> list:
             subscribers, subscribers.c.id == deliveries.c.subscriber_id
         )
         return list(conn.execute(query))
+
+
+def statuses_of(store) -> dict[str, str]:
+    import sqlalchemy as sa
+
+    from newsletter.store.schema import subscribers
+
+    with store.read() as conn:
+        return dict(conn.execute(sa.select(subscribers.c.email, subscribers.c.status)).all())
 
 
 def suppressed(store) -> set[str]:

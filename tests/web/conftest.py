@@ -16,12 +16,12 @@ from starlette.exceptions import StarletteDeprecationWarning
 
 from newsletter.config import Settings, load_settings
 from newsletter.project import Project
-from newsletter.providers.memory import MemoryProvider
 from newsletter.store import Store
 from newsletter.store.schema import metadata
 from newsletter.tokens import Tokens
 from newsletter.web import create_app
 from tests.conftest import TEST_SECRET
+from tests.memory_provider import MemoryProvider
 
 # Starlette 1.0 prefers httpx2 for its test client but works with httpx; the suite turns
 # warnings into errors, so the one about that is silenced here, where the client is imported.

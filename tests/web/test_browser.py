@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 
 from newsletter.config import load_settings
-from newsletter.providers.memory import MemoryProvider
 from newsletter.store import Store, open_store
 from newsletter.store.subscribers import find_subscriber
 from newsletter.web import create_app
 from tests.factories import COURSE, enrolled
+from tests.memory_provider import MemoryProvider
 from tests.web.conftest import CHROMIUM, NOW
 from tests.web.live import chromium, free_socket, serving, url_of
 

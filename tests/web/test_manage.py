@@ -119,14 +119,14 @@ def test_change_send_time_and_timezone(client, store, url):
     assert (sub.send_time, sub.timezone) == (None, None)
 
 
-def test_bad_timezone_is_explained_and_changes_nothing(client, store, url):
+@pytest.mark.parametrize("zone", ["Mars/Olympus", "localtime", "Factory", "posixrules"])
+def test_bad_timezone_is_explained_and_changes_nothing(client, store, url, zone):
     before = snapshot(store)
-    answer = client.post(
-        url, data={"action": "timing", "timezone": "Mars/Olympus", "send_time": ""}
-    )
+    answer = client.post(url, data={"action": "timing", "timezone": zone, "send_time": ""})
     assert answer.status_code == 422
     assert "unknown timezone" in answer.text
     assert snapshot(store) == before
+    assert f'value="{zone}"' not in client.get(url).text  # nor offered in the list
 
 
 def test_unsubscribe_everything_then_subscribe_again(client, store, url):
@@ -150,6 +150,17 @@ def test_no_way_back_for_a_bounced_address(client, store, url, ana):
     before = snapshot(store)
     assert client.post(url, data={"action": "resubscribe"}).status_code == 422
     assert snapshot(store) == before
+
+
+def test_a_bounced_address_is_told_nothing_is_sent(client, store, url):
+    with store.write() as conn:
+        ledger.suppress(conn, "ana@example.com", "bounced", "webhook:postmark", "", NOW)
+    page = client.get(url).text
+    assert "cannot be delivered" in page and "nothing is sent to it" in page
+    assert "Next:" not in page and "Injured or busy?" not in page  # no lesson is on its way
+    act(client, url, action="unsubscribe")  # they can still say they want out
+    with store.read() as conn:
+        assert get_subscriber(conn, "ana@example.com").status == "unsubscribed"
 
 
 def test_cross_site_post_is_refused(client, store, url):

@@ -10,7 +10,6 @@ from datetime import timedelta
 import itsdangerous.timed
 import sqlalchemy as sa
 
-from newsletter.providers.memory import MemoryProvider
 from newsletter.store import ledger
 from newsletter.store.membership import leave_course
 from newsletter.store.schema import enrolments, suppressions
@@ -18,6 +17,7 @@ from newsletter.store.subscribers import find_subscriber, unsubscribe
 from newsletter.web.context import WebOptions
 from newsletter.web.ratelimit import Limit
 from tests.factories import COURSE, enrolled
+from tests.memory_provider import MemoryProvider
 from tests.web.conftest import BASE, NOW, TestClient, snapshot
 
 LINK = re.compile(rf"{re.escape(BASE)}/confirm/[\w.-]+")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from newsletter.store import ledger
 from newsletter.store.schema import events, suppressions
 from newsletter.store.subscribers import get_subscriber
 from newsletter.tokens import Tokens
@@ -39,6 +40,24 @@ def test_one_click_post_unsubscribes_at_once_without_cookies(client, store, proj
             sa.select(events.c.source).where(events.c.type == "unsubscribed")
         ).scalars()
         assert list(sources) == ["one-click"]
+
+
+def test_a_suppressed_subscriber_can_still_unsubscribe(client, store, project, tokens):
+    """A bounced address's owner clicks the link in an older email: they are unsubscribed, and
+    the suppression keeps its own reason (a bounce is not theirs to undo)."""
+    sub = enrolled(store, project, "ana@example.com", NOW)
+    with store.write() as conn:
+        ledger.suppress(conn, "ana@example.com", "bounced", "webhook:postmark", "", NOW)
+        assert get_subscriber(conn, "ana@example.com").status == "suppressed"
+    answer = client.post(
+        f"/u/{tokens.make('unsubscribe', sub.id)}",
+        content=b"List-Unsubscribe=One-Click",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert answer.status_code == 200 and "You are unsubscribed" in answer.text
+    with store.read() as conn:
+        assert get_subscriber(conn, "ana@example.com").status == "unsubscribed"
+        assert conn.execute(sa.select(suppressions.c.reason)).scalars().all() == ["bounced"]
 
 
 def test_multipart_one_click_and_cross_site_post_work(client, store, project, tokens):

@@ -1,4 +1,8 @@
-"""An in-memory provider for tests: keeps what it was given, can be told to fail."""
+"""An in-memory provider for tests: keeps what it was given, can be told to fail.
+
+It lives with the tests, out of the package: a user who set NEWSLETTER_PROVIDER=memory would
+see their emails marked as sent while they went nowhere. tests/conftest.py registers it under
+the name ``memory`` for the duration of each test."""
 
 from __future__ import annotations
 

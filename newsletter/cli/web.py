@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 
 import click
 
 from newsletter.cli import AppContext, now_option
+from newsletter.clock import Clock
 
 # Open event streams (the preview's live reload) must not hold Ctrl-C up for long.
 GRACEFUL_SHUTDOWN_SECONDS = 2
@@ -68,7 +67,8 @@ def serve(
         preview=show_preview,
         live_reload=live_reload,
         preview_hosts=frozenset({host.lower()}),
-        clock=_clock_from(now),
+        # --now: the pages' clock starts then and keeps ticking; else it is the system's.
+        clock=None if now is None else Clock.starting_at(now),
     )
     where = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
     click.echo(f"serving {app.settings.project_dir} on {where}", err=True)
@@ -82,18 +82,6 @@ def serve(
         ws="none",
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
-
-
-def _clock_from(start: datetime | None) -> Any:
-    """The real clock, or one that starts at ``start`` and moves on in real time."""
-    if start is None:
-        return None
-    began = time.monotonic()
-
-    def clock() -> datetime:
-        return datetime.fromtimestamp(start.timestamp() + time.monotonic() - began, UTC)
-
-    return clock
 
 
 COMMANDS = (serve,)

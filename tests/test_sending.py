@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -22,9 +21,9 @@ from newsletter.store import Store
 from newsletter.store.ledger import email_hash
 from newsletter.store.schema import deliveries, enrolments, suppressions
 from newsletter.store.subscribers import get_subscriber, pause, unsubscribe
-from tests.conftest import REPO
 from tests.factories import COURSE, enrolled, timing
 from tests.fakes import delivered
+from tests.senders import sender_env
 
 # Wednesday 2 December 2026, 10:00 UTC (10:00 in London): a normal enrolment moment.
 ENROL = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
@@ -242,20 +241,6 @@ def test_verbose_prints_summary(cli, store, project):
 # -- real processes ------------------------------------------------------------------------
 
 
-def _env(project_dir: Path, **extra: str) -> dict[str, str]:
-    # The child uses the test's database: NEWSLETTER_DATABASE_URL is set on PostgreSQL.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
-    if "NEWSLETTER_DATABASE_URL" in os.environ:
-        env["NEWSLETTER_DATABASE_URL"] = os.environ["NEWSLETTER_DATABASE_URL"]
-    env.update(
-        NEWSLETTER_PROJECT_DIR=str(project_dir),
-        NEWSLETTER_SECRET_KEY="test-secret-key-0123456789abcdef",
-        PYTHONPATH=str(REPO),
-        **extra,
-    )
-    return env
-
-
 def _send(env: dict[str, str], now: datetime, *flags: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "newsletter", "send", "--now", iso(now), *flags],
@@ -270,7 +255,7 @@ def test_two_concurrent_senders_deliver_each_message_once(store, project, projec
     for i in range(60):
         enrolled(store, project, f"c{i}@example.com", ENROL)
     log = tmp_path / "delivered.log"
-    env = _env(
+    env = sender_env(
         project_dir,
         NEWSLETTER_PROVIDER="tests.fakes:AppendLogProvider",
         FAKE_LOG=str(log),
@@ -301,7 +286,7 @@ def test_killed_mid_send_leaves_uncertain_rows_that_are_never_resent_unasked(
     for i in range(8):
         enrolled(store, project, f"k{i}@example.com", ENROL)
     marker = tmp_path / "marker"
-    env = _env(
+    env = sender_env(
         project_dir, NEWSLETTER_PROVIDER="tests.fakes:HangingProvider", FAKE_MARKER=str(marker)
     )
     hanging = _send(env, ENROL)
@@ -310,7 +295,9 @@ def test_killed_mid_send_leaves_uncertain_rows_that_are_never_resent_unasked(
     assert len(in_flight) == 5  # the provider's batch size
 
     log = tmp_path / "delivered.log"
-    env = _env(project_dir, NEWSLETTER_PROVIDER="tests.fakes:AppendLogProvider", FAKE_LOG=str(log))
+    env = sender_env(
+        project_dir, NEWSLETTER_PROVIDER="tests.fakes:AppendLogProvider", FAKE_LOG=str(log)
+    )
     rerun = _send(env, ENROL)
     _out, err = rerun.communicate(timeout=60)
     assert rerun.returncode == 0, err
@@ -337,7 +324,7 @@ def test_killed_mid_send_with_idempotent_provider_is_retried(store, project, pro
         enrolled(store, project, f"i{i}@example.com", ENROL)
     marker = tmp_path / "marker"
     hanging = _send(
-        _env(
+        sender_env(
             project_dir,
             NEWSLETTER_PROVIDER="tests.fakes:HangingIdempotentProvider",
             FAKE_MARKER=str(marker),
@@ -347,7 +334,9 @@ def test_killed_mid_send_with_idempotent_provider_is_retried(store, project, pro
     _kill_when_marker(hanging, marker)
     log = tmp_path / "delivered.log"
     rerun = _send(
-        _env(project_dir, NEWSLETTER_PROVIDER="tests.fakes:AppendLogProvider", FAKE_LOG=str(log)),
+        sender_env(
+            project_dir, NEWSLETTER_PROVIDER="tests.fakes:AppendLogProvider", FAKE_LOG=str(log)
+        ),
         ENROL,
     )
     _out, err = rerun.communicate(timeout=60)

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import click
 
-from newsletter.cli import AppContext, now_option
+from newsletter.cli import AppContext, now_option, resolve_now
 from newsletter.clock import Clock
 
 # Open event streams (the preview's live reload) must not hold Ctrl-C up for long.
@@ -68,7 +68,7 @@ def serve(
         live_reload=live_reload,
         preview_hosts=frozenset({host.lower()}),
         # --now: the pages' clock starts then and keeps ticking; else it is the system's.
-        clock=None if now is None else Clock.starting_at(now),
+        clock=Clock.starting_at(resolve_now(now)) if app.clock.pinned else None,
     )
     where = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
     click.echo(f"serving {app.settings.project_dir} on {where}", err=True)

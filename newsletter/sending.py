@@ -247,12 +247,15 @@ class SendRun:
         while remaining is None or remaining > 0:
             size = batch if remaining is None else min(batch, remaining)
             with self.store.write() as conn:
+                # Asked before the claim: a sender that commits its last queue page between
+                # our claim and a later look would seem done while its rows wait unclaimed.
+                others_queueing = self._others_still_queueing(conn)
                 claimed = ledger.claim(
                     conn, self.run_id, self.provider.name, now, self.wall(), size
                 )
                 runs.heartbeat(conn, self.run_id, self.wall())
             if not claimed:
-                if self._others_still_queueing():
+                if others_queueing:
                     time.sleep(QUEUE_POLL_SECONDS)
                     continue
                 return
@@ -263,9 +266,8 @@ class SendRun:
             if progress:
                 progress(len(claimed))
 
-    def _others_still_queueing(self) -> bool:
-        with self.store.read() as conn:
-            return runs.queueing_elsewhere(conn, self.run_id, self.wall(), self._another_alive)
+    def _others_still_queueing(self, conn: Connection) -> bool:
+        return runs.queueing_elsewhere(conn, self.run_id, self.wall(), self._another_alive)
 
     def _another_alive(self, host: str, pid: int) -> bool:
         """A live sender process other than this one: a run this process left unfinished (an

@@ -230,6 +230,21 @@ def test_expired_tampered_and_wrong_purpose_confirm_links(client, store, tokens)
     assert subscriber(store).status == "pending"
 
 
+def test_a_confirm_link_ages_on_the_apps_clock(make_app, store):
+    """The link's week is counted on the clock the app was given (serve --now, a test), not on
+    the system clock: both when it is made and when it is read."""
+    moment = [NOW]
+    with TestClient(make_app(clock=Clock(lambda: moment[0])), base_url=BASE) as client:
+        sign_up(client)
+        link = confirm_link()
+        moment[0] = NOW + timedelta(days=7, seconds=1)
+        late = client.get(link)
+        assert late.status_code == 400 and "has expired" in late.text
+        moment[0] = NOW + timedelta(days=6, hours=23)
+        assert client.get(link).status_code == 200
+    assert subscriber(store).status == "pending"
+
+
 def test_cross_site_confirm_is_refused(client, store):
     sign_up(client)
     link = confirm_link()

@@ -41,6 +41,7 @@ from newsletter.store.subscribers import (
     resume,
     unsubscribe,
 )
+from newsletter.timefmt import format_minute
 
 LISTED_STATUSES = ("pending", "active", "unsubscribed")
 
@@ -62,8 +63,9 @@ def _iso(at: dt.datetime | None) -> str | None:
     return None if at is None else format_timestamp(at)
 
 
-def _local(at: dt.datetime, tz: ZoneInfo) -> str:
-    return f"{at.astimezone(tz):%Y-%m-%d %H:%M %Z} ({tz.key})"
+def _shown(iso: str, tz: ZoneInfo) -> str:
+    """A timestamp of the JSON details as the text output shows it (timefmt.py)."""
+    return format_minute(dt.datetime.fromisoformat(iso), tz)
 
 
 @click.group()
@@ -297,7 +299,7 @@ def _print_details(d: dict[str, Any], tz: ZoneInfo) -> None:
     click.echo(f"  status      {d['status']}")
     click.echo(f"  timezone    {zone}")
     click.echo(f"  send time   {d['send_time'] or 'as scheduled'}")
-    click.echo(f"  subscribed  {d['created_at']}")
+    click.echo(f"  subscribed  {_shown(d['created_at'], tz)}")
     if d["tags"]:
         click.echo(f"  tags        {', '.join(d['tags'])}")
     for key, value in sorted(d["attributes"].items()):
@@ -308,24 +310,25 @@ def _print_details(d: dict[str, Any], tz: ZoneInfo) -> None:
 
 def _print_course(c: dict[str, Any], tz: ZoneInfo) -> None:
     total = f", {c['lessons_total']} lessons" if c["lessons_total"] else ""
-    click.echo(f"{c['course']}: {c['state']} (enrolled {c['enrolled_at']}{total})")
+    enrolled = _shown(c["enrolled_at"], tz)
+    click.echo(f"{c['course']}: {c['state']} (enrolled {enrolled}{total})")
     for s in c["sent"]:
-        click.echo(f"  sent  {s['position']:>2}  {s['message_id']:<32} {s['sent_at']}")
+        sent = _shown(s["sent_at"], tz) if s["sent_at"] else "-"
+        click.echo(f"  sent  {s['position']:>2}  {s['message_id']:<32} {sent}")
     n = c["next"]
     if n is not None:
         when = "queued for sending" if n["queued"] else "not scheduled while paused"
         if n["due_utc"]:
-            due = dt.datetime.fromisoformat(n["due_utc"])
-            when = f"due {_local(due, tz)} = {due:%Y-%m-%d %H:%M} UTC"
+            when = f"due {_shown(n['due_utc'], tz)}"
         click.echo(f"  next  {n['position']:>2}  {n['message_id'] or '-':<32} {when}")
         if n["subject"]:
             click.echo(f"            {n['subject']}")
     if c["paused_at"]:
-        until = c["paused_until"] or "resumed"
-        click.echo(f"  paused since {c['paused_at']} until {until}")
+        until = _shown(c["paused_until"], tz) if c["paused_until"] else "resumed"
+        click.echo(f"  paused since {_shown(c['paused_at'], tz)} until {until}")
     for key in ("completed_at", "left_at"):
         if c[key]:
-            click.echo(f"  {key.removesuffix('_at')} {c[key]}")
+            click.echo(f"  {key.removesuffix('_at')} {_shown(c[key], tz)}")
 
 
 @subscribers.command("show")
@@ -397,7 +400,7 @@ def pause_command(
         tz = timing.zone(sub)
         end = None if until is None else until_instant(until, tz)
         pause(conn, sub, end, resolve_now(now), timing)
-    click.echo(f"paused {sub.email} until {_local(end, tz) if end else 'resumed'}")
+    click.echo(f"paused {sub.email} until {format_minute(end, tz) if end else 'resumed'}")
 
 
 @subscribers.command("resume")

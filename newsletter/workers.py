@@ -109,10 +109,13 @@ def _worker_main(job: Job, answer: Connection) -> None:
     # worker exactly once (as SIGTERM), so that no second signal cuts a worker's clean-up short.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _interrupt)
+    report = SendReport(interrupted=True)  # if stopped before its run began
     try:
         report = run_worker(job)
-    except KeyboardInterrupt:  # stopped before its run began (or after it ended)
-        report = SendReport(interrupted=True)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # done: a late stop changes nothing
     answer.send(report)
     answer.close()
 

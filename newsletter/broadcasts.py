@@ -46,6 +46,7 @@ from newsletter.files import ProjectFolders
 from newsletter.schedules import HHMM, local_to_utc
 from newsletter.store.ledger import DueItem, zone
 from newsletter.store.schema import UTCDateTime, broadcasts, deliveries, enrolments, subscribers
+from newsletter.timefmt import format_minute
 
 FILE_NAME = "broadcasts.toml"
 UTC = dt.UTC
@@ -107,7 +108,7 @@ class When:
 
     def __str__(self) -> str:
         if self.at is not None:
-            return f"{self.at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+            return format_minute(self.at)
         return f"{self.local_date:%Y-%m-%d} {self.local_time:%H:%M} local time"
 
 

@@ -3,7 +3,10 @@
 One run: register → reap rows of dead runs → queue due lessons as ledger rows → repeatedly claim
 a batch, render it, hand it to the provider, record the answers → finish. Every step that
 changes the ledger commits before the next talks to the network, so killing the process at any
-point leaves rows that the next run can classify (see store/ledger.py).
+point leaves rows that the next run can classify (see store/ledger.py). Ctrl-C (SIGINT) stops a
+run between two steps: the rows of the batch in hand go back to ``due`` if they were not handed
+to the provider yet, and are classified as after a crash (``uncertain``, or ``due`` again for an
+idempotent provider) if they were; the report says the run was interrupted.
 """
 
 from __future__ import annotations
@@ -16,12 +19,13 @@ import time
 import uuid
 from collections.abc import Callable, Container, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy.engine import Connection
 
 from newsletter import broadcasts, orphans, plan
 from newsletter.broadcasts import Broadcast
+from newsletter.clock import system_time
 from newsletter.envelope import Envelopes
 from newsletter.errors import (
     NewsletterError,
@@ -39,13 +43,8 @@ from newsletter.tokens import Tokens
 
 log = logging.getLogger(__name__)
 
+# Leases and heartbeats are real time, whatever ``--now`` says (see clock.py).
 WallClock = Callable[[], datetime]
-
-
-def real_time() -> datetime:
-    """The wall clock: leases and heartbeats are real time, whatever ``--now`` says."""
-    return datetime.now(UTC)
-
 
 # How often a sender with nothing to claim looks again while another is still queueing.
 QUEUE_POLL_SECONDS = 0.05
@@ -79,6 +78,7 @@ class SendReport:
     uncertain_found: int = 0
     interrupted_retried: int = 0
     clock_went_back_from: datetime | None = None
+    interrupted: bool = False  # stopped by Ctrl-C; what it had in hand is accounted for above
     errors: list[str] = field(default_factory=list)
     refusals: list[str] = field(default_factory=list)  # one line per refused recipient
 
@@ -171,7 +171,7 @@ class SendRun:
         store: Store,
         provider: Provider,
         *,
-        wall_clock: WallClock = real_time,
+        wall_clock: WallClock = system_time,
         host: str | None = None,
         pid: int | None = None,
     ):
@@ -185,6 +185,9 @@ class SendRun:
         self.courses = course_book(project)
         self.default_tz = project.settings.default_timezone
         self.envelopes = Envelopes(project.settings, Tokens(project.settings.require_secret_key()))
+        # The batch in hand, and whether it was handed to the provider (see _interrupted).
+        self._batch: list[Claimed] = []
+        self._handed_over = False
 
     def run(
         self, now: datetime, options: SendOptions, progress: Progress | None = None
@@ -199,6 +202,8 @@ class SendRun:
         try:
             self._prepare(now, options, report)
             self._send_batches(now, options, report, progress)
+        except KeyboardInterrupt:
+            self._interrupted(now, report)
         except BaseException:
             # Recorded as finished if the database still lets us (so no sender waits for it),
             # but it is the first error that the user needs to see.
@@ -212,14 +217,28 @@ class SendRun:
         with self.store.write() as conn:
             runs.finish_run(conn, self.run_id, self.wall())
 
+    def _interrupted(self, now: datetime, report: SendReport) -> None:
+        """Ctrl-C: settle this run's rows in ``sending`` now rather than leave them to the next
+        run. A batch not yet handed to the provider never left: its rows are due again. One
+        that was (or rows claimed a moment before the interrupt) may have been delivered: the
+        same classification as after a crash (store/runs.py reap)."""
+        report.interrupted = True
+        with self.store.write() as conn:
+            if self._batch and not self._handed_over:
+                ledger.release(conn, self.run_id, self._batch, now)
+            unsure, retried = runs.reap(
+                conn, now, self.wall(), lambda _h, _p: False, _is_idempotent, run_id=self.run_id
+            )
+        report.uncertain += unsure
+        report.interrupted_retried += retried
+
     # -- steps -----------------------------------------------------------------------------
 
     def _start(self, now: datetime, report: SendReport) -> None:
         with self.store.write() as conn:
             latest = runs.start_run(conn, self.run_id, self.host, self.pid, self.wall(), now)
         if latest is not None and now < latest:
-            report.clock_went_back_from = latest
-            log.warning("--now %s is earlier than an earlier run's (%s)", now, latest)
+            report.clock_went_back_from = latest  # the caller knows whether --now was given
 
     def _prepare(self, now: datetime, options: SendOptions, report: SendReport) -> None:
         with self.store.write() as conn:
@@ -269,12 +288,15 @@ class SendRun:
         while remaining is None or remaining > 0:
             size = batch if remaining is None else min(batch, remaining)
             with self.store.write() as conn:
+                # Asked before the claim: a sender that commits its last queue page between
+                # our claim and a later look would seem done while its rows wait unclaimed.
+                others_queueing = self._others_still_queueing(conn)
                 claimed = ledger.claim(
                     conn, self.run_id, self.provider.name, now, self.wall(), size
                 )
                 runs.heartbeat(conn, self.run_id, self.wall())
             if not claimed:
-                if self._others_still_queueing():
+                if others_queueing:
                     time.sleep(QUEUE_POLL_SECONDS)
                     continue
                 return
@@ -285,9 +307,8 @@ class SendRun:
             if progress:
                 progress(len(claimed))
 
-    def _others_still_queueing(self) -> bool:
-        with self.store.read() as conn:
-            return runs.queueing_elsewhere(conn, self.run_id, self.wall(), self._another_alive)
+    def _others_still_queueing(self, conn: Connection) -> bool:
+        return runs.queueing_elsewhere(conn, self.run_id, self.wall(), self._another_alive)
 
     def _another_alive(self, host: str, pid: int) -> bool:
         """A live sender process other than this one: a run this process left unfinished (an
@@ -297,8 +318,10 @@ class SendRun:
     def _send_one_batch(self, claimed: list[Claimed], now: datetime, report: SendReport) -> bool:
         """Send and record one batch; False when the run must stop."""
         by_id = {c.delivery_id: c for c in claimed}
+        self._batch, self._handed_over = claimed, False
         emails, results = self._render(claimed, now)
         try:
+            self._handed_over = True
             if emails:
                 results.extend(self.provider.send_batch(emails))
         except (ProviderAuthError, RequestNotSent, UnsupportedFeature) as err:
@@ -317,6 +340,7 @@ class SendRun:
             report.errors.append(f"provider {self.provider.name}: {err}")
             return False
         self._record(results, by_id, now, report)
+        self._batch = []
         return True
 
     def _hand_back(
@@ -330,6 +354,7 @@ class SendRun:
         unsent = [c for c in claimed if c.delivery_id not in answered]
         with self.store.write() as conn:
             ledger.release(conn, self.run_id, unsent, now)
+        self._batch = []
         report.retry += len(unsent)
 
     def _record(

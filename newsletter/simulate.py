@@ -19,6 +19,7 @@ from typing import ClassVar
 
 import sqlalchemy as sa
 
+from newsletter.clock import Clock
 from newsletter.progress import personal_schedule
 from newsletter.project import Project
 from newsletter.providers.base import OutgoingEmail, Provider, SendResult
@@ -164,8 +165,9 @@ class Simulation:
 
     def _send(self, moment: datetime) -> int:
         # The simulated moment doubles as the wall clock, so run leases age with it.
-        run = SendRun(self.project, self.store, self.provider, wall_clock=lambda: moment)
-        return run.run(moment, SendOptions()).sent
+        clock = Clock.frozen(moment)
+        run = SendRun(self.project, self.store, self.provider, wall_clock=clock.wall)
+        return run.run(clock.now(), SendOptions()).sent
 
     def _apply(self, action: Action, now: datetime) -> None:
         with self.store.write() as conn:

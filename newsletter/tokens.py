@@ -3,15 +3,26 @@
 A token binds a subscriber id to a *purpose* (unsubscribe, manage, confirm, …): a token made for
 one purpose is rejected for any other. Confirmation tokens expire; unsubscribe and manage tokens
 do not, because an email in someone's archive must still let them leave years later.
+
+A timed token carries the business time it was made at, and its age is measured against the
+business time it is read at (both given by the caller, see clock.py), never against the system
+clock: a simulated or pinned clock ages links exactly as the real one does.
 """
 
 from __future__ import annotations
 
 import hmac
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
-from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
+from itsdangerous import (
+    BadSignature,
+    SignatureExpired,
+    TimestampSigner,
+    URLSafeSerializer,
+    URLSafeTimedSerializer,
+)
 from itsdangerous.encoding import base64_encode
 from itsdangerous.signer import HMACAlgorithm
 
@@ -33,7 +44,6 @@ class Tokens:
             raise NewsletterError("the secret key must be at least 16 characters long")
         self._secret = secret
         self._plain = {p: URLSafeSerializer(secret, salt=f"newsletter.{p}") for p in PURPOSES}
-        self._timed = {p: URLSafeTimedSerializer(secret, salt=f"newsletter.{p}") for p in PURPOSES}
         self._fast = {p: _fast_maker(s) for p, s in self._plain.items()}
 
     def make(self, purpose: str, subscriber_id: int, **extra: Any) -> str:
@@ -48,9 +58,10 @@ class Tokens:
         payload = {"s": subscriber_id, **extra}
         return str(self._plain[purpose].dumps(payload))
 
-    def make_timed(self, purpose: str, subscriber_id: int, **extra: Any) -> str:
+    def make_timed(self, purpose: str, subscriber_id: int, *, now: datetime, **extra: Any) -> str:
+        """A token that expires: stamped with ``now``, the business time it is made at."""
         payload = {"s": subscriber_id, **extra}
-        return str(self._timed[purpose].dumps(payload))
+        return str(self._timed(purpose, now).dumps(payload))
 
     def read(self, purpose: str, token: str) -> dict[str, Any]:
         try:
@@ -59,14 +70,38 @@ class Tokens:
             raise BadToken("this link is not valid") from None
         return _checked(payload)
 
-    def read_timed(self, purpose: str, token: str, max_age_seconds: int) -> dict[str, Any]:
+    def read_timed(
+        self, purpose: str, token: str, max_age_seconds: int, *, now: datetime
+    ) -> dict[str, Any]:
+        """The payload of a token made at most ``max_age_seconds`` before ``now`` (and not after
+        it: a token from the future is as expired as an old one)."""
         try:
-            payload = self._timed[purpose].loads(token, max_age=max_age_seconds)
+            payload = self._timed(purpose, now).loads(token, max_age=max_age_seconds)
         except SignatureExpired:
             raise BadToken("this link has expired") from None
         except BadSignature:
             raise BadToken("this link is not valid") from None
         return _checked(payload)
+
+    def _timed(self, purpose: str, now: datetime) -> URLSafeTimedSerializer:
+        if purpose not in PURPOSES:
+            raise KeyError(purpose)
+        at = {"at": int(now.timestamp())}
+        return URLSafeTimedSerializer(
+            self._secret, salt=f"newsletter.{purpose}", signer=_SignerAt, signer_kwargs=at
+        )
+
+
+class _SignerAt(TimestampSigner):
+    """itsdangerous' timed signer on the caller's clock: it stamps new tokens with ``at`` and
+    measures a token's age up to ``at``, where the stock one reads ``time.time()``."""
+
+    def __init__(self, *args: Any, at: int, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._at = at
+
+    def get_timestamp(self) -> int:
+        return self._at
 
 
 def _checked(payload: Any) -> dict[str, Any]:

@@ -12,10 +12,12 @@ from __future__ import annotations
 import dataclasses
 import gc
 import multiprocessing
+import signal
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
@@ -56,27 +58,44 @@ def send_with_workers(job: Job, workers: int) -> SendReport:
     # ~2 s). The caller has closed its database connections and HTTP sessions first: a forked
     # copy would share the server's session and the socket with this process.
     context = multiprocessing.get_context("fork")
-    started = []
-    for number, one in enumerate(jobs, start=1):
-        answers, answer = context.Pipe(duplex=False)
-        process = context.Process(
-            target=_worker_main, args=(one, answer), name=f"newsletter-send-{number}"
-        )
-        process.start()
-        answer.close()  # the worker's end: once it is gone, a dead worker reads as EOF
-        started.append((process, answers))
-    reports = []
+    started: list[tuple[BaseProcess, Connection]] = []
+    reports: dict[int, SendReport] = {}
+    try:
+        for number, one in enumerate(jobs, start=1):
+            answers, answer = context.Pipe(duplex=False)
+            process = context.Process(
+                target=_worker_main, args=(one, answer), name=f"newsletter-send-{number}"
+            )
+            process.start()
+            answer.close()  # the worker's end: once it is gone, a dead worker reads as EOF
+            started.append((process, answers))
+        _collect(started, reports)
+    except KeyboardInterrupt:
+        # Ctrl-C: each worker is told once (SIGTERM, which it takes as its own Ctrl-C), then
+        # settles the batch in its hands and reports, as a lone `send` does.
+        for worker, _ in started:
+            if worker.is_alive():
+                worker.terminate()
+        _collect(started, reports)
+    return combined([reports[n] for n in sorted(reports)])
+
+
+def _collect(
+    started: Sequence[tuple[BaseProcess, Connection]], reports: dict[int, SendReport]
+) -> None:
+    """Each started worker's report, into ``reports`` by number (those not there yet)."""
     for number, (process, answers) in enumerate(started, start=1):
+        if number in reports:
+            continue
         try:
             report = answers.recv()
         except EOFError:
             process.join()
-            worker = f"sender process {number} of {len(jobs)}"
+            worker = f"sender process {number} of {len(started)}"
             ended = _how_it_ended(process.exitcode)
             report = SendReport(errors=[f"{worker} {ended}; the next run picks up its emails"])
         process.join()
-        reports.append(report)
-    return combined(reports)
+        reports[number] = report
 
 
 def _how_it_ended(exitcode: int | None) -> str:
@@ -86,8 +105,23 @@ def _how_it_ended(exitcode: int | None) -> str:
 
 
 def _worker_main(job: Job, answer: Connection) -> None:
-    answer.send(run_worker(job))
+    # Ctrl-C reaches every process of the terminal's group; the command passes it on to each
+    # worker exactly once (as SIGTERM), so that no second signal cuts a worker's clean-up short.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _interrupt)
+    report = SendReport(interrupted=True)  # if stopped before its run began
+    try:
+        report = run_worker(job)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # done: a late stop changes nothing
+    answer.send(report)
     answer.close()
+
+
+def _interrupt(_signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def split_limit(limit: int | None, workers: int) -> list[int | None]:
@@ -109,13 +143,14 @@ def combined(reports: Sequence[SendReport]) -> SendReport:
         total.refusals += report.refusals
         if report.clock_went_back_from is not None:
             total.clock_went_back_from = report.clock_went_back_from
+        total.interrupted = total.interrupted or report.interrupted
     return total
 
 
 _COUNTS = tuple(
     f.name
     for f in dataclasses.fields(SendReport)
-    if f.name not in ("errors", "refusals", "clock_went_back_from")
+    if f.name not in ("errors", "refusals", "clock_went_back_from", "interrupted")
 )
 
 

@@ -6,6 +6,11 @@ names a PostgreSQL database (``.ci/run`` sets it), on PostgreSQL too (ids ``sqli
 ``search_path``, and the schema is dropped afterwards: tests never see each other's rows. The URL
 is in ``NEWSLETTER_DATABASE_URL`` for the test's duration, so the CLI and child processes use the
 same database as the fixtures.
+
+Every `newsletter` the suite runs (``cli`` here, child processes in tests/senders.py and the
+reliability suite) has its clock pinned: ``NEWSLETTER_NOW`` is ``CLI_NOW`` unless the test gives
+``--now`` or a clock of its own, so no result depends on the day the suite runs. A test about
+real time (leases, heartbeats) asks for ``now=None`` and compares with the real clock.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
@@ -33,6 +39,14 @@ TEST_SECRET = "test-secret-key-0123456789abcdef"
 # Read before _clean_env hides every NEWSLETTER_* variable from the tests.
 POSTGRES_URL = os.environ.get("NEWSLETTER_TEST_POSTGRES_URL", "")
 BACKENDS = ("sqlite", "postgresql") if POSTGRES_URL else ("sqlite",)
+# Wednesday 2 December 2026, 10:00 UTC: what the clock says in every CLI run of the suite.
+CLI_NOW = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
+
+
+def clock_env(now: datetime | None = CLI_NOW) -> dict[str, str]:
+    """The environment that pins a `newsletter` process's clock at ``now`` (None: the real
+    clock, for a test about real time)."""
+    return {} if now is None else {"NEWSLETTER_NOW": now.isoformat().replace("+00:00", "Z")}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -129,15 +143,23 @@ def store(settings: Settings) -> Iterator[Store]:
 
 @pytest.fixture
 def cli(project_dir: Path) -> Callable[..., Result]:
-    """Run the CLI on the project copy: ``cli("send", "--now", "…")``."""
+    """Run the CLI on the project copy: ``cli("send", "--now", "…")``. Its clock is pinned at
+    CLI_NOW unless ``--now``, ``env`` or ``now`` (None: the real clock) says otherwise."""
 
-    def invoke(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> Result:
+    def invoke(
+        *args: str,
+        input: str | None = None,
+        env: dict[str, str | None] | None = None,
+        now: datetime | None = CLI_NOW,
+    ) -> Result:
         runner = CliRunner()
+        # None unsets the variable for the run (CliRunner), so now=None really is the real clock.
+        pinned: dict[str, str | None] = {"NEWSLETTER_NOW": None, **clock_env(now)}
         return runner.invoke(
             main,
             ["--project", str(project_dir), *args],
             input=input,
-            env=env,
+            env={**pinned, **(env or {})},
             catch_exceptions=False,
         )
 

@@ -62,3 +62,24 @@ class SmallBatchPostmark(PostmarkProvider):
     """Postmark in batches of 10, so that a few hundred emails make many requests (pacing)."""
 
     batch_size: ClassVar[int] = 10
+
+
+class InterruptedProvider(Provider):
+    """Accepts its first batch (logged to $FAKE_LOG), then Ctrl-C strikes while the second
+    request is in flight: whether that one arrived, nobody knows."""
+
+    name = "tests.fakes:InterruptedProvider"
+    batch_size: ClassVar[int] = 2
+    idempotent: ClassVar[bool] = False
+
+    def send_batch(self, emails: Sequence[OutgoingEmail]) -> list[SendResult]:
+        log = Path(os.environ["FAKE_LOG"])
+        if log.exists():
+            raise KeyboardInterrupt
+        log.write_text("".join(f"{e.to_email} {e.message_id}\n" for e in emails))
+        return [SendResult(e.delivery_id, "sent", f"log-{e.delivery_id}") for e in emails]
+
+
+class InterruptedIdempotentProvider(InterruptedProvider):
+    name = "tests.fakes:InterruptedIdempotentProvider"
+    idempotent: ClassVar[bool] = True

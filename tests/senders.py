@@ -22,7 +22,7 @@ from newsletter.importing import import_csv
 from newsletter.store import Store
 from newsletter.store.schema import deliveries
 from newsletter.store.subscribers import Timing
-from tests.conftest import REPO, TEST_SECRET
+from tests.conftest import CLI_NOW, REPO, TEST_SECRET, clock_env
 from tests.factories import COURSE
 
 FAKE = REPO / "benchmarks" / "fake_postmark.py"
@@ -69,8 +69,11 @@ def fake_postmark(folder: Path, *options: str) -> Iterator[FakePostmark]:
         process.communicate(timeout=30)
 
 
-def sender_env(project_dir: Path, **extra: str) -> dict[str, str]:
-    """The environment of a child `send`: the test's project and database, nothing else."""
+def sender_env(
+    project_dir: Path, *, now: datetime | None = CLI_NOW, **extra: str
+) -> dict[str, str]:
+    """The environment of a child `newsletter`: the test's project and database, its clock
+    pinned at ``now`` (None: the real clock), nothing else."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
     if "NEWSLETTER_DATABASE_URL" in os.environ:  # the test's PostgreSQL schema
         env["NEWSLETTER_DATABASE_URL"] = os.environ["NEWSLETTER_DATABASE_URL"]
@@ -78,6 +81,7 @@ def sender_env(project_dir: Path, **extra: str) -> dict[str, str]:
         NEWSLETTER_PROJECT_DIR=str(project_dir),
         NEWSLETTER_SECRET_KEY=TEST_SECRET,
         PYTHONPATH=str(REPO),
+        **clock_env(now),
         **extra,
     )
     return env

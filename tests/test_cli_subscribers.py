@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -368,8 +369,16 @@ def test_show(cli: Cli, store: Store, sam: None) -> None:
     assert (course["paused_until"], course["completed_at"], course["left_at"]) == (None, None, None)
 
     text = ok(sub(cli, f"show sam@example.com --now {later}")).stdout
-    assert "  sent   0  protect-your-back-welcome        2026-12-01T08:00:05Z" in text
-    assert "due 2026-12-07 07:00 GMT (Europe/London) = 2026-12-07 07:00 UTC" in text
+    # To the minute, in the subscriber's zone and in UTC; never seconds or microseconds.
+    london = "GMT (Europe/London) ="
+    assert f"  subscribed  2026-12-01 08:00 {london} 2026-12-01 08:00 UTC\n" in text
+    assert f"(enrolled 2026-12-01 08:00 {london} 2026-12-01 08:00 UTC, 8 lessons)" in text
+    assert (
+        f"  sent   0  protect-your-back-welcome        2026-12-01 08:00 {london} "
+        "2026-12-01 08:00 UTC\n"
+    ) in text
+    assert f"due 2026-12-07 07:00 {london} 2026-12-07 07:00 UTC" in text
+    assert not re.search(r"\d\d:\d\d:\d\d", text), text
 
 
 REFUSED = (
@@ -480,7 +489,10 @@ def test_show_unknown(cli: Cli) -> None:
 def test_pause_until_a_local_date_and_resume(cli: Cli, store: Store) -> None:
     ok(sub(cli, f"add kim@example.com --timezone America/New_York --course {COURSE} --now {NOW}"))
     result = ok(sub(cli, f"pause kim@example.com --until 2026-12-20 --now {NOW}"))
-    assert result.stdout == "paused kim@example.com until 2026-12-20 00:00 EST (America/New_York)\n"
+    assert result.stdout == (
+        "paused kim@example.com until 2026-12-20 00:00 EST (America/New_York) = "
+        "2026-12-20 05:00 UTC\n"
+    )
     (enr,) = rows(store, enrolments)
     assert (enr.paused_at, enr.paused_until) == (utc(NOW[:-1]), utc("2026-12-20T05:00"))
     assert enr.next_due_at == utc("2026-12-21T12:00")  # the Monday after, 07:00 in New York

@@ -7,14 +7,17 @@ email it accepts, so a duplicate would show as a second line.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import subprocess
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -190,6 +193,55 @@ def test_a_sender_that_finds_nothing_waits_for_another_still_queueing(store, pro
         sender.join(timeout=60)
     assert results[0].sent == 6
     assert Counter(ledger_states(store).values()) == Counter(sent=6)
+
+
+def test_a_sender_stops_only_if_nobody_was_queueing_before_its_claim(
+    store, project, settings, monkeypatch
+):
+    """The race CI once lost: this sender claims and finds nothing; another sender then commits
+    its last queue page and its ``queued_at`` together; only then would this one ask whether
+    anybody is still queueing. Asked after the claim, "nobody" would end the run with the
+    other's emails due and unclaimed; asked before it, the sender claims once more."""
+    courses = course_book(project)
+    with store.write() as conn:
+        # On another host: judged alive by its lease, which the fixed clock keeps fresh.
+        runs.start_run(conn, "other", "another-host", 4321, ENROL, ENROL)
+
+    def the_other_commits_its_page() -> None:
+        for i in range(3):
+            enrolled(store, project, f"late{i}@example.com", ENROL)
+        with store.write() as conn:
+            assert ledger.materialise_page(conn, ENROL, courses, "Europe/London", None)[0] == 3
+            runs.mark_queued(conn, "other", ENROL)
+
+    # Right after the transaction of this sender's first empty claim commits, the other's
+    # commit lands: the exact moment of the race, every time.
+    hooks: list[Callable[[], None]] = []
+    fired: list[bool] = []
+    claim, write = ledger.claim, store.write
+
+    def claim_and_arm(*args: Any) -> list[ledger.Claimed]:
+        claimed = claim(*args)
+        if not claimed and not fired:
+            hooks.append(the_other_commits_its_page)
+        return claimed
+
+    @contextlib.contextmanager
+    def write_then_hook() -> Iterator[Any]:
+        with write() as conn:
+            yield conn
+        while hooks:
+            fired.append(True)
+            hooks.pop()()
+
+    monkeypatch.setattr(ledger, "claim", claim_and_arm)
+    monkeypatch.setattr(store, "write", write_then_hook)
+    MemoryProvider.reset()
+    run = SendRun(Project(settings), store, MemoryProvider(settings), wall_clock=lambda: ENROL)
+    report = run.run(ENROL, SendOptions())
+    assert fired == [True]
+    assert report.sent == 3
+    assert Counter(ledger_states(store).values()) == Counter(sent=3)
 
 
 def test_only_live_unfinished_runs_that_have_not_queued_count_as_queueing(store):

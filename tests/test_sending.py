@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,17 +16,19 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from newsletter.clock import system_time
 from newsletter.providers.base import OutgoingEmail, SendResult
 from newsletter.providers.postmark import PostmarkProvider
 from newsletter.sending import SendOptions, SendRun
 from newsletter.store import Store
 from newsletter.store.ledger import email_hash
-from newsletter.store.schema import deliveries, enrolments, suppressions
+from newsletter.store.schema import deliveries, enrolments, runs, suppressions
 from newsletter.store.subscribers import get_subscriber, pause, unsubscribe
-from tests.conftest import REPO
+from newsletter.timefmt import format_minute
 from tests.factories import COURSE, enrolled, timing
 from tests.fakes import delivered
 from tests.memory_provider import MemoryProvider
+from tests.senders import sender_env
 
 # Wednesday 2 December 2026, 10:00 UTC (10:00 in London): a normal enrolment moment.
 ENROL = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
@@ -288,14 +290,41 @@ def test_due_lists_local_times_without_changing_anything(cli, store, project):
     assert ledger_rows(store) == []
 
 
-def test_clock_going_back_warns_and_sends_nothing_twice(cli, store, project):
+def test_due_lists_each_local_time_to_the_minute(cli, store, project):
+    enrolled(store, project, "tokyo@example.com", ENROL, timezone="Asia/Tokyo")
+    result = cli("due", "--now", iso(ENROL + timedelta(seconds=5, microseconds=7)))
+    assert result.stdout == (
+        f"{'tokyo@example.com':<36} {'protect-your-back-welcome':<34} "
+        "2026-12-02 19:00 JST (Asia/Tokyo) = 2026-12-02 10:00 UTC\n"
+    )
+
+
+def test_clock_going_back_warns_once_and_sends_nothing_twice(cli, store, project):
     enrolled(store, project, "clock@example.com", ENROL)
     cli("send", "--now", iso(MONDAY))
     before = ledger_rows(store)
     result = cli("send", "--now", iso(ENROL))
     assert result.exit_code == 0
-    assert "earlier than a previous run" in result.output
+    assert result.stderr == (
+        "warning: --now is earlier than a previous run's (2026-12-07 07:00 UTC); "
+        "nothing already sent will be sent again\n"
+    )
     assert ledger_rows(store) == before
+
+
+def test_a_plain_send_after_someone_ran_one_ahead_warns_about_nothing(cli, store, project):
+    """About the real clock: cron's `send` gives no --now; an earlier run was given a later
+    one (a simulation on this database). That is no mistake of this command's: no warning at
+    every run, only a note with -v."""
+    ahead = system_time() + timedelta(days=365)
+    assert cli("send", "--now", iso(ahead)).exit_code == 0
+    plain = cli("send", now=None)
+    assert (plain.exit_code, plain.stdout, plain.stderr) == (0, "", "")
+    noted = cli("send", "-v", now=None)
+    assert noted.stderr == (
+        f"note: an earlier run's clock was later ({format_minute(ahead)}); "
+        "nothing already sent will be sent again\n"
+    )
 
 
 def test_verbose_prints_summary(cli, store, project):
@@ -304,21 +333,71 @@ def test_verbose_prints_summary(cli, store, project):
     assert result.output.strip() == "send: 1 sent"
 
 
-# -- real processes ------------------------------------------------------------------------
+# -- Ctrl-C ----------------------------------------------------------------------------------
+
+INTERRUPTED = "tests.fakes:InterruptedProvider"
 
 
-def _env(project_dir: Path, **extra: str) -> dict[str, str]:
-    # The child uses the test's database: NEWSLETTER_DATABASE_URL is set on PostgreSQL.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
-    if "NEWSLETTER_DATABASE_URL" in os.environ:
-        env["NEWSLETTER_DATABASE_URL"] = os.environ["NEWSLETTER_DATABASE_URL"]
-    env.update(
-        NEWSLETTER_PROJECT_DIR=str(project_dir),
-        NEWSLETTER_SECRET_KEY="test-secret-key-0123456789abcdef",
-        PYTHONPATH=str(REPO),
-        **extra,
+@pytest.mark.parametrize(
+    ("provider", "line", "left"),
+    [
+        (
+            INTERRUPTED,
+            "2 sent, 2 got no answer from the provider (now uncertain); 1 due left",
+            Counter(sent=2, uncertain=2, due=1),
+        ),
+        # With idempotency keys, resending the interrupted request cannot duplicate it.
+        ("tests.fakes:InterruptedIdempotentProvider", "2 sent; 3 due left", Counter(sent=2, due=3)),
+    ],
+)
+def test_ctrl_c_mid_request_says_what_is_left_and_exits_130(
+    cli, store, project, tmp_path, provider, line, left
+):
+    for i in range(5):
+        enrolled(store, project, f"c{i}@example.com", ENROL)
+    log = tmp_path / "delivered.log"
+    env = {"NEWSLETTER_PROVIDER": provider, "FAKE_LOG": str(log)}
+    result = cli("send", "--now", iso(ENROL), env=env)
+    assert (result.exit_code, result.stdout) == (130, "")
+    assert result.stderr == f"interrupted: {line} for the next run\n"
+    assert states(store) == left  # nothing left in `sending`
+    with store.read() as conn:  # and the run is over: no other sender waits for it
+        assert conn.execute(sa.select(runs.c.finished_at)).scalar() is not None
+    listed = cli("uncertain").stdout.splitlines()  # claimed when? to the minute
+    assert len(listed) == left["uncertain"]
+    for row in listed:
+        assert re.fullmatch(r" *\d+ c\d@example\.com +\S+ +\d{4}-\d\d-\d\d \d\d:\d\d UTC", row)
+
+    # The next run sends what was left, and only that.
+    env = {"NEWSLETTER_PROVIDER": "tests.fakes:AppendLogProvider", "FAKE_LOG": str(log)}
+    log.unlink()
+    assert cli("send", "--now", iso(ENROL), env=env).exit_code == 0
+    assert len(delivered(log)) == left["due"]
+
+
+def test_ctrl_c_before_the_request_gives_the_batch_back(cli, store, project, tmp_path, monkeypatch):
+    for i in range(5):
+        enrolled(store, project, f"c{i}@example.com", ENROL)
+    render = SendRun._render
+    calls = itertools.count()
+
+    def interrupted_second_time(self, claimed, now):
+        if next(calls) == 1:
+            raise KeyboardInterrupt
+        return render(self, claimed, now)
+
+    monkeypatch.setattr(SendRun, "_render", interrupted_second_time)
+    env = {"NEWSLETTER_PROVIDER": INTERRUPTED, "FAKE_LOG": str(tmp_path / "delivered.log")}
+    result = cli("send", "--now", iso(ENROL), env=env)
+    assert (result.exit_code, result.stderr) == (
+        130,
+        "interrupted: 2 sent; 3 due left for the next run\n",
     )
-    return env
+    assert states(store) == Counter(sent=2, due=3)
+    assert {r.attempts for r in ledger_rows(store) if r.state == "due"} == {0}  # never tried
+
+
+# -- real processes ------------------------------------------------------------------------
 
 
 def _send(env: dict[str, str], now: datetime, *flags: str) -> subprocess.Popen[str]:
@@ -335,7 +414,7 @@ def test_two_concurrent_senders_deliver_each_message_once(store, project, projec
     for i in range(60):
         enrolled(store, project, f"c{i}@example.com", ENROL)
     log = tmp_path / "delivered.log"
-    env = _env(
+    env = sender_env(
         project_dir,
         NEWSLETTER_PROVIDER="tests.fakes:AppendLogProvider",
         FAKE_LOG=str(log),
@@ -366,7 +445,7 @@ def test_killed_mid_send_leaves_uncertain_rows_that_are_never_resent_unasked(
     for i in range(8):
         enrolled(store, project, f"k{i}@example.com", ENROL)
     marker = tmp_path / "marker"
-    env = _env(
+    env = sender_env(
         project_dir, NEWSLETTER_PROVIDER="tests.fakes:HangingProvider", FAKE_MARKER=str(marker)
     )
     hanging = _send(env, ENROL)
@@ -375,7 +454,9 @@ def test_killed_mid_send_leaves_uncertain_rows_that_are_never_resent_unasked(
     assert len(in_flight) == 5  # the provider's batch size
 
     log = tmp_path / "delivered.log"
-    env = _env(project_dir, NEWSLETTER_PROVIDER="tests.fakes:AppendLogProvider", FAKE_LOG=str(log))
+    env = sender_env(
+        project_dir, NEWSLETTER_PROVIDER="tests.fakes:AppendLogProvider", FAKE_LOG=str(log)
+    )
     rerun = _send(env, ENROL)
     _out, err = rerun.communicate(timeout=60)
     assert rerun.returncode == 0, err
@@ -397,12 +478,42 @@ def test_killed_mid_send_leaves_uncertain_rows_that_are_never_resent_unasked(
     assert states(store) == Counter(sent=8)
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigint_mid_send_leaves_one_line_exit_130_and_nothing_in_flight(
+    store, project, project_dir, tmp_path, workers
+):
+    """Ctrl-C in a terminal: SIGINT to the command (with --workers, the command passes it on
+    to each worker). Each batch in flight is settled as after a crash, and the line says so."""
+    for i in range(12):
+        enrolled(store, project, f"k{i}@example.com", ENROL)
+    marker = tmp_path / "marker"
+    env = sender_env(
+        project_dir, NEWSLETTER_PROVIDER="tests.fakes:HangingProvider", FAKE_MARKER=str(marker)
+    )
+    hanging = _send(env, ENROL, "--workers", str(workers))
+    deadline = time.monotonic() + 60
+    while not marker.exists():
+        assert hanging.poll() is None and time.monotonic() < deadline, hanging.communicate()
+        time.sleep(0.02)
+    hanging.send_signal(signal.SIGINT)
+    out, err = hanging.communicate(timeout=60)
+    assert (hanging.returncode, out) == (130, "")
+    found = states(store)
+    assert set(found) <= {"uncertain", "due"} and found["uncertain"] >= 5, found
+    assert err == (
+        f"interrupted: 0 sent, {found['uncertain']} got no answer from the provider (now "
+        f"uncertain); {found['due']} due left for the next run\n"
+    )
+    with store.read() as conn:  # every sender recorded its run as over
+        assert None not in conn.execute(sa.select(runs.c.finished_at)).scalars().all()
+
+
 def test_killed_mid_send_with_idempotent_provider_is_retried(store, project, project_dir, tmp_path):
     for i in range(3):
         enrolled(store, project, f"i{i}@example.com", ENROL)
     marker = tmp_path / "marker"
     hanging = _send(
-        _env(
+        sender_env(
             project_dir,
             NEWSLETTER_PROVIDER="tests.fakes:HangingIdempotentProvider",
             FAKE_MARKER=str(marker),
@@ -412,7 +523,9 @@ def test_killed_mid_send_with_idempotent_provider_is_retried(store, project, pro
     _kill_when_marker(hanging, marker)
     log = tmp_path / "delivered.log"
     rerun = _send(
-        _env(project_dir, NEWSLETTER_PROVIDER="tests.fakes:AppendLogProvider", FAKE_LOG=str(log)),
+        sender_env(
+            project_dir, NEWSLETTER_PROVIDER="tests.fakes:AppendLogProvider", FAKE_LOG=str(log)
+        ),
         ENROL,
     )
     _out, err = rerun.communicate(timeout=60)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -36,3 +39,41 @@ def test_a_token_for_one_purpose_is_refused_for_another() -> None:
     tokens = Tokens(SECRET)
     with pytest.raises(BadToken):
         tokens.read("manage", tokens.make("unsubscribe", 42))
+
+
+# -- timed tokens: aged on the business clock the caller passes, never on the system clock ------
+
+MADE = datetime(2031, 5, 4, 3, 2, 1, tzinfo=UTC)  # far from any real date the suite runs on
+WEEK = 7 * 86400
+
+
+@pytest.fixture
+def no_system_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """itsdangerous would read time.time(): make that reading absurd, so that a token that
+    depends on it fails every check below."""
+    monkeypatch.setattr(time, "time", lambda: 86400.0)
+
+
+def test_a_timed_token_lives_for_max_age_of_the_given_clock(no_system_clock: None) -> None:
+    tokens = Tokens(SECRET)
+    token = tokens.make_timed("confirm", 7, now=MADE, c="course")
+    payload = tokens.read_timed("confirm", token, WEEK, now=MADE + timedelta(seconds=WEEK))
+    assert payload == {"s": 7, "c": "course"}
+    with pytest.raises(BadToken, match="expired"):
+        tokens.read_timed("confirm", token, WEEK, now=MADE + timedelta(seconds=WEEK + 1))
+
+
+def test_a_timed_token_from_the_future_is_refused(no_system_clock: None) -> None:
+    tokens = Tokens(SECRET)
+    token = tokens.make_timed("confirm", 7, now=MADE)
+    with pytest.raises(BadToken):
+        tokens.read_timed("confirm", token, WEEK, now=MADE - timedelta(minutes=1))
+
+
+def test_a_timed_token_is_signed_for_its_purpose() -> None:
+    tokens = Tokens(SECRET)
+    token = tokens.make_timed("confirm", 7, now=MADE)
+    with pytest.raises(BadToken, match="not valid"):
+        tokens.read_timed("manage", token, WEEK, now=MADE)
+    with pytest.raises(BadToken, match="not valid"):
+        tokens.read_timed("confirm", token[:-2] + "xx", WEEK, now=MADE)

@@ -11,12 +11,13 @@ from typing import Any
 import click
 
 from newsletter import pacing
-from newsletter.cli import AppContext, json_option, now_option, resolve_now
+from newsletter.cli import INTERRUPTED, AppContext, json_option, now_option, resolve_now
 from newsletter.providers import get_provider
 from newsletter.reports import format_status, status
 from newsletter.sending import SendOptions, SendReport, SendRun, course_book, list_due
 from newsletter.store import ledger, open_store, runs
 from newsletter.syncing import sync_suppressions
+from newsletter.timefmt import format_minute
 from newsletter.workers import Job, send_with_workers
 
 
@@ -54,8 +55,9 @@ def due(app: AppContext, now: datetime | None, limit: int | None, as_json: bool)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    for r in rows:
-        click.echo(f"{r['email']:<36} {r['message_id']:<34} {r['local_time'][:16]} {r['timezone']}")
+    for item in items:
+        local = format_minute(moment, ledger.zone(item.timezone))
+        click.echo(f"{item.email:<36} {item.message_id:<34} {local}")
     if app.verbose:
         click.echo(f"{len(rows)} due", err=True)
 
@@ -98,7 +100,8 @@ def send(
 
     Made for cron: silent on success (add -v for a summary). Exit 1 only when someone must act
     (credentials, configuration, a lesson that does not render, a provider that is down), 2 for
-    a configuration error; a recipient the provider refuses is suppressed and reported with -v.
+    a configuration error, 130 if stopped by Ctrl-C (what is left goes out on the next run); a
+    recipient the provider refuses is suppressed and reported with -v.
     Safe to run often and concurrently: nothing is ever sent twice.
 
     Example:  newsletter send --now 2026-12-07T07:05:00Z -v
@@ -122,7 +125,7 @@ def send(
             job = Job(app.project_dir, app.overrides, moment, options)
             provider.close()  # the workers are forked: nothing of ours may be shared with them
             store.dispose()
-            _print_report(app, send_with_workers(job, workers), dry_run)
+            _print_report(app, send_with_workers(job, workers), dry_run, moment)
             return
         run = SendRun(project, store, provider)
         _freeze_startup_objects()
@@ -134,7 +137,7 @@ def send(
             report = run.run(moment, options)
     finally:
         provider.close()
-    _print_report(app, report, dry_run)
+    _print_report(app, report, dry_run, moment)
 
 
 def _freeze_startup_objects() -> None:
@@ -146,17 +149,18 @@ def _freeze_startup_objects() -> None:
         gc.freeze()
 
 
-def _print_report(app: AppContext, report: SendReport, dry_run: bool) -> None:
-    if report.clock_went_back_from is not None:
-        click.echo(
-            f"warning: --now is earlier than a previous run's "
-            f"({report.clock_went_back_from:%Y-%m-%d %H:%M} UTC); "
-            "nothing already sent will be sent again",
-            err=True,
-        )
+def _print_report(app: AppContext, report: SendReport, dry_run: bool, now: datetime) -> None:
+    _print_clock_note(app, report)
     if dry_run:
         click.echo(f"dry run: {report.rendered} emails rendered, none sent", err=not app.verbose)
         return
+    if report.interrupted:
+        # One line: what this run did, and what waits for the next one.
+        store = open_store(app.settings)
+        left = len(list_due(store, app.project, now))
+        store.dispose()
+        click.echo(f"interrupted: {report.summary()}; {left} due left for the next run", err=True)
+        raise click.exceptions.Exit(INTERRUPTED)
     if report.uncertain_found:
         click.echo(
             f"warning: {report.uncertain_found} interrupted sends are uncertain; "
@@ -175,6 +179,28 @@ def _print_report(app: AppContext, report: SendReport, dry_run: bool) -> None:
         raise click.exceptions.Exit(1)
     if app.verbose:
         click.echo(f"send: {report.summary()}")
+
+
+def _print_clock_note(app: AppContext, report: SendReport) -> None:
+    """An earlier run had a later clock. With --now, that is the operator's own doing and gets
+    a warning; without, it was an earlier simulation on this database (or a system clock set
+    back), nothing this command did: a note with -v only, not a warning for cron to mail at
+    every run."""
+    went_back = report.clock_went_back_from
+    if went_back is None:
+        return
+    if app.clock.pinned:
+        click.echo(
+            f"warning: --now is earlier than a previous run's ({format_minute(went_back)}); "
+            "nothing already sent will be sent again",
+            err=True,
+        )
+    elif app.verbose:
+        click.echo(
+            f"note: an earlier run's clock was later ({format_minute(went_back)}); "
+            "nothing already sent will be sent again",
+            err=True,
+        )
 
 
 @click.command("status")
@@ -237,10 +263,9 @@ def uncertain(
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
-    for d in data:
-        click.echo(
-            f"{d['delivery_id']:>8} {d['email']:<36} {d['message_id']:<32} {d['claimed_at']}"
-        )
+    for r in rows:
+        claimed = format_minute(r.claimed_at) if r.claimed_at else "-"
+        click.echo(f"{r.id:>8} {r.email:<36} {r.message_id:<32} {claimed}")
 
 
 @click.command()

@@ -48,6 +48,7 @@ from newsletter.store.subscribers import (
     suppression_for,
     unsubscribe,
 )
+from newsletter.timefmt import format_minute
 
 LISTED_STATUSES = ("pending", "active", "unsubscribed", "suppressed")
 
@@ -69,8 +70,9 @@ def _iso(at: dt.datetime | None) -> str | None:
     return None if at is None else format_timestamp(at)
 
 
-def _local(at: dt.datetime, tz: ZoneInfo) -> str:
-    return f"{at.astimezone(tz):%Y-%m-%d %H:%M %Z} ({tz.key})"
+def _shown(iso: str, tz: ZoneInfo) -> str:
+    """A timestamp of the JSON details as the text output shows it (timefmt.py)."""
+    return format_minute(dt.datetime.fromisoformat(iso), tz)
 
 
 @click.group()
@@ -351,22 +353,22 @@ def _details(
     }
 
 
-def _status_line(d: dict[str, Any]) -> str:
+def _status_line(d: dict[str, Any], tz: ZoneInfo) -> str:
     s = d["suppression"]
     if s is None:
         return str(d["status"])
-    return f"{d['status']}: {s['reason']} since {s['since']} ({s['source']})"
+    return f"{d['status']}: {s['reason']} since {_shown(s['since'], tz)} ({s['source']})"
 
 
 def _print_details(d: dict[str, Any], tz: ZoneInfo) -> None:
     zone = d["timezone"] or f"{d['local_timezone']} (project default)"
     click.echo(f"{d['email']}  {d['name'] or ''}".rstrip())
-    click.echo(f"  status      {_status_line(d)}")
+    click.echo(f"  status      {_status_line(d, tz)}")
     if d["suppression"] and d["suppression"]["detail"]:
         click.echo(f"  detail      {' '.join(d['suppression']['detail'].split())}")
     click.echo(f"  timezone    {zone}")
     click.echo(f"  send time   {d['send_time'] or 'as scheduled'}")
-    click.echo(f"  subscribed  {d['created_at']}")
+    click.echo(f"  subscribed  {_shown(d['created_at'], tz)}")
     if d["tags"]:
         click.echo(f"  tags        {', '.join(d['tags'])}")
     for key, value in sorted(d["attributes"].items()):
@@ -377,9 +379,11 @@ def _print_details(d: dict[str, Any], tz: ZoneInfo) -> None:
 
 def _print_course(c: dict[str, Any], suppression: dict[str, Any] | None, tz: ZoneInfo) -> None:
     total = f", {c['lessons_total']} lessons" if c["lessons_total"] else ""
-    click.echo(f"{c['course']}: {c['state']} (enrolled {c['enrolled_at']}{total})")
+    enrolled = _shown(c["enrolled_at"], tz)
+    click.echo(f"{c['course']}: {c['state']} (enrolled {enrolled}{total})")
     for s in c["sent"]:
-        click.echo(f"  sent  {s['position']:>2}  {s['message_id']:<32} {s['sent_at']}")
+        sent = _shown(s["sent_at"], tz) if s["sent_at"] else "-"
+        click.echo(f"  sent  {s['position']:>2}  {s['message_id']:<32} {sent}")
     for s in c["cancelled"]:
         click.echo(
             f"  skip  {s['position']:>2}  {s['message_id']:<32} {s['reason'] or 'cancelled'}"
@@ -393,11 +397,11 @@ def _print_course(c: dict[str, Any], suppression: dict[str, Any] | None, tz: Zon
         if n["gone"]:
             click.echo(f"            held: {_held_text(n['gone'])}")
     if c["paused_at"]:
-        until = c["paused_until"] or "resumed"
-        click.echo(f"  paused since {c['paused_at']} until {until}")
+        until = _shown(c["paused_until"], tz) if c["paused_until"] else "resumed"
+        click.echo(f"  paused since {_shown(c['paused_at'], tz)} until {until}")
     for key in ("completed_at", "left_at"):
         if c[key]:
-            click.echo(f"  {key.removesuffix('_at')} {c[key]}")
+            click.echo(f"  {key.removesuffix('_at')} {_shown(c[key], tz)}")
 
 
 def _when(n: dict[str, Any], suppression: dict[str, Any] | None, tz: ZoneInfo) -> str:
@@ -405,13 +409,16 @@ def _when(n: dict[str, Any], suppression: dict[str, Any] | None, tz: ZoneInfo) -
     if n["queued"]:
         return "queued for sending"
     if n["held"] == "suppressed":
-        why = f" ({suppression['reason']}, since {suppression['since']})" if suppression else ""
+        why = (
+            f" ({suppression['reason']}, since {_shown(suppression['since'], tz)})"
+            if suppression
+            else ""
+        )
         return f"not sent: address suppressed{why}"
     if n["held"] == "unconfirmed":
         return "not sent until they confirm their address"
     if n["due_utc"]:
-        due = dt.datetime.fromisoformat(n["due_utc"])
-        return f"due {_local(due, tz)} = {due:%Y-%m-%d %H:%M} UTC"
+        return f"due {_shown(n['due_utc'], tz)}"
     if n["held"] == "paused":
         return "not scheduled while paused"
     return "not scheduled"
@@ -523,7 +530,7 @@ def pause_command(
         tz = timing.zone(sub)
         end = None if until is None else until_instant(until, tz)
         pause(conn, sub, end, resolve_now(now), timing)
-    click.echo(f"paused {sub.email} until {_local(end, tz) if end else 'resumed'}")
+    click.echo(f"paused {sub.email} until {format_minute(end, tz) if end else 'resumed'}")
 
 
 @subscribers.command("resume")

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 
 import click
 
-from newsletter.cli import AppContext, now_option
+from newsletter.cli import AppContext, now_option, resolve_now
+from newsletter.clock import Clock
 
 # Open event streams (the preview's live reload) must not hold Ctrl-C up for long.
 GRACEFUL_SHUTDOWN_SECONDS = 2
@@ -78,7 +77,8 @@ def serve(
         preview=show_preview,
         live_reload=live_reload,
         preview_hosts=frozenset(preview_hosts),
-        clock=_clock_from(now),
+        # --now: the pages' clock starts then and keeps ticking; else it is the system's.
+        clock=Clock.starting_at(resolve_now(now)) if app.clock.pinned else None,
     )
     allowed = sorted(application.state.web.options.preview_hosts)
     if show_preview and not local and not allowed:
@@ -116,18 +116,6 @@ def _preview_line(host: str, port: int, allowed: list[str]) -> str:
         f"preview: http://{_bracketed(allowed[0])}:{port}/preview, shown to any machine that "
         f"asks for {names} (and to this one): it shows subscribers' data and has no login"
     )
-
-
-def _clock_from(start: datetime | None) -> Any:
-    """The real clock, or one that starts at ``start`` and moves on in real time."""
-    if start is None:
-        return None
-    began = time.monotonic()
-
-    def clock() -> datetime:
-        return datetime.fromtimestamp(start.timestamp() + time.monotonic() - began, UTC)
-
-    return clock
 
 
 COMMANDS = (serve,)

@@ -29,18 +29,12 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from newsletter import webhooks as provider_webhooks
+from newsletter.clock import Clock
 from newsletter.config import Settings, load_settings
 from newsletter.errors import ConfigError, NewsletterError
 from newsletter.tokens import Tokens
 from newsletter.web import preview, signup, subscriber, webhooks
-from newsletter.web.context import (
-    Clock,
-    ProviderFactory,
-    WebContext,
-    WebOptions,
-    context,
-    wall_clock,
-)
+from newsletter.web.context import ProviderFactory, WebContext, WebOptions, context
 from newsletter.web.live import watch, watched_paths
 from newsletter.web.pages import Pages
 from newsletter.web.security import (
@@ -70,7 +64,6 @@ def create_app(
     preview_hosts: frozenset[str] = frozenset(),
     options: WebOptions | None = None,
     clock: Clock | None = None,
-    wall: Clock | None = None,
     provider_factory: ProviderFactory | None = None,
     certificate_fetch: Callable[[str], bytes] | None = None,
 ) -> Starlette:
@@ -79,8 +72,9 @@ def create_app(
     ``preview`` defaults to ``NEWSLETTER_PREVIEW`` (false); ``live_reload`` to the preview's
     value. The preview answers requests from this machine, and requests for the hosts in
     ``preview_hosts`` and ``NEWSLETTER_PREVIEW_HOSTS`` (comma-separated) from anywhere.
-    ``clock`` is the app's notion of now (``serve --now`` shifts it); ``wall`` is real time,
-    used to check providers' signed timestamps. ``provider_factory`` sends confirmation
+    ``clock`` is the app's clock (clock.py; default: the system's): its business time for pages
+    and links (``serve --now`` shifts it), its real time to check providers' signed timestamps.
+    ``provider_factory`` sends confirmation
     emails (default: the configured provider); ``certificate_fetch`` fetches SNS certificates.
     """
     if settings is None:
@@ -100,8 +94,7 @@ def create_app(
         settings=settings,
         options=options,
         pages=Pages(settings),
-        clock=clock or wall_clock,
-        wall=wall or wall_clock,
+        clock=clock or Clock.system(),
         webhook_secrets=provider_webhooks.load_secrets(settings, fetch=certificate_fetch),
         tokens=_tokens(settings, show_preview),
     )

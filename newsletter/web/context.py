@@ -1,4 +1,4 @@
-"""What every route needs, built once per app: settings, clocks, the store, signed links, pages,
+"""What every route needs, built once per app: settings, the clock, the store, signed links, pages,
 the project (reloaded on change), rate limits and webhook secrets."""
 
 from __future__ import annotations
@@ -6,12 +6,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
 
 from starlette.requests import Request
 
+from newsletter.clock import Clock
 from newsletter.config import Settings
 from newsletter.envelope import Envelopes
 from newsletter.errors import NewsletterError
@@ -23,16 +24,11 @@ from newsletter.web.live import ProjectHolder
 from newsletter.web.pages import Pages
 from newsletter.web.ratelimit import Limit, RateLimiter
 
-Clock = Callable[[], datetime]
 ProviderFactory = Callable[[Settings], Provider]
 
 HOUR, DAY = 3600.0, 86400.0
 SIGNUPS_PER_IP = Limit(10, HOUR)
 CONFIRMATIONS_PER_ADDRESS = Limit(3, DAY)
-
-
-def wall_clock() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -59,8 +55,9 @@ class WebContext:
     settings: Settings
     options: WebOptions
     pages: Pages
-    clock: Clock = wall_clock  # business time (serve --now shifts it)
-    wall: Clock = wall_clock  # real time, for provider signatures
+    # Business time for pages, links and records (serve --now shifts it); its wall clock
+    # checks providers' signed timestamps.
+    clock: Clock = field(default_factory=Clock.system)
     provider_factory: ProviderFactory = get_provider
     webhook_secrets: dict[str, Any] = field(default_factory=dict)
     tokens: Tokens | None = None
@@ -73,7 +70,7 @@ class WebContext:
         self._store: Store | None = None
 
     def now(self) -> datetime:
-        return self.clock()
+        return self.clock.now()
 
     @property
     def store(self) -> Store:

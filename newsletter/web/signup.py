@@ -169,7 +169,7 @@ def send_confirmation(
     now: datetime,
 ) -> None:
     tokens = ctx.require_tokens()
-    token = tokens.make_timed("confirm", subscriber_id, c=course, t=int(now.timestamp()))
+    token = tokens.make_timed("confirm", subscriber_id, now=now, c=course, t=int(now.timestamp()))
     project = ctx.holder.project()
     info = project.renderer.courses.get(course) if course else None
     what = info.title if info else ctx.settings.brand_name
@@ -224,7 +224,7 @@ async def confirm_page(request: Request) -> Response:
     token = request.path_params["token"]
     try:
         max_age = int(ctx.options.confirm_max_age.total_seconds())
-        payload = ctx.require_tokens().read_timed("confirm", token, max_age)
+        payload = ctx.require_tokens().read_timed("confirm", token, max_age, now=ctx.now())
         if request.method == "POST":
             if not same_origin(request, ctx.settings.base_url):
                 return ctx.pages.notice("Not allowed", "That form came from another site.", 403)

@@ -38,7 +38,7 @@ async def webhook(request: Request) -> Response:
     )
     try:
         # In a thread: SES may fetch a certificate, and the store may wait for a lock.
-        found = await run_in_threadpool(receive, name, secrets, received, ctx.wall())
+        found = await run_in_threadpool(receive, name, secrets, received, ctx.clock.wall())
     except WebhookError as err:
         log.info("webhook %s: refused (%d): %s", name, err.status, err)
         headers = {"www-authenticate": 'Basic realm="webhooks"'} if err.status == 401 else None

@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from newsletter.project import Project
 from newsletter.store import Store
 from newsletter.store.schema import deliveries, metadata
-from tests.conftest import REPO, TEST_SECRET
+from tests.conftest import REPO, TEST_SECRET, clock_env
 from tests.factories import enrolled
 from tests.reliability.fake_provider import FakeProvider, running_fake
 
@@ -56,10 +56,11 @@ def fake() -> Iterator[FakeProvider]:
 # -- child processes -------------------------------------------------------------------------------
 
 
-def child_env(project_dir: Path, **extra: str) -> dict[str, str]:
-    """The environment of a `newsletter` child: the test's project and database, nothing of the
-    developer's own NEWSLETTER_* settings. On PostgreSQL the database fixture has put the test's
-    schema in NEWSLETTER_DATABASE_URL; the child gets the very same URL."""
+def child_env(project_dir: Path, *, now: datetime | None = ENROL, **extra: str) -> dict[str, str]:
+    """The environment of a `newsletter` child: the test's project and database, its clock
+    pinned at ``now`` (None: the real clock), nothing of the developer's own NEWSLETTER_*
+    settings. On PostgreSQL the database fixture has put the test's schema in
+    NEWSLETTER_DATABASE_URL; the child gets the very same URL."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NEWSLETTER_", "RELIABILITY_"))}
     if "NEWSLETTER_DATABASE_URL" in os.environ:
         env["NEWSLETTER_DATABASE_URL"] = os.environ["NEWSLETTER_DATABASE_URL"]
@@ -72,6 +73,7 @@ def child_env(project_dir: Path, **extra: str) -> dict[str, str]:
         RELIABILITY_CONNECT_TIMEOUT="1.0",
         RELIABILITY_FAST_BACKOFF="1",
     )
+    env.update(clock_env(now))
     env.update(extra)
     return env
 

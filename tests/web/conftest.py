@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from starlette.applications import Starlette
 from starlette.exceptions import StarletteDeprecationWarning
 
+from newsletter.clock import Clock
 from newsletter.config import Settings, load_settings
 from newsletter.project import Project
 from newsletter.store import Store
@@ -68,7 +69,7 @@ def tokens() -> Tokens:
 @pytest.fixture
 def make_app(web_settings: Settings) -> Callable[..., Starlette]:
     def make(**options: Any) -> Starlette:
-        options.setdefault("clock", lambda: NOW)
+        options.setdefault("clock", Clock.at(NOW))
         return create_app(web_settings, **options)
 
     return make

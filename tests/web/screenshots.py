@@ -15,6 +15,7 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
+from newsletter.clock import Clock
 from newsletter.config import load_settings
 from newsletter.web import create_app
 from tests.web.live import chromium, chromium_path, free_socket, serving
@@ -43,7 +44,7 @@ def main() -> int:
             shutil.copytree(REPO / name, project / name)
         shutil.copy(REPO / "newsletter.toml", project)
         settings = load_settings(project)
-        app = create_app(settings, preview=True, live_reload=False, clock=lambda: MOMENT)
+        app = create_app(settings, preview=True, live_reload=False, clock=Clock.at(MOMENT))
         with serving(app, free_socket()) as url, chromium(executable) as browser:
             for name, path, width, height in SHOTS:
                 page = browser.new_page(viewport={"width": width, "height": height})

@@ -14,7 +14,7 @@ import httpx
 import pytest
 import uvicorn
 
-from tests.conftest import TEST_SECRET
+from tests.conftest import TEST_SECRET, clock_env
 from tests.web.live import free_socket
 
 
@@ -56,7 +56,7 @@ def test_serve_runs_until_interrupted(project_dir):
     sock = free_socket()
     port = sock.getsockname()[1]
     sock.close()
-    env = {**os.environ, "NEWSLETTER_SECRET_KEY": TEST_SECRET}
+    env = {**os.environ, "NEWSLETTER_SECRET_KEY": TEST_SECRET, **clock_env()}
     command = [sys.executable, "-m", "newsletter", "--project", str(project_dir), "serve"]
     process = subprocess.Popen(
         [*command, "--port", str(port), "--no-reload"],

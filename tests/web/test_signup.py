@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import re
-import time
-import types
 from datetime import timedelta
 
-import itsdangerous.timed
 import sqlalchemy as sa
 
+from newsletter.clock import Clock
 from newsletter.store import ledger
 from newsletter.store.membership import leave_course
 from newsletter.store.schema import enrolments, suppressions
@@ -110,7 +108,7 @@ def test_an_active_subscriber_can_add_a_course_they_left(client, store, project)
 
 def test_unsubscribed_people_can_come_back_but_old_links_die(make_app, store):
     moment = [NOW]
-    with TestClient(make_app(clock=lambda: moment[0]), base_url=BASE) as client:
+    with TestClient(make_app(clock=Clock(lambda: moment[0])), base_url=BASE) as client:
         sign_up(client)
         old_link = confirm_link()
         client.post(old_link)
@@ -151,7 +149,8 @@ def test_an_address_suppressed_since_cannot_confirm(client, store, project, toke
         unsubscribe(conn, sub, NOW.replace(day=1))
         conn.execute(sa.delete(suppressions))
         ledger.suppress(conn, "sam@example.com", "bounced", "test", "", NOW)
-    link = f"/confirm/{tokens.make_timed('confirm', sub.id, c=COURSE, t=int(NOW.timestamp()))}"
+    token = tokens.make_timed("confirm", sub.id, now=NOW, c=COURSE, t=int(NOW.timestamp()))
+    link = f"/confirm/{token}"
     before = snapshot(store)
     answer = client.post(link)
     assert answer.status_code == 409
@@ -212,16 +211,12 @@ def test_rate_limits_per_ip_and_per_address(make_app, store):
     assert len(MemoryProvider.outbox) == 2
 
 
-def test_expired_tampered_and_wrong_purpose_confirm_links(client, store, tokens, monkeypatch):
+def test_expired_tampered_and_wrong_purpose_confirm_links(client, store, tokens):
     sign_up(client)
     good = confirm_link()
     sub = subscriber(store)
-    # A link made eight days ago (itsdangerous reads the clock through time.time()).
-    eight_days_ago = time.time() - 8 * 86400
-    old_clock = types.SimpleNamespace(time=lambda: eight_days_ago)
-    monkeypatch.setattr(itsdangerous.timed, "time", old_clock)
-    expired = tokens.make_timed("confirm", sub.id, c=COURSE, t=0)
-    monkeypatch.undo()
+    # A link made eight days before the app's clock.
+    expired = tokens.make_timed("confirm", sub.id, now=NOW - timedelta(days=8), c=COURSE, t=0)
     wrong_purpose = tokens.make("manage", sub.id)
     tampered = good[:-2] + ("xx" if not good.endswith("xx") else "yy")
     before = snapshot(store)
@@ -232,6 +227,21 @@ def test_expired_tampered_and_wrong_purpose_confirm_links(client, store, tokens,
             assert "Sign up again" in answer.text
     assert "has expired" in client.get(f"/confirm/{expired}").text
     assert snapshot(store) == before
+    assert subscriber(store).status == "pending"
+
+
+def test_a_confirm_link_ages_on_the_apps_clock(make_app, store):
+    """The link's week is counted on the clock the app was given (serve --now, a test), not on
+    the system clock: both when it is made and when it is read."""
+    moment = [NOW]
+    with TestClient(make_app(clock=Clock(lambda: moment[0])), base_url=BASE) as client:
+        sign_up(client)
+        link = confirm_link()
+        moment[0] = NOW + timedelta(days=7, seconds=1)
+        late = client.get(link)
+        assert late.status_code == 400 and "has expired" in late.text
+        moment[0] = NOW + timedelta(days=6, hours=23)
+        assert client.get(link).status_code == 200
     assert subscriber(store).status == "pending"
 
 

@@ -410,11 +410,12 @@ def test_a_refused_address_shows_as_suppressed_everywhere(
     assert course["state"] == "suppressed"
     assert (course["next"]["position"], course["next"]["held"]) == (0, "suppressed")
     text = ok(sub(cli, f"show sam@example.com --now {NOW}")).stdout.splitlines()
-    assert f"  status      suppressed: rejected since {NOW} (provider)" in text
+    at_now = "2026-12-01 08:00 GMT (Europe/London) = 2026-12-01 08:00 UTC"
+    assert f"  status      suppressed: rejected since {at_now} (provider)" in text
     assert f"  detail      {REFUSED}" in text
     assert (
         "  next   0  protect-your-back-welcome        "
-        f"not sent: address suppressed (rejected, since {NOW})"
+        f"not sent: address suppressed (rejected, since {at_now})"
     ) in text
 
     assert [line.split()[:2] for line in ok(sub(cli, "list")).stdout.splitlines()] == [
@@ -460,7 +461,8 @@ def test_a_bounce_after_a_lesson_is_the_reason_the_next_one_is_not_sent(
     }
     assert shown["courses"][0]["next"]["held"] == "suppressed"
     text = ok(sub(cli, f"show sam@example.com --now {LATER}")).stdout
-    assert f"not sent: address suppressed (bounced, since {LATER})" in text
+    later = "2026-12-03 09:30 GMT (Europe/London) = 2026-12-03 09:30 UTC"
+    assert f"not sent: address suppressed (bounced, since {later})" in text
     assert "due 2026-12-07" not in text
 
 

@@ -408,13 +408,14 @@ def test_a_refused_address_shows_as_suppressed_everywhere(
     )
     (course,) = shown["courses"]
     assert course["state"] == "suppressed"
-    assert (course["next"]["position"], course["next"]["held"]) == (0, "suppressed")
+    # The welcome was refused, never delivered; what the sender would pick next is lesson 1.
+    assert (course["next"]["position"], course["next"]["held"]) == (1, "suppressed")
     text = ok(sub(cli, f"show sam@example.com --now {NOW}")).stdout.splitlines()
     at_now = "2026-12-01 08:00 GMT (Europe/London) = 2026-12-01 08:00 UTC"
     assert f"  status      suppressed: rejected since {at_now} (provider)" in text
     assert f"  detail      {REFUSED}" in text
     assert (
-        "  next   0  protect-your-back-welcome        "
+        "  next   1  week-1-shoulder-bridge           "
         f"not sent: address suppressed (rejected, since {at_now})"
     ) in text
 

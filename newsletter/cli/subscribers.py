@@ -288,8 +288,9 @@ def _next_id(e: Enrolment, course: Course | None) -> str | None:
 
 def _lesson_by_id(lessons: list[Message], position: int, message_id: str | None) -> dict[str, Any]:
     message = next((m for m in lessons if m.id == message_id), None)
-    subject = message.subject if message else None
-    return {"position": position, "message_id": message_id, "subject": subject}
+    if message is None:  # gone from content/ (or none left): where the enrolment stands
+        return {"position": position, "message_id": message_id, "subject": None}
+    return {"position": message.position, "message_id": message_id, "subject": message.subject}
 
 
 def _course_details(

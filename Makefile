@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m newsletter.demo
+	$(BIN)/python -m newsletter.jobs.demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

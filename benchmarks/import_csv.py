@@ -20,8 +20,8 @@ from pathlib import Path
 
 from synthetic import write_csv  # benchmarks/ is on sys.path when run as a script
 
-from newsletter.importing import import_csv
-from newsletter.schedules import load_schedules
+from newsletter.files.schedules import load_schedules
+from newsletter.jobs.importing import import_csv
 from newsletter.store import Store
 from newsletter.store.subscribers import Timing
 

@@ -27,13 +27,13 @@ from pathlib import Path
 import requests
 
 from newsletter.config import Settings, load_settings
-from newsletter.envelope import Envelopes
+from newsletter.core.email import OutgoingEmail
+from newsletter.core.tokens import Tokens
 from newsletter.project import Project
-from newsletter.providers.base import OutgoingEmail
 from newsletter.providers.file import FileProvider
 from newsletter.providers.mime import build_mime
 from newsletter.providers.postmark import PostmarkProvider
-from newsletter.tokens import Tokens
+from newsletter.render.personalise import Envelopes
 
 REPO = Path(__file__).resolve().parent.parent
 SECRET = "benchmark-secret-key-0123456789abcdef"

@@ -33,7 +33,7 @@ from markupsafe import escape
 
 from newsletter.config import load_settings
 from newsletter.project import Project
-from newsletter.render import Recipient, Renderer, _Filler
+from newsletter.render.renderer import Recipient, Renderer, _Filler
 
 REPO = Path(__file__).resolve().parent.parent
 TARGET = 50_000

@@ -19,10 +19,11 @@ from pathlib import Path
 from synthetic import COURSE, NOW, write_csv  # benchmarks/ is on sys.path when run as a script
 
 from newsletter.config import load_settings
-from newsletter.importing import import_csv
+from newsletter.core.email import OutgoingEmail, SendResult
+from newsletter.jobs.importing import import_csv
+from newsletter.jobs.sending import SendOptions, SendRun, list_due
 from newsletter.project import Project
-from newsletter.providers.base import OutgoingEmail, Provider, SendResult
-from newsletter.sending import SendOptions, SendRun, list_due
+from newsletter.providers.base import Provider
 from newsletter.store import Store
 from newsletter.store.subscribers import Timing
 

@@ -25,8 +25,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from newsletter.errors import ConfigError
-from newsletter.zones import check_zone
+from newsletter.core.errors import ConfigError
+from newsletter.core.zones import check_zone
 
 CONFIG_FILE = "newsletter.toml"
 ENV_PREFIX = "NEWSLETTER_"

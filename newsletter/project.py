@@ -7,14 +7,15 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from newsletter.config import Settings
-from newsletter.content import Content, load_content
-from newsletter.errors import ContentError
-from newsletter.files import ProjectFolders
-from newsletter.render import Renderer, course_infos
+from newsletter.core.errors import ContentError
+from newsletter.core.message import Content
+from newsletter.files.content import load_content
+from newsletter.files.folders import ProjectFolders
+from newsletter.render.renderer import Renderer, course_infos
 
 if TYPE_CHECKING:
-    from newsletter.broadcasts import Broadcast
-    from newsletter.schedules import Schedule
+    from newsletter.core.schedule import Schedule
+    from newsletter.jobs.broadcasts import Broadcast
 
 
 @dataclass
@@ -32,7 +33,7 @@ class Project:
 
     @cached_property
     def schedules(self) -> dict[str, Schedule]:
-        from newsletter.schedules import load_schedules
+        from newsletter.files.schedules import load_schedules
 
         if not self.settings.schedules_dir.is_dir():
             return {}
@@ -41,7 +42,7 @@ class Project:
     @cached_property
     def broadcasts(self) -> tuple[Broadcast, ...]:
         """The entries of ``schedules/broadcasts.toml`` (none when there is no such file)."""
-        from newsletter.broadcasts import FILE_NAME, load_broadcasts
+        from newsletter.jobs.broadcasts import FILE_NAME, load_broadcasts
 
         path = self.settings.schedules_dir / FILE_NAME
         return load_broadcasts(path, self.content, self.schedules, self.folders)

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
-from newsletter.providers.base import OutgoingEmail, Provider, SendResult
+from newsletter.core.email import OutgoingEmail, SendResult
+from newsletter.providers.base import Provider
 from newsletter.providers.postmark import PostmarkProvider
 
 

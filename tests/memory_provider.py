@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import ClassVar
 
-from newsletter.providers.base import OutgoingEmail, Provider, SendResult
+from newsletter.core.email import OutgoingEmail, SendResult
+from newsletter.providers.base import Provider
 
 
 class MemoryProvider(Provider):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from newsletter.importing import import_csv
+from newsletter.jobs.importing import import_csv
 from newsletter.store import Store
 from newsletter.store.schema import deliveries
 from newsletter.store.subscribers import Timing

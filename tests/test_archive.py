@@ -10,11 +10,11 @@ from pathlib import Path
 import sqlalchemy as sa
 from click.testing import Result
 
-from newsletter.archive import build_archive
+from newsletter.core.tokens import Tokens
+from newsletter.jobs.archive import build_archive
 from newsletter.project import Project
 from newsletter.store import Store
 from newsletter.store.schema import deliveries
-from newsletter.tokens import Tokens
 from tests.conftest import TEST_SECRET
 from tests.factories import enrolled
 

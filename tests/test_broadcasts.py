@@ -13,10 +13,10 @@ import pytest
 import sqlalchemy as sa
 from click.testing import Result
 
-from newsletter import broadcasts as bc
-from newsletter.errors import ContentError
+from newsletter.core.email import OutgoingEmail, SendResult
+from newsletter.core.errors import ContentError
+from newsletter.jobs import broadcasts as bc
 from newsletter.project import Project
-from newsletter.providers.base import OutgoingEmail, SendResult
 from newsletter.store import Store
 from newsletter.store.ledger import email_hash
 from newsletter.store.schema import broadcasts, deliveries, enrolments, suppressions

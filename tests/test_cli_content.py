@@ -11,7 +11,7 @@ from unittest import mock
 import pytest
 from click.testing import Result
 
-from newsletter.content import load_content
+from newsletter.files.content import load_content
 from tests.conftest import REPO
 
 Cli = Callable[..., Result]

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from click.testing import Result
 
 from newsletter.cli.subscribers import subscribers as group
-from newsletter.providers.base import SendResult
+from newsletter.core.email import SendResult
 from newsletter.store import Store, ledger
 from newsletter.store.schema import deliveries, enrolments, subscribers, suppressions
 from tests.memory_provider import MemoryProvider

@@ -10,8 +10,9 @@ import sqlalchemy as sa
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from newsletter.errors import UnsupportedFeature
-from newsletter.providers.base import OutgoingEmail, Provider, SendResult
+from newsletter.core.email import OutgoingEmail, SendResult
+from newsletter.core.errors import UnsupportedFeature
+from newsletter.providers.base import Provider
 from newsletter.store.schema import deliveries, subscribers
 from tests.memory_provider import MemoryProvider
 from tests.providers.conftest import LESSON, Recorder, json_response

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from newsletter.colours import (
+from newsletter.config import load_settings
+from newsletter.core.colours import (
     AA_NORMAL,
     contrast_ratio,
     parse_hex,
     passes_aa,
     relative_luminance,
 )
-from newsletter.config import load_settings
 from tests.conftest import REPO
 
 TEMPLATES = REPO / "templates"

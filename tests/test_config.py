@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from newsletter.config import Settings, env_var, load_settings, mask_url
-from newsletter.errors import ConfigError
+from newsletter.core.errors import ConfigError
 
 TOML = """\
 sender_name = "Toml Sender"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.content import FRONT_MATTER_LIMIT, load_content
-from newsletter.errors import ContentError
+from newsletter.core.errors import ContentError
+from newsletter.files.content import FRONT_MATTER_LIMIT, load_content
 from tests.conftest import REPO
 
 GOOD = """\

@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 
 from newsletter.config import Settings
-from newsletter.content import Message, load_content
+from newsletter.core.message import Message
+from newsletter.files.content import load_content
 from newsletter.project import Project
-from newsletter.render import RenderedEmail, sample_recipient
+from newsletter.render.renderer import RenderedEmail, sample_recipient
 from tests.conftest import REPO
 
 CONTENT = load_content(REPO / "content")

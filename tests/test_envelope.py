@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 import pytest
 
 from newsletter.config import Settings
-from newsletter.envelope import Envelopes, MergedEmail
+from newsletter.core.tokens import Tokens
 from newsletter.project import Project
-from newsletter.tokens import Tokens
+from newsletter.render.personalise import Envelopes, MergedEmail
 from tests.conftest import TEST_SECRET
 
 NOW = datetime(2026, 12, 7, 7, 0, tzinfo=UTC)

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from newsletter.archive import build_archive
 from newsletter.config import load_settings
-from newsletter.errors import ContentError, RenderError
+from newsletter.core.errors import ContentError, RenderError
+from newsletter.jobs.archive import build_archive
 from newsletter.project import Project
 from newsletter.web import create_app
 from newsletter.web.pages import Pages

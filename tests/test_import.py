@@ -16,9 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from newsletter.config import Settings
-from newsletter.errors import ImportProblem, StoreError
-from newsletter.importing import ImportReport, export_csv, import_csv
-from newsletter.schedules import load_schedules
+from newsletter.core.errors import ImportProblem, StoreError
+from newsletter.files.schedules import load_schedules
+from newsletter.jobs.importing import ImportReport, export_csv, import_csv
 from newsletter.store import Store
 from newsletter.store import subscribers as subs
 from newsletter.store.schema import enrolments, events, metadata, subscribers, suppressions
@@ -323,7 +323,7 @@ def test_unsubscribed_rows_stay_unsubscribed(store: Store, timing: Timing, tmp_p
 def test_import_is_chunked_and_logged_once(
     store: Store, timing: Timing, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("newsletter.importing.CHUNK", 7)
+    monkeypatch.setattr("newsletter.jobs.importing.CHUNK", 7)
     rows = "".join(f"r{i}@example.com\n" for i in range(50))
     path = write(tmp_path, "email\n" + rows + "r3@example.com\n")
     assert len(problems(store, timing, path)) == 1  # the duplicate comes after 7 chunks

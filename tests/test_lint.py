@@ -12,9 +12,9 @@ from unittest import mock
 
 import pytest
 
-import newsletter.render
+import newsletter.render.renderer
 from newsletter.config import load_settings
-from newsletter.lint import Problem, check_project
+from newsletter.jobs.check import Problem, check_project
 from newsletter.project import Project
 
 WEEK_1 = "content/protect-your-back/01-shoulder-bridge.md"
@@ -57,7 +57,7 @@ def html_size(project_dir: Path, message_id: str) -> int:
     compiled = project.renderer.compile(message_id)
     return len(
         compiled.personalise(
-            newsletter.render.sample_recipient(project.settings, "Alex Morgan", message)
+            newsletter.render.renderer.sample_recipient(project.settings, "Alex Morgan", message)
         ).html.encode()
     )
 
@@ -272,7 +272,7 @@ def test_subscriber_field_filtered_or_tested(project_dir: Path) -> None:
 
 def test_unescaped_subscriber_field_is_caught_in_the_output(project_dir: Path) -> None:
     # Belt and braces: if personalisation ever stopped escaping, the hostile sample shows it.
-    with mock.patch.object(newsletter.render, "escape", lambda value: value):
+    with mock.patch.object(newsletter.render.renderer, "escape", lambda value: value):
         found = lines(project_dir)
     assert len(found) == 10
     assert found[0] == (

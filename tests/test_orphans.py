@@ -9,9 +9,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from newsletter import orphans
+from newsletter.jobs import orphans
+from newsletter.jobs.sending import course_book
 from newsletter.project import Project
-from newsletter.sending import course_book
 from newsletter.store import Store
 from newsletter.store.schema import deliveries, enrolments
 from tests.factories import COURSE, enrolled

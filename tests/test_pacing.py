@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from newsletter import pacing
 from newsletter.config import Settings
-from newsletter.pacing import SharedPacer, next_free, push_back, take_slot
+from newsletter.jobs import pacing
+from newsletter.jobs.pacing import SharedPacer, next_free, push_back, take_slot
 from newsletter.project import Project
 from newsletter.providers.file import FileProvider
 from newsletter.providers.postmark import PostmarkProvider

@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
+from newsletter.jobs.sending import SendOptions, SendReport, SendRun, course_book
 from newsletter.project import Project
-from newsletter.sending import SendOptions, SendReport, SendRun, course_book
 from newsletter.store import ledger, runs
 from tests.factories import enrolled, timing
 from tests.memory_provider import MemoryProvider

@@ -7,7 +7,7 @@ import textwrap
 import pytest
 from markdown_it import MarkdownIt
 
-from newsletter.plaintext import WIDTH, render_text, wrap
+from newsletter.render.plaintext import WIDTH, render_text, wrap
 
 MD = MarkdownIt("commonmark", {"html": False})
 

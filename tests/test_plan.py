@@ -17,12 +17,12 @@ import sqlalchemy as sa
 from click.testing import Result
 
 from newsletter.config import Settings, load_settings
-from newsletter.errors import ContentError
-from newsletter.plan import course_changes, renames, version
+from newsletter.core.courses import Course
+from newsletter.core.errors import ContentError
+from newsletter.files.schedules import load_schedule
+from newsletter.jobs.plan import course_changes, renames, version
 from newsletter.project import Project
-from newsletter.schedules import load_schedule
 from newsletter.store import Store
-from newsletter.store.ledger import Course
 from newsletter.store.schema import deliveries, enrolments
 from tests.factories import COURSE, enrolled
 

@@ -18,12 +18,12 @@ from unittest import mock
 import markupsafe
 import pytest
 
-import newsletter.render
+import newsletter.render.renderer
 from newsletter.config import Settings
-from newsletter.content import load_content
-from newsletter.errors import RenderError
+from newsletter.core.errors import RenderError
+from newsletter.files.content import load_content
 from newsletter.project import Project
-from newsletter.render import CompiledMessage, Recipient, first_name, sample_recipient
+from newsletter.render.renderer import CompiledMessage, Recipient, first_name, sample_recipient
 from tests.conftest import REPO
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -146,7 +146,7 @@ def test_mjml_compiles_once_per_message_however_many_subscribers(settings: Setti
     project = Project(settings)
     messages = project.content.messages
     with mock.patch.object(
-        newsletter.render, "mjml2html", wraps=newsletter.render.mjml2html
+        newsletter.render.renderer, "mjml2html", wraps=newsletter.render.renderer.mjml2html
     ) as spy:
         for message in messages:
             for i in range(250):
@@ -461,7 +461,8 @@ def test_unknown_variable_in_a_partial_names_the_partial(
         compile_message(settings, "issue-2027-01-build-slowly")
     line = line_of(partial, "no_such_field")
     assert str(err.value) == (
-        f"{partial}:{line}: 'newsletter.content.Message object' has no attribute 'no_such_field'"
+        f"{partial}:{line}: 'newsletter.core.message.Message object' "
+        "has no attribute 'no_such_field'"
     )
 
 

@@ -15,20 +15,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from newsletter.errors import ContentError
-from newsletter.schedules import (
+from newsletter.core.errors import ContentError
+from newsletter.core.schedule import (
     Schedule,
     after_pause,
     first_due,
     first_slot_after,
-    load_schedule,
-    load_schedules,
     local_to_utc,
     next_due,
     next_sendable,
     sendable,
     timeline,
 )
+from newsletter.files.schedules import load_schedule, load_schedules
 
 UTC = dt.UTC
 LONDON = ZoneInfo("Europe/London")

@@ -17,14 +17,14 @@ import pytest
 import sqlalchemy as sa
 
 from newsletter.clock import system_time
-from newsletter.providers.base import OutgoingEmail, SendResult
+from newsletter.core.email import OutgoingEmail, SendResult
+from newsletter.core.timefmt import format_minute
+from newsletter.jobs.sending import SendOptions, SendRun
 from newsletter.providers.postmark import PostmarkProvider
-from newsletter.sending import SendOptions, SendRun
 from newsletter.store import Store
 from newsletter.store.ledger import email_hash
 from newsletter.store.schema import deliveries, enrolments, runs, suppressions
 from newsletter.store.subscribers import get_subscriber, pause, unsubscribe
-from newsletter.timefmt import format_minute
 from tests.factories import COURSE, enrolled, timing
 from tests.fakes import delivered
 from tests.memory_provider import MemoryProvider
@@ -215,7 +215,7 @@ def test_a_refused_recipient_is_not_a_failed_run(cli, store, project, monkeypatc
 
 
 def test_auth_error_stops_the_run_and_leaves_rows_due(cli, store, project, monkeypatch):
-    from newsletter.errors import ProviderAuthError
+    from newsletter.core.errors import ProviderAuthError
 
     monkeypatch.setenv("NEWSLETTER_PROVIDER", "memory")
     for i in range(3):

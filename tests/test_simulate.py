@@ -8,9 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from newsletter import demo
+from newsletter.jobs import demo
+from newsletter.jobs.simulate import (
+    Result,
+    Send,
+    Simulation,
+    check_invariants,
+    sample_personas,
+    script,
+)
 from newsletter.project import Project
-from newsletter.simulate import Result, Send, Simulation, check_invariants, sample_personas, script
 from newsletter.store import open_store
 
 START = "2027-02-15T06:00:00Z"

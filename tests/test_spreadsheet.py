@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from newsletter.spreadsheet import imported, neutralise, restore
+from newsletter.files.spreadsheet import imported, neutralise, restore
 
 # The payloads OWASP lists, and names people really have that start the same way.
 HOSTILE = [

@@ -15,9 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from newsletter.config import Settings
-from newsletter.errors import StoreError
-from newsletter.progress import next_due_for
-from newsletter.schedules import load_schedules
+from newsletter.core.courses import next_due_for
+from newsletter.core.errors import StoreError
+from newsletter.files.schedules import load_schedules
 from newsletter.store import Store
 from newsletter.store import subscribers as subs
 from newsletter.store.schema import (

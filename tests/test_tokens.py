@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from itsdangerous import URLSafeSerializer
 
-from newsletter.tokens import FAST_IDS, PURPOSES, BadToken, Tokens
+from newsletter.core.tokens import FAST_IDS, PURPOSES, BadToken, Tokens
 
 SECRET = "test-secret-key-0123456789abcdef"
 

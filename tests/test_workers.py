@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from newsletter.sending import SendOptions, SendReport
+from newsletter.jobs.sending import SendOptions, SendReport
+from newsletter.jobs.workers import Job, _how_it_ended, combined, run_worker, split_limit
 from newsletter.store import Store
 from newsletter.store.schema import deliveries, runs
-from newsletter.workers import Job, _how_it_ended, combined, run_worker, split_limit
 from tests.factories import timing
 from tests.senders import fake_postmark, ledger_states, postmark_env, spawn_send, subscribe_many
 

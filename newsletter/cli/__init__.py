@@ -18,7 +18,7 @@ import click
 
 from newsletter.clock import Clock
 from newsletter.config import Settings, load_settings
-from newsletter.errors import ConfigError, NewsletterError
+from newsletter.core.errors import ConfigError, NewsletterError
 from newsletter.project import Project
 
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import click
 
-from newsletter import broadcasts as bc
-from newsletter.archive import build_archive
 from newsletter.cli import AppContext, json_option, now_option, parse_now, resolve_now
-from newsletter.plan import at_revision, build_plan, format_plan
+from newsletter.jobs import broadcasts as bc
+from newsletter.jobs.archive import build_archive
+from newsletter.jobs.plan import at_revision, build_plan, format_plan
 from newsletter.store import open_store
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import click
 
 from newsletter.cli import AppContext, json_option
-from newsletter.lint import check_project
-from newsletter.orphans import check_problems
-from newsletter.preview import write_previews
+from newsletter.jobs.check import check_project
+from newsletter.jobs.orphans import check_problems
+from newsletter.jobs.preview import write_previews
 
 
 @click.command()

@@ -8,9 +8,9 @@ from typing import Any
 
 import click
 
-from newsletter import orphans
 from newsletter.cli import AppContext, json_option, now_option, resolve_now
-from newsletter.sending import course_book
+from newsletter.jobs import orphans
+from newsletter.jobs.sending import course_book
 from newsletter.store import open_store
 
 

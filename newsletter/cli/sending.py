@@ -10,15 +10,16 @@ from typing import Any
 
 import click
 
-from newsletter import pacing
 from newsletter.cli import INTERRUPTED, AppContext, json_option, now_option, resolve_now
+from newsletter.core.timefmt import format_minute
+from newsletter.core.zones import zone
+from newsletter.jobs import pacing
+from newsletter.jobs.sending import SendOptions, SendReport, SendRun, course_book, list_due
+from newsletter.jobs.status import format_status, status
+from newsletter.jobs.syncing import sync_suppressions
+from newsletter.jobs.workers import Job, send_with_workers
 from newsletter.providers import get_provider
-from newsletter.reports import format_status, status
-from newsletter.sending import SendOptions, SendReport, SendRun, course_book, list_due
-from newsletter.store import ledger, open_store, runs
-from newsletter.syncing import sync_suppressions
-from newsletter.timefmt import format_minute
-from newsletter.workers import Job, send_with_workers
+from newsletter.store import open_store, runs
 
 
 @click.command()
@@ -43,7 +44,7 @@ def due(app: AppContext, now: datetime | None, limit: int | None, as_json: bool)
             "course": item.course,
             "position": item.position,
             "timezone": item.timezone,
-            "local_time": moment.astimezone(ledger.zone(item.timezone)).isoformat(),
+            "local_time": moment.astimezone(zone(item.timezone)).isoformat(),
             "due_at": item.due_at.isoformat(),
             "retry": item.delivery_id is not None,
             # Only issues (broadcasts) carry the key: lesson rows keep their documented shape.
@@ -56,7 +57,7 @@ def due(app: AppContext, now: datetime | None, limit: int | None, as_json: bool)
         click.echo(json.dumps(rows, indent=2))
         return
     for item in items:
-        local = format_minute(moment, ledger.zone(item.timezone))
+        local = format_minute(moment, zone(item.timezone))
         click.echo(f"{item.email:<36} {item.message_id:<34} {local}")
     if app.verbose:
         click.echo(f"{len(rows)} due", err=True)

@@ -12,9 +12,8 @@ import click
 
 from newsletter.cli import AppContext, parse_now
 from newsletter.config import load_settings
-from newsletter.importing import import_csv
-from newsletter.project import Project
-from newsletter.simulate import (
+from newsletter.jobs.importing import import_csv
+from newsletter.jobs.simulate import (
     Result,
     Simulation,
     check_invariants,
@@ -22,6 +21,7 @@ from newsletter.simulate import (
     sample_personas,
     script,
 )
+from newsletter.project import Project
 from newsletter.store import open_store
 from newsletter.store.subscribers import Timing
 

@@ -1,7 +1,7 @@
 """Commands for the subscriber list: ``newsletter subscribers add|import|export|list|show|…``.
 
 Each command opens the store, calls one function of ``newsletter.store.subscribers`` or
-``newsletter.importing`` inside one transaction, and prints a short confirmation (or the data
+``newsletter.jobs.importing`` inside one transaction, and prints a short confirmation (or the data
 it was asked for). The JSON shapes are documented in docs/subscribers.md.
 """
 
@@ -20,16 +20,17 @@ from zoneinfo import ZoneInfo
 import click
 from sqlalchemy.engine import Connection
 
-from newsletter import orphans
 from newsletter.cli import AppContext, json_option, now_option, resolve_now
-from newsletter.content import Message
-from newsletter.errors import ContentError, StoreError
-from newsletter.importing import export_csv, format_timestamp, import_csv
-from newsletter.orphans import Resolution
-from newsletter.schedules import local_to_utc
-from newsletter.sending import course_book
+from newsletter.core.courses import Course
+from newsletter.core.errors import ContentError, StoreError
+from newsletter.core.message import Message
+from newsletter.core.schedule import local_to_utc
+from newsletter.core.timefmt import format_minute
+from newsletter.jobs import orphans
+from newsletter.jobs.importing import export_csv, format_timestamp, import_csv
+from newsletter.jobs.orphans import Resolution
+from newsletter.jobs.sending import course_book
 from newsletter.store import Store, open_store
-from newsletter.store.ledger import Course
 from newsletter.store.subscribers import (
     Enrolment,
     Subscriber,
@@ -48,7 +49,6 @@ from newsletter.store.subscribers import (
     suppression_for,
     unsubscribe,
 )
-from newsletter.timefmt import format_minute
 
 LISTED_STATUSES = ("pending", "active", "unsubscribed", "suppressed")
 

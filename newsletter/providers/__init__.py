@@ -10,8 +10,8 @@ import importlib
 from importlib.metadata import entry_points
 
 from newsletter.config import Settings, env_var
-from newsletter.errors import ConfigError
-from newsletter.providers.base import OutgoingEmail, Provider, SendResult, SuppressedAddress
+from newsletter.core.errors import ConfigError
+from newsletter.providers.base import Provider, SuppressedAddress
 
 BUILTIN: dict[str, str] = {
     "file": "newsletter.providers.file:FileProvider",
@@ -60,9 +60,7 @@ def get_provider(settings: Settings) -> Provider:
 
 
 __all__ = [
-    "OutgoingEmail",
     "Provider",
-    "SendResult",
     "SuppressedAddress",
     "available",
     "get_provider",

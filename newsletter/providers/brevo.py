@@ -33,13 +33,9 @@ import requests
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from newsletter.config import Settings
-from newsletter.errors import ProviderAuthError
-from newsletter.providers.base import (
-    OutgoingEmail,
-    SendResult,
-    SuppressedAddress,
-    merge_groups,
-)
+from newsletter.core.email import OutgoingEmail, SendResult
+from newsletter.core.errors import ProviderAuthError
+from newsletter.providers.base import SuppressedAddress, merge_groups
 from newsletter.providers.http import Call, HTTPProvider, all_results, as_utc, excerpt, json_body
 from newsletter.providers.mime import ascii_address
 from newsletter.providers.settings import ApiKey, ApiURL, read_provider_settings

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import ClassVar
 
 from newsletter.config import Settings
-from newsletter.providers.base import OutgoingEmail, Provider, SendResult
+from newsletter.core.email import OutgoingEmail, SendResult
+from newsletter.providers.base import Provider
 from newsletter.providers.mime import build_mime
 
 

@@ -35,8 +35,9 @@ from requests.auth import HTTPBasicAuth
 
 from newsletter import __version__
 from newsletter.config import Settings
-from newsletter.errors import NewsletterError, ProviderAuthError, ProviderError, RequestNotSent
-from newsletter.providers.base import Outcome, OutgoingEmail, Provider, SendResult
+from newsletter.core.email import Outcome, OutgoingEmail, SendResult
+from newsletter.core.errors import NewsletterError, ProviderAuthError, ProviderError, RequestNotSent
+from newsletter.providers.base import Provider
 from newsletter.providers.scrub import Scrubber
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ class Pacer:
     """Client-side pacing: at most ``rate`` requests per second from this process.
 
     Several processes sending through one account each need a share of the provider's limit;
-    ``newsletter.pacing`` has a pacer shared through the database for that.
+    ``newsletter.jobs.pacing`` has a pacer shared through the database for that.
     """
 
     def __init__(

@@ -31,11 +31,9 @@ from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from newsletter.config import Settings
-from newsletter.errors import ProviderAuthError
+from newsletter.core.email import MergeFields, OutgoingEmail, SendResult
+from newsletter.core.errors import ProviderAuthError
 from newsletter.providers.base import (
-    MergeFields,
-    OutgoingEmail,
-    SendResult,
     SuppressedAddress,
     merge_fields_of,
     merge_groups,

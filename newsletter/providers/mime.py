@@ -13,7 +13,8 @@ from email.utils import format_datetime
 
 import idna
 
-from newsletter.providers.base import OutgoingEmail, Sender
+from newsletter.core.email import OutgoingEmail
+from newsletter.providers.base import Sender
 
 
 def ascii_address(address: str) -> str:

@@ -22,12 +22,9 @@ import requests
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from newsletter.config import Settings
-from newsletter.errors import ProviderAuthError
-from newsletter.providers.base import (
-    OutgoingEmail,
-    SendResult,
-    SuppressedAddress,
-)
+from newsletter.core.email import OutgoingEmail, SendResult
+from newsletter.core.errors import ProviderAuthError
+from newsletter.providers.base import SuppressedAddress
 from newsletter.providers.http import Call, HTTPProvider, all_results, json_body
 from newsletter.providers.mime import mailbox
 from newsletter.providers.settings import ApiKey, ApiURL, read_provider_settings

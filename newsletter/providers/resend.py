@@ -31,8 +31,9 @@ import requests
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from newsletter.config import Settings
-from newsletter.errors import ProviderAuthError, ProviderError, UnsupportedFeature
-from newsletter.providers.base import Outcome, OutgoingEmail, SendResult, SuppressedAddress
+from newsletter.core.email import Outcome, OutgoingEmail, SendResult
+from newsletter.core.errors import ProviderAuthError, ProviderError, UnsupportedFeature
+from newsletter.providers.base import SuppressedAddress
 from newsletter.providers.http import Call, HTTPProvider, as_utc, excerpt, json_body
 from newsletter.providers.mime import mailbox
 from newsletter.providers.settings import ApiKey, ApiURL, read_provider_settings

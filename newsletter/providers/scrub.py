@@ -18,8 +18,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import quote, quote_plus
 
-from newsletter.errors import ProviderError
-from newsletter.providers.base import SendResult
+from newsletter.core.email import SendResult
+from newsletter.core.errors import ProviderError
 
 MASK = "***"
 

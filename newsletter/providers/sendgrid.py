@@ -26,11 +26,9 @@ import requests
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from newsletter.config import Settings
-from newsletter.errors import ProviderAuthError
+from newsletter.core.email import MergeFields, OutgoingEmail, SendResult
+from newsletter.core.errors import ProviderAuthError
 from newsletter.providers.base import (
-    MergeFields,
-    OutgoingEmail,
-    SendResult,
     SuppressedAddress,
     merge_fields_of,
     merge_groups,

@@ -34,8 +34,9 @@ from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from newsletter.config import Settings
-from newsletter.errors import ConfigError, ProviderAuthError, UnsupportedFeature
-from newsletter.providers.base import Outcome, OutgoingEmail, SendResult, SuppressedAddress
+from newsletter.core.email import Outcome, OutgoingEmail, SendResult
+from newsletter.core.errors import ConfigError, ProviderAuthError, UnsupportedFeature
+from newsletter.providers.base import SuppressedAddress
 from newsletter.providers.http import Call, HTTPProvider, as_utc, excerpt, json_body
 from newsletter.providers.mime import ascii_address, build_mime
 from newsletter.providers.settings import OptionalApiKey, read_provider_settings

@@ -12,7 +12,7 @@ from pydantic import AfterValidator, SecretStr, ValidationError
 from pydantic_settings import BaseSettings
 
 from newsletter.config import Settings
-from newsletter.errors import ConfigError
+from newsletter.core.errors import ConfigError
 
 S = TypeVar("S", bound=BaseSettings)
 

@@ -27,7 +27,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from newsletter.errors import StoreError
+from newsletter.core.errors import StoreError
 
 log = logging.getLogger(__name__)
 

@@ -17,21 +17,21 @@ following lesson's ``next_due_at`` is computed from the actual send time.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import lru_cache
 from typing import Any, NamedTuple, TypeVar
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 
-from newsletter.progress import next_due_for, personal_schedule
-from newsletter.providers.base import SendResult
-from newsletter.schedules import Schedule, sendable
+from newsletter.core.courses import Course, personal_schedule
+from newsletter.core.due import DueItem
+from newsletter.core.email import SendResult
+from newsletter.core.schedule import sendable
+from newsletter.core.zones import zone
 from newsletter.store import subscribers as subscribers_store
 from newsletter.store.engine import among, update_rows
 from newsletter.store.schema import deliveries, enrolments, subscribers, suppressions
@@ -42,66 +42,6 @@ FINAL_STATES = frozenset({"sent", "failed", "cancelled"})
 BACKOFF_MINUTES = (1, 5, 15, 30, 60)
 PAGE = 2_000
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Course:
-    """What the ledger needs to know about a course: its timing and its lessons in order."""
-
-    schedule: Schedule
-    lessons: tuple[str, ...]  # message ids by position
-
-    def order_for(self, pinned: Sequence[str] | None) -> tuple[str, ...]:
-        """The lessons in the order a subscriber gets them (docs/plan.md): the current order
-        (``on_change = "remap"``), or the order they started with, less lessons that are gone
-        from the course (``"pin"``)."""
-        if self.schedule.on_change != "pin" or pinned is None:
-            return self.lessons
-        current = set(self.lessons)
-        return tuple(m for m in pinned if m in current)
-
-    def next_lesson(self, received: Collection[str], pinned: Sequence[str] | None) -> str:
-        """The first lesson in their order that they have no ledger row for; "" when done.
-
-        Choosing by id rather than by position is what keeps a lesson inserted before someone's
-        position from being skipped, and a moved lesson from being sent twice."""
-        return next((m for m in self.order_for(pinned) if m not in received), "")
-
-    def next_due_after(self, row: Any, sent_at: datetime | None, tz_name: str) -> datetime | None:
-        """When an enrolment's next lesson is due once one went out at ``sent_at`` (None: none
-        has yet, so the course's first lesson time). ``row``: the enrolment's dates and pause,
-        and its subscriber's ``send_time``."""
-        return next_due_for(
-            self.schedule,
-            tz=zone(tz_name),
-            enrolled_at=row.enrolled_at,
-            last_sent_at=sent_at,
-            paused_at=row.paused_at,
-            paused_until=row.paused_until,
-            send_time=row.send_time,
-        )
-
-    def started_with(self, received: Sequence[str]) -> tuple[str, ...]:
-        """The order to pin a subscriber to: what they already had, then the rest as it is now."""
-        return (*received, *(m for m in self.lessons if m not in received))
-
-
-@dataclass(frozen=True)
-class DueItem:
-    """Something to send now: a lesson whose time has come, or a retry of an earlier row."""
-
-    subscriber_id: int
-    email: str
-    name: str | None
-    timezone: str
-    message_id: str
-    course: str | None
-    position: int | None
-    due_at: datetime
-    enrolment_id: int | None = None  # set for new lessons
-    delivery_id: int | None = None  # set for rows already in the ledger
-    broadcast_id: int | None = None
-    pin: tuple[str, ...] | None = None  # lesson order to record on an enrolment that has none
 
 
 @dataclass(frozen=True)
@@ -116,11 +56,6 @@ class Claimed:
     course: str | None
     position: int | None
     attempts: int
-
-
-@lru_cache(maxsize=1024)
-def zone(name: str) -> ZoneInfo:
-    return ZoneInfo(name)
 
 
 def in_state(state: str) -> Any:
@@ -549,7 +484,7 @@ def lessons_skipped(
     default_tz: str,
 ) -> None:
     """Course progress past lessons that will never go out: their rows were cancelled because
-    the message is gone from content/ (see newsletter/orphans.py).
+    the message is gone from content/ (see newsletter/jobs/orphans.py).
 
     Nothing reached the subscriber, so their last send stays as it was and the next lesson is
     due when the schedule puts it after that one: the slot of the lesson that is gone, usually

@@ -13,9 +13,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from newsletter.errors import StoreError
-from newsletter.progress import next_due_for, personal_schedule
-from newsletter.schedules import Schedule, next_sendable
+from newsletter.core.courses import next_due_for, personal_schedule
+from newsletter.core.errors import StoreError
+from newsletter.core.schedule import Schedule, next_sendable
 from newsletter.store.schema import deliveries, enrolments, subscribers, suppressions
 from newsletter.store.subscribers import (
     Subscriber,

@@ -1,5 +1,5 @@
 """Ledger rows still to go out whose message is no longer in content/: found, moved to another
-message id, or cancelled. What to do with them is decided in newsletter/orphans.py."""
+message id, or cancelled. What to do with them is decided in newsletter/jobs/orphans.py."""
 
 from __future__ import annotations
 

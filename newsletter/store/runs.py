@@ -15,7 +15,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from newsletter.store.ledger import Course, in_state, lesson_sent
+from newsletter.core.courses import Course
+from newsletter.store.ledger import in_state, lesson_sent
 from newsletter.store.schema import deliveries, runs, subscribers
 
 # A claimant that has not been heard of for this long is presumed dead.

@@ -221,7 +221,7 @@ runs = Table(
 
 # One row per scheduled broadcast: from schedules/broadcasts.toml (source "file", identified by
 # message and audience) or from `newsletter broadcast` (source "cli"). Deliveries point here
-# through ``deliveries.broadcast_id``. See newsletter/broadcasts.py.
+# through ``deliveries.broadcast_id``. See newsletter/jobs/broadcasts.py.
 broadcasts = Table(
     "broadcasts",
     metadata,
@@ -264,7 +264,7 @@ seen_messages = Table(
 
 # Fleet-wide pacing: per provider, the wall-clock instant (epoch seconds) before which nobody
 # may send the next request. Every `send` process, on every host, takes its turn from here
-# (see newsletter/pacing.py).
+# (see newsletter/jobs/pacing.py).
 pacing = Table(
     "pacing",
     metadata,

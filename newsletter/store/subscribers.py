@@ -31,11 +31,11 @@ from email_validator.rfc_constants import (
 )
 from sqlalchemy.engine import Connection, Row
 
-from newsletter.errors import StoreError
-from newsletter.progress import next_due_for, next_due_for_row
-from newsletter.schedules import Schedule
+from newsletter.core.courses import next_due_for, next_due_for_row
+from newsletter.core.errors import StoreError
+from newsletter.core.schedule import Schedule
+from newsletter.core.zones import check_zone
 from newsletter.store.schema import deliveries, enrolments, events, subscribers, suppressions
-from newsletter.zones import check_zone
 
 # pending (double opt-in not confirmed) · active · unsubscribed (they left) · suppressed (the
 # address cannot be mailed: it bounced, the provider refused it, it was suppressed by hand or

@@ -31,8 +31,8 @@ from starlette.routing import Route
 from newsletter import webhooks as provider_webhooks
 from newsletter.clock import Clock
 from newsletter.config import Settings, load_settings
-from newsletter.errors import ConfigError, NewsletterError
-from newsletter.tokens import Tokens
+from newsletter.core.errors import ConfigError, NewsletterError
+from newsletter.core.tokens import Tokens
 from newsletter.web import preview, signup, subscriber, webhooks
 from newsletter.web.context import ProviderFactory, WebContext, WebOptions, context
 from newsletter.web.live import watch, watched_paths

@@ -20,7 +20,7 @@ from watchfiles import awatch
 
 from newsletter.config import Settings
 from newsletter.project import Project
-from newsletter.render import Renderer
+from newsletter.render.renderer import Renderer
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ import jinja2
 from starlette.responses import HTMLResponse
 
 from newsletter.config import Settings
-from newsletter.errors import ConfigError
-from newsletter.files import ProjectFolders, ProjectLoader
+from newsletter.core.errors import ConfigError
+from newsletter.files.folders import ProjectFolders, ProjectLoader
 
 FOLDER = "web"
 # Our own pages: scripts only with the nonce; frames only from ourselves (the preview's iframes).

@@ -33,15 +33,15 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from newsletter.content import Message
-from newsletter.errors import ContentError, NewsletterError, StoreError
-from newsletter.lint import HOSTILE_FIRST_NAME, Problem, check_message, check_project
+from newsletter.core import arrivals
+from newsletter.core.arrivals import Arrival
+from newsletter.core.errors import ContentError, NewsletterError, StoreError
+from newsletter.core.message import Message
+from newsletter.jobs.check import HOSTILE_FIRST_NAME, Problem, check_message, check_project
 from newsletter.project import Project
-from newsletter.render import Recipient, sample_recipient
+from newsletter.render.renderer import Recipient, sample_recipient
 from newsletter.store import subscribers as store
 from newsletter.store.subscribers import Enrolment, Subscriber
-from newsletter.web import arrivals
-from newsletter.web.arrivals import Arrival
 from newsletter.web.context import WebContext, context
 from newsletter.web.pages import email_page
 from newsletter.web.security import preview_allowed

@@ -32,13 +32,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from newsletter.errors import NewsletterError, StoreError
+from newsletter.core.email import OutgoingEmail
+from newsletter.core.errors import NewsletterError, StoreError
+from newsletter.core.tokens import BadToken
 from newsletter.project import Project
-from newsletter.providers.base import OutgoingEmail
-from newsletter.render import first_name
+from newsletter.render.renderer import first_name
 from newsletter.store import membership
 from newsletter.store import subscribers as store
-from newsletter.tokens import BadToken
 from newsletter.web.context import LinksUnavailable, WebContext, context
 from newsletter.web.pages import mask_email
 from newsletter.web.security import same_origin

@@ -25,18 +25,18 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from newsletter.errors import NewsletterError, StoreError
-from newsletter.files import resolve_within
-from newsletter.render import Recipient, web_version_url
+from newsletter.core.errors import NewsletterError, StoreError
+from newsletter.core.tokens import BadToken
+from newsletter.core.zones import canonical_zones
+from newsletter.files.folders import resolve_within
+from newsletter.render.renderer import Recipient, web_version_url
 from newsletter.store import membership
 from newsletter.store import subscribers as store
 from newsletter.store.schema import deliveries, events
 from newsletter.store.subscribers import Enrolment, Subscriber
-from newsletter.tokens import BadToken
 from newsletter.web.context import LinksUnavailable, WebContext, context
 from newsletter.web.pages import email_page, mask_email
 from newsletter.web.security import preview_allowed, same_origin
-from newsletter.zones import canonical_zones
 
 log = logging.getLogger(__name__)
 

@@ -17,10 +17,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from newsletter.jobs.ingest import IngestReport, ingest
 from newsletter.web.context import WebContext, context
 from newsletter.webhooks import PROVIDERS, WebhookError, WebhookRequest, receive
 from newsletter.webhooks.base import Event
-from newsletter.webhooks.ingest import IngestReport, ingest
 
 log = logging.getLogger(__name__)
 

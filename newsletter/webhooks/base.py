@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from newsletter.errors import NewsletterError
+from newsletter.core.errors import NewsletterError
 
 # The event types `newsletter status` counts per message (see reports.py), plus soft bounces,
 # which are kept for the record but neither counted nor acted on (the provider retries them).

@@ -20,7 +20,7 @@ from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from newsletter.config import Settings
-from newsletter.errors import ConfigError
+from newsletter.core.errors import ConfigError
 from newsletter.webhooks.base import (
     Event,
     EventType,

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from newsletter.config import Settings
-from newsletter.errors import ConfigError
+from newsletter.core.errors import ConfigError
 from newsletter.webhooks.base import (
     Event,
     EventType,

@@ -13,10 +13,10 @@ import pytest
 from werkzeug import Request, Response
 
 from newsletter.config import Settings
-from newsletter.envelope import Envelopes
+from newsletter.core.email import OutgoingEmail
+from newsletter.core.tokens import Tokens
 from newsletter.project import Project
-from newsletter.providers.base import OutgoingEmail
-from newsletter.tokens import Tokens
+from newsletter.render.personalise import Envelopes
 from tests.conftest import TEST_SECRET
 
 NOW = datetime(2026, 12, 7, 7, 0, tzinfo=UTC)

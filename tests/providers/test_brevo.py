@@ -23,9 +23,9 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from newsletter.config import Settings
-from newsletter.errors import ConfigError, ProviderAuthError
+from newsletter.core.email import MergeFields
+from newsletter.core.errors import ConfigError, ProviderAuthError
 from newsletter.providers import get_provider
-from newsletter.providers.base import MergeFields
 from newsletter.providers.brevo import (
     MAX_REQUEST_CHARS,
     BrevoProvider,

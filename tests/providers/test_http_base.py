@@ -14,9 +14,9 @@ from pytest_httpserver import HTTPServer
 from requests.structures import CaseInsensitiveDict
 
 from newsletter.config import Settings
-from newsletter.errors import ProviderAuthError, ProviderError, RequestNotSent
+from newsletter.core.email import OutgoingEmail, SendResult
+from newsletter.core.errors import ProviderAuthError, ProviderError, RequestNotSent
 from newsletter.providers import http
-from newsletter.providers.base import OutgoingEmail, SendResult
 from newsletter.providers.http import Call, HTTPProvider, Pacer, json_body, retry_after_seconds
 from tests.providers.conftest import HTML_502, Recorder, Sleeps, json_response
 

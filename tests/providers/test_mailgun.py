@@ -17,7 +17,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from newsletter.config import Settings
-from newsletter.errors import ConfigError, ProviderAuthError, RequestNotSent
+from newsletter.core.errors import ConfigError, ProviderAuthError, RequestNotSent
 from newsletter.providers.mailgun import MailgunProvider
 from tests.providers.conftest import HTML_502, LESSON, MakeEmails, Sleeps, json_response
 

@@ -15,7 +15,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from newsletter.config import Settings
-from newsletter.errors import ConfigError, ProviderAuthError, RequestNotSent
+from newsletter.core.errors import ConfigError, ProviderAuthError, RequestNotSent
 from newsletter.providers import get_provider
 from newsletter.providers.postmark import PostmarkProvider
 from newsletter.store.ledger import email_hash

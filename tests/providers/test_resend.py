@@ -18,7 +18,7 @@ import yaml
 from pytest_httpserver import HTTPServer
 
 from newsletter.config import Settings
-from newsletter.errors import ConfigError, ProviderAuthError, UnsupportedFeature
+from newsletter.core.errors import ConfigError, ProviderAuthError, UnsupportedFeature
 from newsletter.providers import get_provider
 from newsletter.providers.resend import (
     ResendBatchProvider,

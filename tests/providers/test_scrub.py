@@ -28,7 +28,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from newsletter.config import Settings
-from newsletter.errors import ProviderError
+from newsletter.core.errors import ProviderError
 from newsletter.providers.brevo import BrevoProvider
 from newsletter.providers.http import HTTPProvider
 from newsletter.providers.mailgun import MailgunProvider

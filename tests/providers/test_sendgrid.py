@@ -21,8 +21,8 @@ from referencing.jsonschema import DRAFT202012
 from werkzeug import Request, Response
 
 from newsletter.config import Settings
-from newsletter.errors import ConfigError, ProviderAuthError, RequestNotSent
-from newsletter.providers.base import MergeFields, OutgoingEmail
+from newsletter.core.email import MergeFields, OutgoingEmail
+from newsletter.core.errors import ConfigError, ProviderAuthError, RequestNotSent
 from newsletter.providers.sendgrid import SendGridProvider, substitution_tags
 from tests.conftest import REPO
 from tests.providers.conftest import (

@@ -28,7 +28,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from newsletter.config import Settings
-from newsletter.errors import ConfigError, ProviderAuthError, UnsupportedFeature
+from newsletter.core.errors import ConfigError, ProviderAuthError, UnsupportedFeature
 from newsletter.providers import get_provider
 from newsletter.providers.ses import SESProvider, aws_credentials, tag_value
 from tests.providers.conftest import HTML_502, Sleeps

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from newsletter.errors import ConfigError
+from newsletter.core.errors import ConfigError
 from newsletter.providers import provider_class
 from newsletter.providers.settings import ApiKey, ApiURL, OptionalApiKey
 

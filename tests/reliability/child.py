@@ -53,7 +53,7 @@ def crash_on(owner: Any, name: str, n: int, *, after: bool) -> None:
 
 
 def install_crash(spec: str) -> None:
-    from newsletter.sending import SendRun
+    from newsletter.jobs.sending import SendRun
     from newsletter.store import ledger
 
     point, _, n = spec.partition(":")

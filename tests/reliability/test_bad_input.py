@@ -19,9 +19,9 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from newsletter.content import parse_message
-from newsletter.errors import ContentError
-from newsletter.schedules import parse_schedule
+from newsletter.core.errors import ContentError
+from newsletter.files.content import parse_message
+from newsletter.files.schedules import parse_schedule
 from newsletter.store.schema import subscribers
 from tests.reliability.conftest import ENROL, iso, snapshot
 

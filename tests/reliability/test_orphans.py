@@ -161,7 +161,7 @@ def test_send_cancels_a_delivery_of_a_deleted_lesson_and_the_course_goes_on(
     done = send(postmark, TUESDAY)
     assert done.code == 0, done.err
     assert done.err == (
-        "WARNING newsletter.sending: deliveries of messages gone from content/: "
+        "WARNING newsletter.jobs.sending: deliveries of messages gone from content/: "
         f"{BRIDGE}: 2 cancelled ('{BRIDGE}' is gone from content/)\n"
     )
     assert [(r.state, r.last_error) for r in rows_of(store, BRIDGE)] == [

@@ -26,6 +26,7 @@ import sqlalchemy as sa
 
 from newsletter.clock import Clock
 from newsletter.config import load_settings
+from newsletter.core.tokens import PURPOSES, Tokens
 from newsletter.store.membership import add_pending_subscriber
 from newsletter.store.schema import metadata
 from newsletter.store.subscribers import (
@@ -34,7 +35,6 @@ from newsletter.store.subscribers import (
     get_subscriber_by_id,
     unsubscribe,
 )
-from newsletter.tokens import PURPOSES, Tokens
 from newsletter.web import create_app
 from tests.conftest import TEST_SECRET
 from tests.factories import COURSE, timing

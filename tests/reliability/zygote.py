@@ -24,11 +24,6 @@ from typing import Any, NoReturn
 
 def preload() -> None:
     """What every command imports anyway, and the providers the suite uses."""
-    import newsletter.cli
-    import newsletter.providers.file
-    import newsletter.providers.postmark
-    import newsletter.providers.resend
-    import newsletter.sending  # noqa: F401
     import tests.reliability.child  # noqa: F401
 
 

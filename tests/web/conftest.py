@@ -16,10 +16,10 @@ from starlette.exceptions import StarletteDeprecationWarning
 
 from newsletter.clock import Clock
 from newsletter.config import Settings, load_settings
+from newsletter.core.tokens import Tokens
 from newsletter.project import Project
 from newsletter.store import Store
 from newsletter.store.schema import metadata
-from newsletter.tokens import Tokens
 from newsletter.web import create_app
 from tests.conftest import TEST_SECRET
 from tests.memory_provider import MemoryProvider

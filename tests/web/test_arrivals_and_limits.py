@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from newsletter.core import arrivals
 from newsletter.store.subscribers import Enrolment, SentLesson
-from newsletter.web import arrivals
 from newsletter.web.ratelimit import Limit, RateLimiter
 
 LONDON = ZoneInfo("Europe/London")

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from newsletter.sending import course_book
+from newsletter.jobs.sending import course_book
 from newsletter.store import ledger
 from newsletter.store.schema import deliveries, enrolments, suppressions
 from newsletter.store.subscribers import forget, get_subscriber, unsubscribe

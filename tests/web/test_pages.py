@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from newsletter.errors import ConfigError
+from newsletter.core.errors import ConfigError
 from newsletter.web import create_app
 from newsletter.web.security import RedactTokens, redact_path
 from tests.factories import enrolled

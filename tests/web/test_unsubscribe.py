@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from newsletter.core.tokens import Tokens
 from newsletter.store import ledger
 from newsletter.store.schema import events, suppressions
 from newsletter.store.subscribers import get_subscriber
-from newsletter.tokens import Tokens
 from tests.factories import enrolled
 from tests.web.conftest import NOW, snapshot
 

@@ -25,11 +25,11 @@ import jinja2
 from jinja2 import nodes
 from markdown_it import MarkdownIt
 
-from newsletter.content import Content, Message
-from newsletter.errors import ContentError, NewsletterError, RenderError
-from newsletter.files import walk
+from newsletter.core.errors import ContentError, NewsletterError, RenderError
+from newsletter.core.message import Content, Message
+from newsletter.files.folders import walk
 from newsletter.project import Project
-from newsletter.render import (
+from newsletter.render.renderer import (
     SUBSCRIBER_FIELDS,
     CompiledMessage,
     RenderedEmail,

@@ -10,8 +10,8 @@ canonical names of ``zoneinfo.available_timezones()`` are accepted.
 
 from __future__ import annotations
 
-from functools import cache
-from zoneinfo import available_timezones
+from functools import cache, lru_cache
+from zoneinfo import ZoneInfo, available_timezones
 
 # Files in the zoneinfo folder that available_timezones() lists but that are not zones.
 NOT_ZONES = frozenset({"Factory", "localtime"})
@@ -28,3 +28,8 @@ def check_zone(name: str) -> str:
     if name not in canonical_zones():
         raise ValueError(f"unknown timezone {name!r} (use an IANA name such as Europe/Berlin)")
     return name
+
+
+@lru_cache(maxsize=1024)
+def zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)

@@ -27,15 +27,16 @@ from typing import Any, Literal
 
 from sqlalchemy.engine import Connection
 
-from newsletter import broadcasts, plan
-from newsletter.broadcasts import Broadcast
 from newsletter.config import Settings
-from newsletter.errors import ContentError, NewsletterError
-from newsletter.lint import Problem
+from newsletter.core.courses import Course
+from newsletter.core.errors import ContentError, NewsletterError
+from newsletter.jobs import broadcasts, plan
+from newsletter.jobs.broadcasts import Broadcast
+from newsletter.jobs.check import Problem
 from newsletter.project import Project
 from newsletter.store import open_existing_store
 from newsletter.store import orphans as rows
-from newsletter.store.ledger import Course, lessons_skipped
+from newsletter.store.ledger import lessons_skipped
 
 Action = Literal["move", "cancel"]
 

@@ -19,9 +19,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from newsletter.config import load_settings
+from newsletter.jobs.simulate import Simulation, check_invariants, sample_personas, script
 from newsletter.project import Project
 from newsletter.providers.file import FileProvider
-from newsletter.simulate import Simulation, check_invariants, sample_personas, script
 from newsletter.store import open_store
 
 START = datetime(2027, 2, 15, 6, 0, tzinfo=UTC)

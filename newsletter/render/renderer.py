@@ -36,10 +36,10 @@ from markupsafe import Markup, escape
 from mjml import mjml2html
 
 from newsletter.config import Settings
-from newsletter.content import Content, Message
-from newsletter.errors import RenderError
-from newsletter.files import ProjectFolders, ProjectLoader, resolve_within
-from newsletter.plaintext import render_text, wrap
+from newsletter.core.errors import RenderError
+from newsletter.core.message import Content, Message
+from newsletter.files.folders import ProjectFolders, ProjectLoader, resolve_within
+from newsletter.render.plaintext import render_text, wrap
 
 SUBSCRIBER_FIELDS = ("first_name", "unsubscribe_url", "manage_url", "web_url")
 _INLINE_STYLE = re.compile(r"<mj-style\s+inline=[\"']inline[\"']\s*>(.*?)</mj-style>", re.S | re.I)

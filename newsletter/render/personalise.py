@@ -10,8 +10,9 @@ from typing import Any
 from urllib.parse import quote
 
 from newsletter.config import Settings
-from newsletter.providers.base import MergeFields, OutgoingEmail
-from newsletter.render import (
+from newsletter.core.email import MergeFields, OutgoingEmail
+from newsletter.core.tokens import Tokens
+from newsletter.render.renderer import (
     SUBSCRIBER_FIELDS,
     CompiledMessage,
     Recipient,
@@ -19,7 +20,6 @@ from newsletter.render import (
     first_name,
     web_version_url,
 )
-from newsletter.tokens import Tokens
 
 
 class Envelopes:

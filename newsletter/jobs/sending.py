@@ -23,23 +23,25 @@ from datetime import datetime
 
 from sqlalchemy.engine import Connection
 
-from newsletter import broadcasts, orphans, plan
-from newsletter.broadcasts import Broadcast
 from newsletter.clock import system_time
-from newsletter.envelope import Envelopes
-from newsletter.errors import (
+from newsletter.core.courses import Course
+from newsletter.core.due import DueItem
+from newsletter.core.email import OutgoingEmail, SendResult
+from newsletter.core.errors import (
     NewsletterError,
     ProviderAuthError,
     RequestNotSent,
     UnsupportedFeature,
 )
+from newsletter.core.tokens import Tokens
+from newsletter.jobs import broadcasts, orphans, plan
+from newsletter.jobs.broadcasts import Broadcast
 from newsletter.project import Project
 from newsletter.providers import Provider, provider_class
-from newsletter.providers.base import OutgoingEmail, SendResult
+from newsletter.render.personalise import Envelopes
 from newsletter.store import Store, ledger, runs
 from newsletter.store.engine import one_at_a_time
-from newsletter.store.ledger import Claimed, Course, DueItem
-from newsletter.tokens import Tokens
+from newsletter.store.ledger import Claimed
 
 log = logging.getLogger(__name__)
 
@@ -381,7 +383,7 @@ class SendRun:
                 compiled = self.project.renderer.compile(item.message_id)
             except NewsletterError as err:
                 # It no longer renders (one gone from content/ was settled when the run started,
-                # newsletter/orphans.py): keep the row, say why.
+                # newsletter/jobs/orphans.py): keep the row, say why.
                 problems.append(SendResult(item.delivery_id, "retry", error=str(err)))
                 continue
             emails.append(

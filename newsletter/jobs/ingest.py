@@ -26,7 +26,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from newsletter.errors import StoreError
+from newsletter.core.errors import StoreError
 from newsletter.store import ledger
 from newsletter.store.schema import deliveries, events, subscribers
 from newsletter.store.subscribers import (

@@ -20,13 +20,14 @@ from typing import ClassVar
 import sqlalchemy as sa
 
 from newsletter.clock import Clock
-from newsletter.progress import personal_schedule
+from newsletter.core.courses import personal_schedule
+from newsletter.core.email import OutgoingEmail, SendResult
+from newsletter.core.schedule import sendable
+from newsletter.core.zones import zone
+from newsletter.jobs.sending import SendOptions, SendRun
 from newsletter.project import Project
-from newsletter.providers.base import OutgoingEmail, Provider, SendResult
-from newsletter.schedules import sendable
-from newsletter.sending import SendOptions, SendRun
+from newsletter.providers.base import Provider
 from newsletter.store import Store
-from newsletter.store.ledger import zone
 from newsletter.store.schema import deliveries, enrolments, subscribers
 from newsletter.store.subscribers import (
     Timing,

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import jinja2
 import jinja2.loaders
 
-from newsletter.errors import ContentError, RenderError
+from newsletter.core.errors import ContentError, RenderError
 
 if TYPE_CHECKING:
     from newsletter.config import Settings

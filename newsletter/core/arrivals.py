@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from newsletter.progress import personal_schedule
-from newsletter.schedules import Schedule, first_due, next_due
+from newsletter.core.courses import personal_schedule
+from newsletter.core.schedule import Schedule, first_due, next_due
 from newsletter.store.subscribers import Enrolment
 
 # What a row of the arrival table says about its lesson.

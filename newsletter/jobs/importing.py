@@ -24,9 +24,9 @@ from typing import Any, TextIO
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from newsletter.errors import ImportProblem, StoreError
-from newsletter.progress import next_due_for
-from newsletter.spreadsheet import imported, neutralise
+from newsletter.core.courses import next_due_for
+from newsletter.core.errors import ImportProblem, StoreError
+from newsletter.files.spreadsheet import imported, neutralise
 from newsletter.store import ledger
 from newsletter.store.engine import among, insert_many
 from newsletter.store.schema import enrolments, subscribers, suppressions

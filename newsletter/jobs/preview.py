@@ -6,10 +6,10 @@ import html
 from collections.abc import Iterable
 from pathlib import Path
 
-from newsletter.content import Message
-from newsletter.files import copy_files
+from newsletter.core.message import Message
+from newsletter.files.folders import copy_files
 from newsletter.project import Project
-from newsletter.render import sample_recipient
+from newsletter.render.renderer import sample_recipient
 
 ASSETS = "assets"
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp"})

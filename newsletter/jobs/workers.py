@@ -21,12 +21,12 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
-from newsletter import pacing
 from newsletter.config import load_settings
-from newsletter.errors import NewsletterError
+from newsletter.core.errors import NewsletterError
+from newsletter.jobs import pacing
+from newsletter.jobs.sending import SendOptions, SendReport, SendRun
 from newsletter.project import Project
 from newsletter.providers import get_provider
-from newsletter.sending import SendOptions, SendReport, SendRun
 from newsletter.store import open_store
 
 

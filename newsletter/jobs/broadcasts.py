@@ -40,13 +40,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
-from newsletter.content import Content
-from newsletter.errors import ContentError, StoreError
-from newsletter.files import ProjectFolders
-from newsletter.schedules import HHMM, local_to_utc
-from newsletter.store.ledger import DueItem, zone
+from newsletter.core.due import DueItem
+from newsletter.core.errors import ContentError, StoreError
+from newsletter.core.message import Content
+from newsletter.core.schedule import local_to_utc
+from newsletter.core.timefmt import format_minute
+from newsletter.core.zones import zone
+from newsletter.files.folders import ProjectFolders
+from newsletter.files.schedules import HHMM
 from newsletter.store.schema import UTCDateTime, broadcasts, deliveries, enrolments, subscribers
-from newsletter.timefmt import format_minute
 
 FILE_NAME = "broadcasts.toml"
 UTC = dt.UTC

@@ -29,17 +29,20 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from newsletter import broadcasts
-from newsletter.content import Message, parse_message
-from newsletter.errors import ContentError, NewsletterError
-from newsletter.progress import personal_schedule
+from newsletter.core.courses import Course, personal_schedule
+from newsletter.core.errors import ContentError, NewsletterError
+from newsletter.core.message import Message
+from newsletter.core.schedule import Schedule, next_sendable
+from newsletter.core.zones import zone
+from newsletter.files.content import parse_message
+from newsletter.files.schedules import RESERVED_FILES, parse_schedule
+from newsletter.jobs import broadcasts
 from newsletter.project import Project
-from newsletter.schedules import RESERVED_FILES, Schedule, next_sendable, parse_schedule
-from newsletter.store.ledger import Course, after_skip, zone
+from newsletter.store.ledger import after_skip
 from newsletter.store.schema import deliveries, enrolments, seen_messages, subscribers
 
 if TYPE_CHECKING:
-    from newsletter.orphans import Orphan, Resolution
+    from newsletter.jobs.orphans import Orphan, Resolution
 
 OUTSTANDING = ("due", "sending", "uncertain")
 # Schedule fields whose change re-times lessons (title and description only change words).
@@ -184,7 +187,7 @@ def refuse_resends(conn: Connection, project: Project) -> None:
 
 
 def course_book(project: Project) -> dict[str, Course]:
-    from newsletter.sending import course_book  # sending imports this module
+    from newsletter.jobs.sending import course_book  # sending imports this module
 
     return course_book(project)
 
@@ -662,7 +665,7 @@ def build_plan(
     since: Revision | None = None,
 ) -> dict[str, Any]:
     """Everything `plan` prints, as plain data (the --json output)."""
-    from newsletter import orphans  # which builds on this module
+    from newsletter.jobs import orphans
 
     courses = course_book(project)
     tz = project.settings.default_timezone
@@ -780,7 +783,7 @@ def format_plan(data: Mapping[str, Any], verbose: bool = False) -> str:
 
 
 def _format_held(found: Mapping[str, Any], verbose: bool) -> list[str]:
-    from newsletter import orphans  # which builds on this module
+    from newsletter.jobs import orphans
 
     return orphans.lines(found, verbose)
 

@@ -26,7 +26,7 @@ from itsdangerous import (
 from itsdangerous.encoding import base64_encode
 from itsdangerous.signer import HMACAlgorithm
 
-from newsletter.errors import NewsletterError
+from newsletter.core.errors import NewsletterError
 
 PURPOSES = frozenset({"unsubscribe", "manage", "confirm", "web"})
 # itsdangerous compresses a payload when that makes it shorter, which for {"s": id} first

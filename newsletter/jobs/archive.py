@@ -28,10 +28,10 @@ from pathlib import Path
 
 from feedgen.feed import FeedGenerator
 
-from newsletter.content import Message
-from newsletter.files import copy_files
+from newsletter.core.message import Message
+from newsletter.files.folders import copy_files
 from newsletter.project import Project
-from newsletter.render import Recipient, Renderer, web_version_url
+from newsletter.render.renderer import Recipient, Renderer, web_version_url
 
 ASSETS = "assets"
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg"})

@@ -1,0 +1,105 @@
+"""A course and where a subscriber is in it: lesson order, the change policy, and when their
+next lesson is due. Pure functions.
+
+Everything that changes an enrolment (enrol, a lesson sent, pause, resume, a new timezone or
+send time) recomputes ``next_due_at`` with ``next_due_for``, so the rule lives in one place.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime, time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from newsletter.core.schedule import Schedule, after_pause, first_due, next_due
+from newsletter.core.zones import zone
+
+
+def personal_schedule(schedule: Schedule, send_time: str | None) -> Schedule:
+    """The course schedule with the subscriber's own send time, when they chose one."""
+    if not send_time:
+        return schedule
+    return dataclasses.replace(schedule, send_time=time.fromisoformat(send_time))
+
+
+def next_due_for(
+    schedule: Schedule,
+    *,
+    tz: ZoneInfo,
+    enrolled_at: datetime,
+    last_sent_at: datetime | None,
+    paused_at: datetime | None = None,
+    paused_until: datetime | None = None,
+    send_time: str | None = None,
+) -> datetime | None:
+    """When the next lesson is due, or None while paused with no end date."""
+    schedule = personal_schedule(schedule, send_time)
+    if last_sent_at is None:
+        due = first_due(schedule, enrolled_at, tz)
+    else:
+        due = next_due(schedule, last_sent_at, tz)
+    if paused_at is not None and paused_until is None:
+        return None
+    if paused_until is not None:
+        due = after_pause(schedule, due, paused_until, tz)
+    return due
+
+
+def next_due_for_row(
+    schedule: Schedule, tz: ZoneInfo, row: Any, send_time: str | None
+) -> datetime | None:
+    """``next_due_for`` fed from an enrolments row."""
+    return next_due_for(
+        schedule,
+        tz=tz,
+        enrolled_at=row.enrolled_at,
+        last_sent_at=row.last_sent_at,
+        paused_at=row.paused_at,
+        paused_until=row.paused_until,
+        send_time=send_time,
+    )
+
+
+@dataclass(frozen=True)
+class Course:
+    """What the ledger needs to know about a course: its timing and its lessons in order."""
+
+    schedule: Schedule
+    lessons: tuple[str, ...]  # message ids by position
+
+    def order_for(self, pinned: Sequence[str] | None) -> tuple[str, ...]:
+        """The lessons in the order a subscriber gets them (docs/plan.md): the current order
+        (``on_change = "remap"``), or the order they started with, less lessons that are gone
+        from the course (``"pin"``)."""
+        if self.schedule.on_change != "pin" or pinned is None:
+            return self.lessons
+        current = set(self.lessons)
+        return tuple(m for m in pinned if m in current)
+
+    def next_lesson(self, received: Collection[str], pinned: Sequence[str] | None) -> str:
+        """The first lesson in their order that they have no ledger row for; "" when done.
+
+        Choosing by id rather than by position is what keeps a lesson inserted before someone's
+        position from being skipped, and a moved lesson from being sent twice."""
+        return next((m for m in self.order_for(pinned) if m not in received), "")
+
+    def next_due_after(self, row: Any, sent_at: datetime | None, tz_name: str) -> datetime | None:
+        """When an enrolment's next lesson is due once one went out at ``sent_at`` (None: none
+        has yet, so the course's first lesson time). ``row``: the enrolment's dates and pause,
+        and its subscriber's ``send_time``."""
+        return next_due_for(
+            self.schedule,
+            tz=zone(tz_name),
+            enrolled_at=row.enrolled_at,
+            last_sent_at=sent_at,
+            paused_at=row.paused_at,
+            paused_until=row.paused_until,
+            send_time=row.send_time,
+        )
+
+    def started_with(self, received: Sequence[str]) -> tuple[str, ...]:
+        """The order to pin a subscriber to: what they already had, then the rest as it is now."""
+        return (*received, *(m for m in self.lessons if m not in received))

@@ -7,6 +7,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from newsletter.config import Settings
+from newsletter.core.courses import Course
 from newsletter.core.errors import ContentError
 from newsletter.core.message import Content
 from newsletter.files.content import load_content
@@ -38,6 +39,15 @@ class Project:
         if not self.settings.schedules_dir.is_dir():
             return {}
         return load_schedules(self.settings.schedules_dir, self.folders)
+
+    @cached_property
+    def courses(self) -> dict[str, Course]:
+        """Each scheduled course with its lesson ids in order: what the sender and the plan
+        need to know of it."""
+        return {
+            course: Course(schedule, tuple(m.id for m in self.content.lessons(course)))
+            for course, schedule in self.schedules.items()
+        }
 
     @cached_property
     def broadcasts(self) -> tuple[Broadcast, ...]:

@@ -10,7 +10,6 @@ from typing import Any
 import sqlalchemy as sa
 
 from newsletter.jobs import orphans
-from newsletter.jobs.sending import course_book
 from newsletter.project import Project
 from newsletter.store import Store
 from newsletter.store.schema import deliveries, enrolments
@@ -71,7 +70,7 @@ def state_of(store: Store, sub_id: int) -> tuple[Any, ...]:
 
 
 def settle(store: Store, project: Project, resolution: orphans.Resolution | None = None) -> None:
-    courses = course_book(project)
+    courses = project.courses
     with store.write() as conn:
         (found,) = orphans.find(conn, project, courses).deliveries
         orphans.settle(conn, found, resolution or found.resolution, NOW, courses, "Europe/London")
@@ -84,7 +83,7 @@ def test_due_and_uncertain_rows_are_settled_one_in_flight_is_left_to_its_run(
     unsure = waiting(store, project, "unsure@example.com", "uncertain", WELCOME)
     flying = waiting(store, project, "flying@example.com", "sending", WELCOME)
     with store.read() as conn:
-        (found,) = orphans.find(conn, project, course_book(project), who=True).deliveries
+        (found,) = orphans.find(conn, project, project.courses, who=True).deliveries
     assert (found.message_id, found.course, found.path) == (GONE, COURSE, None)
     assert found.states == {"due": 1, "sending": 1, "uncertain": 1}
     assert found.emails == ("due@example.com", "unsure@example.com", "flying@example.com")

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from newsletter.jobs.sending import SendOptions, SendReport, SendRun, course_book
+from newsletter.jobs.sending import SendOptions, SendReport, SendRun
 from newsletter.project import Project
 from newsletter.store import ledger, runs
 from tests.factories import enrolled, timing
@@ -113,7 +113,7 @@ def test_a_failed_batch_marks_only_its_own_rows(store, project):
     for i in range(4):
         enrolled(store, project, f"r{i}@example.com", ENROL)
     with store.write() as conn:
-        ledger.materialise(conn, ENROL, course_book(project), "Europe/London")
+        ledger.materialise(conn, ENROL, project.courses, "Europe/London")
         for run in ("mine", "theirs"):
             runs.start_run(conn, run, "host", 1, ENROL, ENROL)
         mine = ledger.claim(conn, "mine", "postmark", ENROL, ENROL, 2)
@@ -153,7 +153,7 @@ def test_a_sender_with_a_limit_leaves_the_other_due_lessons_to_concurrent_sender
         pytest.skip("SQLite has one writer at a time: senders never meet over locked rows")
     for i in range(10):
         enrolled(store, project, f"r{i}@example.com", ENROL)
-    courses = course_book(project)
+    courses = project.courses
     with store.write() as first:
         mine, _ = ledger.materialise_page(first, ENROL, courses, "Europe/London", None, 3)
         with store.write() as second:  # another sender, while the first is still queueing
@@ -167,7 +167,7 @@ def test_a_sender_that_finds_nothing_waits_for_another_still_queueing(store, pro
     enrolments): finding nothing to claim then, a sender waits for that page rather than stop."""
     for i in range(6):
         enrolled(store, project, f"q{i}@example.com", ENROL)
-    courses = course_book(project)
+    courses = project.courses
     MemoryProvider.reset()
     results: list[SendReport] = []
 
@@ -202,7 +202,7 @@ def test_a_sender_stops_only_if_nobody_was_queueing_before_its_claim(
     its last queue page and its ``queued_at`` together; only then would this one ask whether
     anybody is still queueing. Asked after the claim, "nobody" would end the run with the
     other's emails due and unclaimed; asked before it, the sender claims once more."""
-    courses = course_book(project)
+    courses = project.courses
     with store.write() as conn:
         # On another host: judged alive by its lease, which the fixed clock keeps fresh.
         runs.start_run(conn, "other", "another-host", 4321, ENROL, ENROL)

@@ -10,7 +10,6 @@ import click
 
 from newsletter.cli import AppContext, json_option, now_option, resolve_now
 from newsletter.jobs import orphans
-from newsletter.jobs.sending import course_book
 from newsletter.store import open_store
 
 
@@ -65,7 +64,7 @@ def orphans_command(
     project = app.project
     project.validate()
     store = open_store(app.settings)
-    courses = course_book(project)
+    courses = project.courses
     if cancel or remap:
         tz, moment = app.settings.default_timezone, resolve_now(now)
         with store.write() as conn:

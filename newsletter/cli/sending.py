@@ -14,7 +14,7 @@ from newsletter.cli import INTERRUPTED, AppContext, json_option, now_option, res
 from newsletter.core.timefmt import format_minute
 from newsletter.core.zones import zone
 from newsletter.jobs import pacing
-from newsletter.jobs.sending import SendOptions, SendReport, SendRun, course_book, list_due
+from newsletter.jobs.sending import SendOptions, SendReport, SendRun, list_due
 from newsletter.jobs.status import format_status, status
 from newsletter.jobs.syncing import sync_suppressions
 from newsletter.jobs.workers import Job, send_with_workers
@@ -244,7 +244,7 @@ def uncertain(
             if resend:
                 n = runs.resend_uncertain(conn, moment)
             else:
-                courses = course_book(app.project)
+                courses = app.project.courses
                 n = runs.mark_uncertain_sent(conn, moment, courses, app.settings.default_timezone)
         click.echo(f"{n} {'queued to resend' if resend else 'marked as sent'}")
         return

@@ -29,7 +29,6 @@ from newsletter.core.timefmt import format_minute
 from newsletter.jobs import orphans
 from newsletter.jobs.importing import export_csv, format_timestamp, import_csv
 from newsletter.jobs.orphans import Resolution
-from newsletter.jobs.sending import course_book
 from newsletter.store import Store, open_store
 from newsletter.store.subscribers import (
     Enrolment,
@@ -465,7 +464,7 @@ def _plans(app: AppContext, conn: Connection, enrolments: list[Enrolment]) -> _P
         app.project.validate()
     except ContentError:  # a broken content file must not hide who the subscriber is
         return _Plans()
-    book = course_book(app.project)
+    book = app.project.courses
     found = {
         e.course: orphans.resolution_for(conn, app.project, book, e.queued_message, e.course)
         for e in enrolments

@@ -341,7 +341,7 @@ def check_problems(settings: Settings, project: Project, verbose: bool = False) 
         return []
     try:
         with store.read() as conn:
-            found = find(conn, project, plan.course_book(project), who=verbose)
+            found = find(conn, project, project.courses, who=verbose)
     except NewsletterError as err:
         return [_unchecked(str(err))]
     finally:

@@ -186,17 +186,11 @@ def refuse_resends(conn: Connection, project: Project) -> None:
         raise ContentError(problems)
 
 
-def course_book(project: Project) -> dict[str, Course]:
-    from newsletter.jobs.sending import course_book  # sending imports this module
-
-    return course_book(project)
-
-
 def _would_resend(conn: Connection, project: Project, rename: Rename) -> int:
     new = rename.new
     if new.kind == "issue":
         return _issue_resends(conn, project, rename)
-    course = course_book(project).get(new.course or "")
+    course = project.courses.get(new.course or "")
     if course is None:
         return 0
     holders = conn.execute(_holders_in_course(rename.old, new.message_id, course))
@@ -667,7 +661,7 @@ def build_plan(
     """Everything `plan` prints, as plain data (the --json output)."""
     from newsletter.jobs import orphans
 
-    courses = course_book(project)
+    courses = project.courses
     tz = project.settings.default_timezone
     after = current_versions(project)
     held = orphans.find(conn, project, courses, who=True)

@@ -106,14 +106,6 @@ class SendReport:
         return ", ".join(parts)
 
 
-def course_book(project: Project) -> dict[str, Course]:
-    """Each scheduled course with its lesson ids in order."""
-    return {
-        course: Course(schedule, tuple(m.id for m in project.content.lessons(course)))
-        for course, schedule in project.schedules.items()
-    }
-
-
 def pid_alive(host: str, pid: int) -> bool:
     """Whether a run's process still exists; runs on other hosts are judged by lease only."""
     if host != socket.gethostname():
@@ -158,7 +150,7 @@ def list_due(
 ) -> list[DueItem]:
     """What a send at ``now`` would deliver, without changing anything."""
     with store.read() as conn:
-        courses = course_book(project)
+        courses = project.courses
         tz = project.settings.default_timezone
         known = project.content.by_id
         return list(iter_due(conn, now, courses, tz, limit, project.broadcasts, known))
@@ -184,7 +176,7 @@ class SendRun:
         self.host = host or socket.gethostname()
         self.pid = pid if pid is not None else os.getpid()
         self.run_id = uuid.uuid4().hex
-        self.courses = course_book(project)
+        self.courses = project.courses
         self.default_tz = project.settings.default_timezone
         self.envelopes = Envelopes(project.settings, Tokens(project.settings.require_secret_key()))
         # The batch in hand, and whether it was handed to the provider (see _interrupted).

@@ -7,7 +7,6 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from newsletter.jobs.sending import course_book
 from newsletter.store import ledger
 from newsletter.store.schema import deliveries, enrolments, suppressions
 from newsletter.store.subscribers import forget, get_subscriber, unsubscribe
@@ -72,7 +71,7 @@ def test_leave_this_course_only_then_restart_where_stopped(cli, client, store, p
     assert cli("send", "--now", NOW.isoformat()).exit_code == 0  # the welcome goes out
     # The Monday lesson is queued in the ledger but not yet handed to the provider.
     with store.write() as conn:
-        ledger.materialise(conn, MONDAY, course_book(project), "Europe/London")
+        ledger.materialise(conn, MONDAY, project.courses, "Europe/London")
     act(client, url, action="leave", course=COURSE)
     assert enrolment(store).left_at == NOW
     with store.read() as conn:

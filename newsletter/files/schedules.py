@@ -19,6 +19,7 @@ from newsletter.core.errors import ContentError
 from newsletter.core.message import SLUG
 from newsletter.core.schedule import WEEKDAYS, FirstLesson, OnChange, Schedule
 from newsletter.files.folders import ProjectFolders
+from newsletter.files.problems import dotted, field_problems
 
 RESERVED_FILES = frozenset({"broadcasts.toml"})  # a later feature's file, not a course
 
@@ -138,21 +139,6 @@ def _window_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
     return []
 
 
-def _pydantic_problems(err: ValidationError) -> list[tuple[str, str]]:
-    problems = []
-    for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "file"
-        msg = e["msg"].removeprefix("Value error, ")
-        if e["type"] == "missing":
-            msg = "is required"
-        elif e["type"] == "extra_forbidden":
-            msg = "is not a known field"
-        elif e["type"] not in ("value_error",) and isinstance(e.get("input"), str | int | float):
-            msg = f"{msg} (got {e['input']!r})"
-        problems.append((loc, msg))
-    return problems
-
-
 def _parse_toml(path: Path, raw: bytes) -> dict[str, Any]:
     try:
         text = raw.decode("utf-8").removeprefix("\ufeff")
@@ -183,7 +169,7 @@ def parse_schedule(path: Path, raw: bytes) -> Schedule:
     try:
         model = ScheduleFile.model_validate(data)
     except ValidationError as err:
-        problems = _pydantic_problems(err) + problems
+        problems = field_problems(err, spell=dotted, show_input=True) + problems
     if problems:
         raise ContentError([f"{path}: {field}: {message}" for field, message in problems])
     return Schedule(

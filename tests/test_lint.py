@@ -14,7 +14,8 @@ import pytest
 
 import newsletter.render.renderer
 from newsletter.config import load_settings
-from newsletter.jobs.check import Problem, check_project
+from newsletter.jobs.check import check_project
+from newsletter.jobs.problem import Problem
 from newsletter.project import Project
 
 WEEK_1 = "content/protect-your-back/01-shoulder-bridge.md"

@@ -37,7 +37,8 @@ from newsletter.core import arrivals
 from newsletter.core.arrivals import Arrival
 from newsletter.core.errors import ContentError, NewsletterError, StoreError
 from newsletter.core.message import Message
-from newsletter.jobs.check import HOSTILE_FIRST_NAME, Problem, check_message, check_project
+from newsletter.jobs.check import HOSTILE_FIRST_NAME, check_message, check_project
+from newsletter.jobs.problem import Problem
 from newsletter.project import Project
 from newsletter.render.renderer import Recipient, sample_recipient
 from newsletter.store import subscribers as store

@@ -15,7 +15,7 @@ from click.testing import Result
 
 from newsletter.core.email import OutgoingEmail, SendResult
 from newsletter.core.errors import ContentError
-from newsletter.jobs import broadcasts as bc
+from newsletter.jobs import broadcasting
 from newsletter.project import Project
 from newsletter.store import Store
 from newsletter.store.ledger import email_hash
@@ -274,7 +274,7 @@ def test_suppressed_after_queueing_is_cancelled_at_claim(
     add(store, "fine@example.com")
     moment = datetime(2027, 3, 4, 8, tzinfo=UTC)
     with store.write() as conn:
-        assert bc.queue_due(conn, moment, Project(settings).broadcasts, "UTC") == 2
+        assert broadcasting.queue_due(conn, moment, Project(settings).broadcasts, "UTC") == 2
         conn.execute(suppressions.insert().values(
             email_hash=email_hash("bounced@example.com"), email="bounced@example.com",
             reason="bounced", source="test", created_at=moment))  # fmt: skip
@@ -298,12 +298,12 @@ def test_nothing_is_scanned_once_a_broadcast_is_fully_queued(
     specs = Project(project.settings).broadcasts
     after = LONDON_8 + timedelta(days=1)
     with store.write() as conn:
-        assert bc.queue_due(conn, after, specs, "Europe/London") == 1
+        assert broadcasting.queue_due(conn, after, specs, "Europe/London") == 1
     statements: list[str] = []
     sa.event.listen(store.engine, "before_cursor_execute",
                     lambda *args: statements.append(args[2]))  # fmt: skip
     with store.write() as conn:
-        assert bc.queue_due(conn, after + timedelta(hours=1), specs, "Europe/London") == 0
+        assert broadcasting.queue_due(conn, after + timedelta(hours=1), specs, "Europe/London") == 0
     assert statements and not any("subscribers" in s for s in statements)
 
 
@@ -402,7 +402,7 @@ def test_cancel_withdraws_what_has_not_gone_and_reports_what_has(cli: Cli, store
            "--now", "2027-03-01T00:00:00Z"))  # fmt: skip
     ok(cli("send", "--now", iso(TOKYO_8)))
     with store.write() as conn:  # London's row is queued, but no send has claimed it yet
-        n = bc.queue_due(conn, LONDON_8, (), "UTC")
+        n = broadcasting.queue_due(conn, LONDON_8, (), "UTC")
     assert n == 1
     result = ok(cli("broadcast", ISSUE, "--cancel", "--now", iso(LONDON_8)))
     assert result.output == (

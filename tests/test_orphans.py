@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from newsletter.core.orphans import Resolution
 from newsletter.jobs import orphans
 from newsletter.project import Project
 from newsletter.store import Store
@@ -69,7 +70,7 @@ def state_of(store: Store, sub_id: int) -> tuple[Any, ...]:
     return [tuple(r) for r in ledger], tuple(e)
 
 
-def settle(store: Store, project: Project, resolution: orphans.Resolution | None = None) -> None:
+def settle(store: Store, project: Project, resolution: Resolution | None = None) -> None:
     courses = project.courses
     with store.write() as conn:
         (found,) = orphans.find(conn, project, courses).deliveries
@@ -87,7 +88,7 @@ def test_due_and_uncertain_rows_are_settled_one_in_flight_is_left_to_its_run(
     assert (found.message_id, found.course, found.path) == (GONE, COURSE, None)
     assert found.states == {"due": 1, "sending": 1, "uncertain": 1}
     assert found.emails == ("due@example.com", "unsure@example.com", "flying@example.com")
-    assert found.resolution == orphans.Resolution("cancel", f"'{GONE}' is gone from content/")
+    assert found.resolution == Resolution("cancel", f"'{GONE}' is gone from content/")
 
     settle(store, project)
     cancelled = (GONE, "cancelled", f"cancelled: '{GONE}' is gone from content/")
@@ -102,7 +103,7 @@ def test_a_move_cancels_the_row_of_a_subscriber_who_has_the_new_id_already(
 ) -> None:
     moves = waiting(store, project, "moves@example.com", "due", WELCOME)
     has_it = waiting(store, project, "has@example.com", "due", WELCOME, BRIDGE)
-    settle(store, project, orphans.Resolution("move", "renamed", BRIDGE))
+    settle(store, project, Resolution("move", "renamed", BRIDGE))
     assert state_of(store, moves) == ([(BRIDGE, "due", None)], (1, None, None))
     ledger, (position, next_due, _) = state_of(store, has_it)
     assert ledger == [

@@ -19,8 +19,9 @@ from click.testing import Result
 from newsletter.config import Settings, load_settings
 from newsletter.core.courses import Course
 from newsletter.core.errors import ContentError
+from newsletter.core.plan_diff import course_changes, renames
 from newsletter.files.schedules import load_schedule
-from newsletter.jobs.plan import course_changes, renames, version
+from newsletter.files.versions import version
 from newsletter.project import Project
 from newsletter.store import Store
 from newsletter.store.schema import deliveries, enrolments

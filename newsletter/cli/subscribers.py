@@ -24,11 +24,11 @@ from newsletter.cli import AppContext, json_option, now_option, resolve_now
 from newsletter.core.courses import Course
 from newsletter.core.errors import ContentError, StoreError
 from newsletter.core.message import Message
+from newsletter.core.orphans import Resolution
 from newsletter.core.schedule import local_to_utc
 from newsletter.core.timefmt import format_minute
 from newsletter.jobs import orphans
 from newsletter.jobs.importing import export_csv, format_timestamp, import_csv
-from newsletter.jobs.orphans import Resolution
 from newsletter.store import Store, open_store
 from newsletter.store.subscribers import (
     Enrolment,

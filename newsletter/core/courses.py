@@ -103,3 +103,19 @@ class Course:
     def started_with(self, received: Sequence[str]) -> tuple[str, ...]:
         """The order to pin a subscriber to: what they already had, then the rest as it is now."""
         return (*received, *(m for m in self.lessons if m not in received))
+
+
+def after_skip(
+    row: Any, course: Course, received: Sequence[str], now: datetime, default_tz: str
+) -> dict[str, Any]:
+    """An enrolment's new values once the lesson at its position was cancelled at ``now``: the
+    position moves past it (as for a lesson already had: store/ledger.py, ``_already_queued``),
+    the last send does not. ``row``: the enrolment's position, dates, pause and pinned lessons,
+    and its subscriber's timezone and send time."""
+    values: dict[str, Any] = {"position": row.position + 1}
+    if not course.next_lesson(received, row.lessons):
+        values.update(next_due_at=None, completed_at=now)
+    elif row.left_at is None:
+        tz = row.timezone or default_tz
+        values["next_due_at"] = course.next_due_after(row, row.last_sent_at, tz)
+    return values

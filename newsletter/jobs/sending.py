@@ -24,6 +24,7 @@ from datetime import datetime
 from sqlalchemy.engine import Connection
 
 from newsletter.clock import system_time
+from newsletter.core.broadcast import Broadcast
 from newsletter.core.courses import Course
 from newsletter.core.due import DueItem
 from newsletter.core.email import OutgoingEmail, SendResult
@@ -34,8 +35,7 @@ from newsletter.core.errors import (
     UnsupportedFeature,
 )
 from newsletter.core.tokens import Tokens
-from newsletter.jobs import broadcasts, orphans, plan
-from newsletter.jobs.broadcasts import Broadcast
+from newsletter.jobs import broadcasting, guard, orphans
 from newsletter.project import Project
 from newsletter.providers import Provider, provider_class
 from newsletter.render.personalise import Envelopes
@@ -134,7 +134,7 @@ def iter_due(
     count = 0
     for source in (
         ledger.pending_retries(conn, now, default_tz),
-        broadcasts.due_items(conn, now, specs, default_tz),
+        broadcasting.due_items(conn, now, specs, default_tz),
         ledger.due_lessons(conn, now, courses, default_tz),
     ):
         for item in source:
@@ -188,7 +188,7 @@ class SendRun:
     ) -> SendReport:
         with self.store.read() as conn:
             # A content change that would send someone a lesson again stops the whole run.
-            plan.refuse_resends(conn, self.project)
+            guard.refuse_resends(conn, self.project)
         if options.dry_run:
             return self._dry_run(now, options, progress)
         report = SendReport()
@@ -250,10 +250,10 @@ class SendRun:
         with self.store.write() as conn:
             # Concurrent senders would each add the file's new broadcasts and seen messages.
             one_at_a_time(conn, "newsletter.send.queue")
-            report.queued += broadcasts.queue_due(
+            report.queued += broadcasting.queue_due(
                 conn, now, self.project.broadcasts, self.default_tz
             )
-            plan.record_seen(conn, self.project, now)
+            guard.record_seen(conn, self.project, now)
             runs.mark_queued(conn, self.run_id, self.wall())
         if report.queued:
             log.info("queued %d emails", report.queued)

@@ -27,7 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 
-from newsletter.core.courses import Course, personal_schedule
+from newsletter.core.courses import Course, after_skip, personal_schedule
 from newsletter.core.due import DueItem
 from newsletter.core.email import SendResult
 from newsletter.core.schedule import sendable
@@ -569,21 +569,6 @@ def _progress(
         if key not in next_due:
             next_due[key] = course.next_due_after(row, sent_at, tz)
         values["next_due_at"] = next_due[key]
-    return values
-
-
-def after_skip(
-    row: Any, course: Course, received: Sequence[str], now: datetime, default_tz: str
-) -> dict[str, Any]:
-    """An enrolment's new values once the lesson at its position was cancelled at ``now``: the
-    position moves past it (as for a lesson already had, see ``_already_queued``), the last
-    send does not."""
-    values: dict[str, Any] = {"position": row.position + 1}
-    if not course.next_lesson(received, row.lessons):
-        values.update(next_due_at=None, completed_at=now)
-    elif row.left_at is None:
-        tz = row.timezone or default_tz
-        values["next_due_at"] = course.next_due_after(row, row.last_sent_at, tz)
     return values
 
 

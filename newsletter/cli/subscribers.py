@@ -27,8 +27,9 @@ from newsletter.core.message import Message
 from newsletter.core.orphans import Resolution
 from newsletter.core.schedule import local_to_utc
 from newsletter.core.timefmt import format_minute
+from newsletter.files.csv_rows import format_timestamp
 from newsletter.jobs import orphans
-from newsletter.jobs.importing import export_csv, format_timestamp, import_csv
+from newsletter.jobs.importing import export_csv, import_csv
 from newsletter.store import Store, open_store
 from newsletter.store.subscribers import (
     Enrolment,

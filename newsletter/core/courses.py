@@ -8,7 +8,7 @@ send time) recomputes ``next_due_at`` with ``next_due_for``, so the rule lives i
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time
 from typing import Any
@@ -119,3 +119,8 @@ def after_skip(
         tz = row.timezone or default_tz
         values["next_due_at"] = course.next_due_after(row, row.last_sent_at, tz)
     return values
+
+
+def unknown_course(course: str, schedules: Mapping[str, Schedule]) -> str:
+    known = ", ".join(sorted(schedules)) or "none: add schedules/<course>.toml"
+    return f"unknown course {course!r} (known: {known})"

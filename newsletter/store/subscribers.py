@@ -12,10 +12,7 @@ that is left of an address once it is forgotten.
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import json
-import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,18 +20,19 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from email_validator import EmailNotValidError, validate_email
-from email_validator.rfc_constants import (
-    ATEXT,
-    CASE_INSENSITIVE_MAILBOX_NAMES,
-    EMAIL_MAX_LENGTH,
-)
 from sqlalchemy.engine import Connection, Row
 
-from newsletter.core.courses import next_due_for, next_due_for_row
+from newsletter.core.addresses import (
+    check_send_time,
+    check_timezone,
+    clean_name,
+    email_hash,
+    lookup_key,
+    normalise_email,
+)
+from newsletter.core.courses import next_due_for, next_due_for_row, unknown_course
 from newsletter.core.errors import StoreError
 from newsletter.core.schedule import Schedule
-from newsletter.core.zones import check_zone
 from newsletter.store.schema import deliveries, enrolments, events, subscribers, suppressions
 
 # pending (double opt-in not confirmed) · active · unsubscribed (they left) · suppressed (the
@@ -49,9 +47,6 @@ NOT_LEFT = ("active", "pending", "suppressed")
 OUTSTANDING = ("due", "sending", "uncertain")
 FORGOTTEN_PREFIX = "forgotten:"
 PAGE = 1000
-_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
-# A dot-atom local part of ASCII characters, one @, a domain without spaces, quotes or brackets.
-_PLAIN_ADDRESS = re.compile(rf"([{ATEXT}]+(?:\.[{ATEXT}]+)*)@([^@\s\"<>()\[\],;:\\]+)\Z")
 
 
 @dataclass(frozen=True)
@@ -138,107 +133,6 @@ class Timing:
 
     def zone_named(self, timezone: str | None) -> ZoneInfo:
         return ZoneInfo(timezone or self.default_timezone)
-
-
-# --- checking values ------------------------------------------------------------------------
-
-
-def normalise_email(raw: str) -> tuple[str, str]:
-    """``(address, key)``: the address as email-validator normalises it, and that case-folded.
-
-    Syntax only (no DNS). IDN domains come back in Unicode whichever form was given, so
-    ``user@xn--bcher-kva.example`` and ``user@bücher.example`` are one subscriber.
-    """
-    text = raw.strip()
-    if not text:
-        raise StoreError("the email address is empty")
-    address = _common_address(text)
-    if address is None:
-        try:
-            address = validate_email(text, check_deliverability=False).normalized
-        except EmailNotValidError as err:
-            raise StoreError(f"invalid email address {text!r}: {err}") from None
-    return address, address.casefold()
-
-
-def _common_address(text: str) -> str | None:
-    """The normalised form of a plain ``local@domain`` address, validating each domain once.
-
-    Checking a domain (IDNA rules) is two thirds of email-validator's time, and an import of
-    100,000 rows has a few hundred distinct domains. This path gives exactly email-validator's
-    answer for an ASCII dot-atom local part, which it returns unchanged (mailbox names such as
-    "postmaster", which it lower-cases, excepted); anything else, or any doubt, returns None and
-    the caller asks email-validator about the whole address.
-    """
-    match = _PLAIN_ADDRESS.match(text)
-    if match is None or match[1].lower() in CASE_INSENSITIVE_MAILBOX_NAMES:
-        return None
-    forms = _domain_forms(match[2])
-    if forms is None:
-        return None
-    local, (domain, ascii_domain) = match[1], forms
-    address = f"{local}@{domain}"
-    # email-validator's length rule: the given, normalised and ASCII forms, in UTF-8 bytes.
-    forms_as_sent = (text, address, f"{local}@{ascii_domain}")
-    if any(len(form.encode()) > EMAIL_MAX_LENGTH for form in forms_as_sent):
-        return None
-    return address
-
-
-@functools.lru_cache(maxsize=4096)
-def _domain_forms(domain: str) -> tuple[str, str] | None:
-    """``(unicode, ascii)`` forms of a valid domain, or None when email-validator refuses it."""
-    try:
-        checked = validate_email("a@" + domain, check_deliverability=False)
-    except EmailNotValidError:
-        return None
-    return checked.domain, checked.ascii_domain
-
-
-def email_hash(key: str) -> str:
-    """The suppression list's key for an address: SHA-256 of its case-folded form."""
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()
-
-
-def check_timezone(name: str | None) -> str | None:
-    """An IANA zone name, or None (empty) for the project's default."""
-    if name is None or not name.strip():
-        return None
-    try:
-        return check_zone(name.strip())
-    except ValueError as err:
-        raise StoreError(str(err)) from None
-
-
-def check_send_time(value: str | None) -> str | None:
-    """A personal "HH:MM" send time, or None (empty) for the schedule's own."""
-    if value is None or not value.strip():
-        return None
-    if not _HHMM.match(value.strip()):
-        raise StoreError(f"send time {value!r} must be HH:MM (24-hour clock)")
-    return value.strip()
-
-
-def clean_name(name: str | None) -> str | None:
-    """Names go into greetings and headers: whitespace (CR/LF included) collapsed to one space,
-    other control characters dropped (a NUL cannot even be stored on PostgreSQL)."""
-    if name is None:
-        return None
-    printable = "".join(ch for ch in name if ch.isprintable() or ch.isspace())
-    return " ".join(printable.split()) or None
-
-
-def unknown_course(course: str, schedules: Mapping[str, Schedule]) -> str:
-    known = ", ".join(sorted(schedules)) or "none: add schedules/<course>.toml"
-    return f"unknown course {course!r} (known: {known})"
-
-
-def lookup_key(email: str) -> str:
-    """The key an address is stored under (normalised, case-folded), even for a bad address."""
-    try:
-        return normalise_email(email)[1]
-    except StoreError:  # never stored, but still worth a "no subscriber" answer
-        return email.strip().casefold()
 
 
 # --- reading --------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ import dataclasses
 import json
 import re
 import shutil
-import subprocess
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,12 +18,11 @@ from click.testing import Result
 from newsletter.config import Settings, load_settings
 from newsletter.core.courses import Course
 from newsletter.core.errors import ContentError
-from newsletter.core.plan_diff import course_changes, renames
 from newsletter.files.schedules import load_schedule
-from newsletter.files.versions import version
 from newsletter.project import Project
 from newsletter.store import Store
 from newsletter.store.schema import deliveries, enrolments
+from tests.content_files import git
 from tests.factories import COURSE, enrolled
 
 Cli = Callable[..., Result]
@@ -44,15 +42,6 @@ pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 
 def iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
-
-
-def git(project_dir: Path, *args: str) -> None:
-    subprocess.run(
-        ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com", *args],
-        cwd=project_dir,
-        check=True,
-        capture_output=True,
-    )
 
 
 def commit(project_dir: Path, message: str = "content") -> None:
@@ -306,24 +295,6 @@ def test_renaming_a_lesson_nobody_has_had_yet_is_fine(
     for moment in MONDAYS[2:4]:
         assert cli("send", "--now", iso(moment)).exit_code == 0
     assert sent_ids(store, sub_id)[-2:] == [PLANK, "week-4-calves"]
-
-
-def test_same_words_under_a_new_file_and_id_are_recognised(project: Project) -> None:
-    swan = project.content.get(SWAN)
-    content_dir = project.settings.content_dir
-    moved = dataclasses.replace(swan, id="swan", path=content_dir / "elsewhere" / "swan.md")
-    old, new = version(swan, content_dir), version(moved, content_dir)
-    (found,) = renames({SWAN: old}, {"swan": new})
-    assert (found.old, found.new.message_id, found.reason) == (
-        SWAN,
-        "swan",
-        "same subject and text",
-    )
-    edited = dataclasses.replace(moved, body=moved.body + "\nA new paragraph.")
-    assert renames({SWAN: old}, {"swan": version(edited, content_dir)}) == []
-    assert [c.kind for c in course_changes([old], [new], None, project.schedules[COURSE])] == [
-        "renamed"
-    ]
 
 
 def test_plan_without_git_history_says_so(cli: Cli) -> None:

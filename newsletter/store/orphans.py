@@ -1,5 +1,6 @@
 """Ledger rows still to go out whose message is no longer in content/: found, moved to another
-message id, or cancelled. What to do with them is decided in newsletter/jobs/orphans.py."""
+message id, or cancelled. What to do with them is decided in newsletter/core/orphans.py and done
+in newsletter/jobs/orphans.py."""
 
 from __future__ import annotations
 

@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     accent_color: str = "#e8743b"
     logo: str | None = None
     name_fallback: str = "there"
+    # The manage page's heading above "pause the lessons": each course says it its own way.
+    pause_heading: str = "Need a break?"
 
     # Subscribers without a timezone of their own get this one.
     default_timezone: str = "UTC"
@@ -141,7 +143,7 @@ class Settings(BaseSettings):
                 raise ValueError(problem)
         return value
 
-    @field_validator("sender_name", "brand_name", "name_fallback")
+    @field_validator("sender_name", "brand_name", "name_fallback", "pause_heading")
     @classmethod
     def _no_line_breaks(cls, value: str | None) -> str | None:
         # These end up in headers (From:) or greetings; a CR/LF there is header injection.

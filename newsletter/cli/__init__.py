@@ -214,6 +214,7 @@ def _register() -> None:
     from newsletter.cli import (
         broadcasts,
         content,
+        init,
         orphans,
         providers,
         sending,
@@ -222,7 +223,17 @@ def _register() -> None:
         web,
     )
 
-    for module in (content, sending, orphans, subscribers, simulate, providers, broadcasts, web):
+    for module in (
+        init,
+        content,
+        sending,
+        orphans,
+        subscribers,
+        simulate,
+        providers,
+        broadcasts,
+        web,
+    ):
         for command in module.COMMANDS:
             main.add_command(command)
 

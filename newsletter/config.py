@@ -89,6 +89,14 @@ class Settings(BaseSettings):
     outbox_dir: Path | None = None
     secret_key: SecretStr | None = None
 
+    # `newsletter preflight` (docs/preflight.md): the DNS server to ask (an IP address, and
+    # ":port" if need be; unset: the system's resolver), the DKIM selectors your provider signs
+    # with (comma separated; unset: the provider's fixed ones, if it has any), and the envelope
+    # (Return-Path / MAIL FROM) domain where the provider's SPF include belongs.
+    dns_server: str | None = None
+    dkim_selector: str | None = None
+    return_path_domain: str | None = None
+
     @classmethod
     def settings_customise_sources(
         cls,

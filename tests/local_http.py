@@ -10,6 +10,7 @@ requests per (method, path), so a test can tell that a link was fetched once.
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from collections import Counter
@@ -17,6 +18,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,10 @@ class Server:
 
 
 @contextmanager
-def http_server(routes: Mapping[str, Route], host: str = "127.0.0.1") -> Iterator[Server]:
+def http_server(
+    routes: Mapping[str, Route], tls: tuple[Path, Path] | None = None
+) -> Iterator[Server]:
+    """Serve ``routes``; over HTTPS with ``tls`` (certificate and key: tests/local_tls.py)."""
     lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
@@ -67,9 +72,14 @@ def http_server(routes: Mapping[str, Route], host: str = "127.0.0.1") -> Iterato
         def log_message(self, format: str, *args: object) -> None:
             pass  # quiet
 
-    httpd = ThreadingHTTPServer((host, 0), Handler)
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     httpd.daemon_threads = True
-    server = Server(f"http://{host}:{httpd.server_address[1]}")
+    if tls is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*tls)
+        httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    scheme = "https" if tls else "http"
+    server = Server(f"{scheme}://127.0.0.1:{httpd.server_address[1]}")
     thread = threading.Thread(target=httpd.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     try:

@@ -1,5 +1,5 @@
-"""A self-signed certificate for 127.0.0.1, so a test can serve HTTPS on loopback and point
-`requests` at it with ``REQUESTS_CA_BUNDLE`` (the certificate is its own authority)."""
+"""A self-signed certificate for 127.0.0.1 and localhost, so a test can serve HTTPS on loopback
+and point `requests` at it with ``REQUESTS_CA_BUNDLE`` (the certificate is its own authority)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from cryptography.x509.oid import NameOID
 
 
 def self_signed(folder: Path) -> tuple[Path, Path]:
-    """(certificate, key) files in ``folder``, valid for 127.0.0.1 around the real time: TLS
+    """(certificate, key) files in ``folder``, valid for loopback around the real time: TLS
     libraries check validity against the system clock, whatever a test pins."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
@@ -28,7 +28,10 @@ def self_signed(folder: Path) -> tuple[Path, Path]:
         .not_valid_before(now - dt.timedelta(days=1))
         .not_valid_after(now + dt.timedelta(days=1))
         .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+            ),
+            critical=False,
         )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())

@@ -10,7 +10,6 @@ import click
 
 from newsletter.cli import AppContext, json_option
 from newsletter.jobs.check import check_project
-from newsletter.jobs.links import check_links
 from newsletter.jobs.orphans import check_problems
 from newsletter.jobs.preview import write_previews
 
@@ -43,6 +42,10 @@ def check(app: AppContext, strict: bool, links: bool) -> None:
     # The ledger too, when there is one: deliveries held by a message gone from content/.
     problems = check_project(project) + check_problems(app.settings, project, app.verbose > 0)
     if links:
+        # Imported here: the link checker pulls in the archive's feed and HTTP libraries,
+        # which no other command of this module needs (`--help` stays quick).
+        from newsletter.jobs.links import check_links
+
         problems += check_links(project)
     for problem in problems:
         click.echo(str(problem), err=True)

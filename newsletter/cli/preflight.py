@@ -8,9 +8,7 @@ from datetime import datetime
 import click
 
 from newsletter.cli import AppContext, json_option, now_option, resolve_now
-from newsletter.core.preflight import blocking, report_json, report_lines
-from newsletter.jobs.dns_checks import DNSClient
-from newsletter.jobs.preflight import HTTP_TIMEOUT, Preflight, run_preflight
+from newsletter.core.preflight import TIMEOUT, blocking, report_json, report_lines
 
 
 @click.command()
@@ -18,7 +16,7 @@ from newsletter.jobs.preflight import HTTP_TIMEOUT, Preflight, run_preflight
 @click.option(
     "--timeout",
     type=click.FloatRange(min=0.1),
-    default=HTTP_TIMEOUT,
+    default=TIMEOUT,
     show_default=True,
     help="Seconds to wait for each DNS or HTTP answer.",
 )
@@ -28,6 +26,7 @@ def preflight(app: AppContext, now: datetime | None, timeout: float, as_json: bo
     """Check that mail will arrive: one line per check, exit 1 when one fails.
 
     \b
+    provider  which provider sends (its account is not checked yet)
     dns.*     the sender domain's SPF (with your provider's include), DKIM key(s),
               DMARC policy and MX (dnspython; NEWSLETTER_DNS_SERVER picks the server)
     public.*  base_url is https, and `newsletter serve` answers there: its health
@@ -40,9 +39,13 @@ def preflight(app: AppContext, now: datetime | None, timeout: float, as_json: bo
     Example:  newsletter preflight
     Example:  newsletter preflight --json   (in CI)
     """
-    settings = app.settings
-    checks = Preflight(app.project, resolve_now(now), DNSClient(settings.dns_server, timeout))
-    checks.timeout = timeout
+    # Imported here, not above: dnspython, requests and the store are for this command alone,
+    # and every other command's start (and `newsletter --help`) would pay for them.
+    from newsletter.jobs.dns_checks import DNSClient
+    from newsletter.jobs.preflight import Preflight, run_preflight
+
+    dns_client = DNSClient(app.settings.dns_server, timeout)
+    checks = Preflight(app.project, resolve_now(now), dns_client, timeout=timeout)
     findings = run_preflight(checks)
     if as_json:
         click.echo(json.dumps(report_json(findings), indent=2))

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from newsletter.core.courses import Course
 
 Status = Literal["ok", "warn", "fail", "skip"]
+TIMEOUT = 10.0  # seconds to wait for each DNS or HTTP answer, unless told otherwise
 _SHOWN = {"ok": "ok", "warn": "warn", "fail": "FAIL", "skip": "skip"}
 
 

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 import requests
 
 from newsletter.core.errors import NewsletterError
-from newsletter.core.preflight import Finding, any_time, duration, send_seconds
+from newsletter.core.preflight import TIMEOUT, Finding, any_time, duration, send_seconds
 from newsletter.jobs.dns_checks import DNSClient, dns_findings
 from newsletter.jobs.public_checks import public_findings
 from newsletter.jobs.sending import iter_due
@@ -25,7 +25,6 @@ from newsletter.providers import provider_class
 from newsletter.store import open_store
 
 HORIZON = timedelta(hours=24)
-HTTP_TIMEOUT = 10.0
 # Providers that make one request per email (see their modules); the others put up to
 # ``batch_size`` emails of one message in a request.
 ONE_EMAIL_PER_REQUEST = frozenset({"resend", "ses"})
@@ -39,7 +38,7 @@ class Preflight:
     now: datetime
     dns: DNSClient
     http: requests.Session = field(default_factory=requests.Session)
-    timeout: float = HTTP_TIMEOUT
+    timeout: float = TIMEOUT
 
 
 Check = Callable[[Preflight], Iterable[Finding]]

@@ -75,6 +75,8 @@ def answer_problem(field: str, value: str) -> str | None:
     setting, _ = QUESTIONS[field]
     if setting is None:
         return _course_problem(value)
+    # The settings' own rules, with valid stand-ins for the other answers: whatever init
+    # accepts, newsletter.toml will too. No .env is read: only the answer is being judged.
     sample = {QUESTIONS[f][0]: default_answer(f, Path("."), {}) for f in QUESTIONS if f != "course"}
     try:
         Settings(**{**sample, setting: value}, _env_file=None)  # type: ignore[arg-type, call-arg]
@@ -118,7 +120,7 @@ def init_project(
 def _values(answers: Answers) -> dict[str, str]:
     """The placeholders of the scaffold: each answer as it is, and ``<name>_q`` escaped for a
     double-quoted TOML or YAML string; ``title`` is the name."""
-    values = {k: v for k, v in asdict(answers).items()}
+    values = asdict(answers)
     values["title"] = answers.name
     values |= {f"{k}_q": quoted(v) for k, v in list(values.items())}
     return values

@@ -67,9 +67,10 @@ def link_sites(project: Project) -> dict[str, list[Site]]:
     templates = _texts(project, walk(project.settings.templates_dir))
     found: dict[str, dict[Site, None]] = defaultdict(dict)
     for message in project.content.messages:
+        sources = [*_texts(project, [message.path]), *templates]
         for url in _message_links(project, message, own_host):
-            site = locate(url, [*_texts(project, [message.path]), *templates])
-            found[url].setdefault(site or Site(_relative(project, message.path)))
+            site = locate(url, sources) or Site(_relative(project, message.path))
+            found[url].setdefault(site)
     return {url: list(where) for url, where in found.items()}
 
 

@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     accent_color: str = "#e8743b"
     logo: str | None = None
     name_fallback: str = "there"
+    # The manage page's heading above "pause the lessons": each course says it its own way.
+    pause_heading: str = "Need a break?"
 
     # Subscribers without a timezone of their own get this one.
     default_timezone: str = "UTC"
@@ -86,6 +88,14 @@ class Settings(BaseSettings):
     rate_limit: float | None = Field(default=None, gt=0)
     outbox_dir: Path | None = None
     secret_key: SecretStr | None = None
+
+    # `newsletter preflight` (docs/preflight.md): the DNS server to ask (an IP address, and
+    # ":port" if need be; unset: the system's resolver), the DKIM selectors your provider signs
+    # with (comma separated; unset: the provider's fixed ones, if it has any), and the envelope
+    # (Return-Path / MAIL FROM) domain where the provider's SPF include belongs.
+    dns_server: str | None = None
+    dkim_selector: str | None = None
+    return_path_domain: str | None = None
 
     @classmethod
     def settings_customise_sources(
@@ -141,7 +151,7 @@ class Settings(BaseSettings):
                 raise ValueError(problem)
         return value
 
-    @field_validator("sender_name", "brand_name", "name_fallback")
+    @field_validator("sender_name", "brand_name", "name_fallback", "pause_heading")
     @classmethod
     def _no_line_breaks(cls, value: str | None) -> str | None:
         # These end up in headers (From:) or greetings; a CR/LF there is header injection.

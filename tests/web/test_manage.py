@@ -7,11 +7,14 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
+from newsletter.clock import Clock
+from newsletter.config import load_settings
 from newsletter.store import ledger
 from newsletter.store.schema import deliveries, enrolments, suppressions
 from newsletter.store.subscribers import forget, get_subscriber, unsubscribe
+from newsletter.web import create_app
 from tests.factories import COURSE, enrolled
-from tests.web.conftest import BASE, NOW, snapshot
+from tests.web.conftest import BASE, NOW, TestClient, snapshot
 
 MONDAY = NOW.replace(day=7, hour=7)  # the first weekly slot after NOW, in London
 
@@ -45,6 +48,17 @@ def test_get_shows_the_course_and_changes_nothing(client, store, url):
     assert "Injured or busy?" in page.text
     assert 'name="weeks"' in page.text
     assert snapshot(store) == before
+
+
+def test_the_pause_heading_is_the_projects_own(web_settings, store, url):
+    """The heading is a setting (this project's is "Injured or busy?"), not words in the
+    template that every other project would inherit."""
+    settings = load_settings(web_settings.project_dir, provider="memory", pause_heading="Busy?")
+    app = create_app(settings, clock=Clock.at(NOW))
+    with TestClient(app, base_url=BASE, follow_redirects=False) as client:
+        page = client.get(url).text
+    assert "<h2>Busy?</h2>" in page
+    assert "Injured or busy?" not in page
 
 
 def test_pause_for_two_weeks_then_resume(client, store, url):

@@ -30,7 +30,7 @@ from newsletter.core.links import Fetched, Site, external_links, link_problems, 
 from newsletter.core.message import Message
 from newsletter.files.folders import walk
 from newsletter.jobs.archive import public_page
-from newsletter.jobs.check import Problem
+from newsletter.jobs.problem import Problem
 from newsletter.project import Project
 from newsletter.render.renderer import sample_recipient
 

@@ -20,13 +20,7 @@ from pytest_httpserver import HTTPServer
 from newsletter.config import Settings
 from newsletter.core.errors import ConfigError, ProviderAuthError, UnsupportedFeature
 from newsletter.providers import get_provider
-from newsletter.providers.resend import (
-    ResendBatchProvider,
-    ResendProvider,
-    batch_key,
-    mentions,
-    tag_value,
-)
+from newsletter.providers.resend import ResendBatchProvider, ResendProvider, batch_key
 from tests.providers.conftest import HTML_502, Sleeps
 from tests.providers.fakes_b import (
     RESEND_SCHEMAS,
@@ -109,12 +103,6 @@ def test_payload_field_by_field(settings, httpserver, fake, make_emails, sleeps)
     assert fake.bodies[1]["to"] == ["runner2@example.com"]
     # Each recipient's own unsubscribe link, in the header and in the body.
     assert fake.bodies[0]["headers"] != fake.bodies[1]["headers"]
-
-
-def test_tags_are_sanitised_to_resends_alphabet():
-    assert tag_value("semaine-1: épaule/pont") == "semaine-1___paule_pont"
-    assert tag_value("") == "_"
-    assert len(tag_value("x" * 300)) == 256
 
 
 def test_default_pace_is_two_requests_a_second(settings, httpserver, fake, make_emails, sleeps):
@@ -459,13 +447,6 @@ def test_suppressions_with_a_bad_key_stop(settings, httpserver, sleeps):
     )
     with pytest.raises(ProviderAuthError, match="NEWSLETTER_RESEND_API_KEY"):
         list(provider(settings, httpserver.url_for(""), sleeps).suppressions(None))
-
-
-def test_mentions_matches_whole_addresses_only():
-    assert mentions("Invalid `to`: a@b.co", "a@b.co")
-    assert not mentions("Invalid `to`: a@b.com", "a@b.co")
-    assert not mentions("Invalid `to`: ba@b.co", "a@b.co")
-    assert mentions("bad address (A@B.CO).", "a@b.co")
 
 
 # -- live -----------------------------------------------------------------------------------------

@@ -345,7 +345,7 @@ def test_suppressions_from_every_list_with_paging(settings, httpserver, sleeps, 
 
 
 def test_the_spec_check_catches_a_misspelt_field(mail_send_schema, make_emails, settings):
-    body = SendGridProvider(settings, api_key=KEY).body(make_emails(1))
+    body = SendGridProvider(settings, api_key=KEY).payload(make_emails(1)).json
     assert not list(mail_send_schema.iter_errors(body))
     broken = copy.deepcopy(body)
     broken["personalizations"][0]["custom_arg"] = broken["personalizations"][0].pop("custom_args")

@@ -30,7 +30,7 @@ from werkzeug import Request, Response
 from newsletter.config import Settings
 from newsletter.core.errors import ConfigError, ProviderAuthError, UnsupportedFeature
 from newsletter.providers import get_provider
-from newsletter.providers.ses import SESProvider, aws_credentials, tag_value
+from newsletter.providers.ses import SESProvider, aws_credentials
 from tests.providers.conftest import HTML_502, Sleeps
 from tests.providers.fakes_b import json_response
 
@@ -399,10 +399,6 @@ def test_sandbox_only_sends_to_the_mailbox_simulator(
     assert fake.requests == []
     simulated = make_emails(1, address=lambda i: "success@simulator.amazonses.com")
     assert [r.outcome for r in ses.send_batch(simulated)] == ["sent"]
-
-
-def test_tag_values_are_sanitised():
-    assert tag_value("issue 12/é") == "issue_12__"
 
 
 # -- settings and credentials -------------------------------------------------------------------

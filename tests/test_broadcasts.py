@@ -22,7 +22,7 @@ from newsletter.store.ledger import email_hash
 from newsletter.store.schema import broadcasts, deliveries, enrolments, suppressions
 from newsletter.store.subscribers import add_subscriber, get_subscriber, pause, unsubscribe
 from tests.factories import COURSE, enrolled, timing
-from tests.memory_provider import MemoryProvider
+from tests.fakes.memory import MemoryProvider
 
 Cli = Callable[..., Result]
 ISSUE = "issue-2027-03-hills"

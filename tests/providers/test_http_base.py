@@ -20,7 +20,8 @@ from newsletter.providers import http
 from newsletter.providers.http import HTTPProvider, Payload, retry_after_seconds
 from newsletter.providers.pacer import Pacer
 from newsletter.providers.utils import json_body
-from tests.providers.conftest import HTML_502, Recorder, Sleeps, json_response
+from tests.fakes.server import HTML_502, Recorder, json_response
+from tests.providers.conftest import Sleeps
 
 
 class EchoProvider(HTTPProvider):

@@ -1,5 +1,5 @@
-"""Resend over real HTTP on loopback: a fake that validates every request against Resend's
-OpenAPI schema and deduplicates by ``Idempotency-Key`` as Resend does."""
+"""Resend over real HTTP on loopback, against the fake of tests/fakes/resend.py: every request
+validated against Resend's OpenAPI schema, deduplicated by ``Idempotency-Key`` as Resend does."""
 
 from __future__ import annotations
 
@@ -21,16 +21,9 @@ from newsletter.config import Settings
 from newsletter.core.errors import ConfigError, ProviderAuthError, UnsupportedFeature
 from newsletter.providers import get_provider
 from newsletter.providers.resend import ResendBatchProvider, ResendProvider, batch_key
-from tests.providers.conftest import HTML_502, Sleeps
-from tests.providers.fakes_b import (
-    RESEND_SCHEMAS,
-    RESEND_SPEC_PATH,
-    FakeResend,
-    Hold,
-    json_response,
-    resend_error,
-    threaded_server,
-)
+from tests.fakes.resend import RESEND_SCHEMAS, RESEND_SPEC_PATH, FakeResend, resend_error
+from tests.fakes.server import HTML_502, Hold, json_response, threaded_server
+from tests.providers.conftest import Sleeps
 
 KEY = "re_test_0123456789abcdefghij"
 # Read at import: the suite's autouse fixture removes every NEWSLETTER_* variable.

@@ -25,14 +25,8 @@ from newsletter.core.email import MergeFields, OutgoingEmail
 from newsletter.core.errors import ConfigError, ProviderAuthError, RequestNotSent
 from newsletter.providers.sendgrid import SendGridProvider, substitution_tags
 from tests.conftest import REPO
-from tests.providers.conftest import (
-    HTML_502,
-    LESSON,
-    OTHER_LESSON,
-    Recorder,
-    Sleeps,
-    json_response,
-)
+from tests.fakes.server import HTML_502, Recorder, json_response
+from tests.providers.conftest import LESSON, OTHER_LESSON, Sleeps
 
 KEY = "SG.test-key.0123456789abcdef"
 LIVE_KEY = os.environ.get("NEWSLETTER_SENDGRID_API_KEY_LIVE")

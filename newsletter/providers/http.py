@@ -80,6 +80,8 @@ class HTTPProvider(Provider):
     # The variable(s) that hold the credentials, named in error messages.
     key_env_var: ClassVar[str]
     default_rate: ClassVar[float | None] = None  # requests per second; None = unpaced
+    # Emails per request when a batch is simply cut by size (None: ``batch_size``).
+    per_request: ClassVar[int | None] = None
     # True when repeating the very same request cannot deliver twice (it carries an idempotency
     # key) although the provider is not ``idempotent`` across runs (its keys expire, or a later
     # run may batch the emails differently): a read timeout is then retried, not "uncertain".
@@ -107,9 +109,9 @@ class HTTPProvider(Provider):
     # -- to implement: build and parse ---------------------------------------------------------
 
     def chunks(self, emails: Sequence[OutgoingEmail]) -> list[Sequence[OutgoingEmail]]:
-        """``emails`` cut into the groups that each go in one request: by ``batch_size``
-        unless the provider has rules of its own (one message per request, one email…)."""
-        size = self.batch_size
+        """``emails`` cut into the groups that each go in one request: by ``per_request``
+        unless the provider has rules of its own (one message per request…)."""
+        size = self.per_request or self.batch_size
         return [emails[i : i + size] for i in range(0, len(emails), size)]
 
     @abstractmethod

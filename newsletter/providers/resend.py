@@ -78,6 +78,7 @@ class ResendProvider(HTTPProvider):
     name = "resend"
     # Rows claimed per batch; each email is its own request (see the module's docstring).
     batch_size: ClassVar[int] = 50
+    per_request: ClassVar[int | None] = 1
     idempotent: ClassVar[bool] = True
     key_env_var = "NEWSLETTER_RESEND_API_KEY"
     # https://resend.com/docs/api-reference/introduction#rate-limit
@@ -99,9 +100,6 @@ class ResendProvider(HTTPProvider):
         )
 
     # -- building: one request per email, keyed by its ledger row ----------------------------
-
-    def chunks(self, emails: Sequence[OutgoingEmail]) -> list[Sequence[OutgoingEmail]]:
-        return [[email] for email in emails]
 
     def payload(self, emails: Sequence[OutgoingEmail]) -> Payload:
         """``POST /emails`` with the email's own idempotency key."""

@@ -171,6 +171,7 @@ class SESProvider(HTTPProvider):
     # Rows claimed per batch, one request each: few rows in flight, so few become uncertain if
     # the process dies mid-batch.
     batch_size: ClassVar[int] = 25
+    per_request: ClassVar[int | None] = 1  # the bulk endpoint takes templates only
     idempotent: ClassVar[bool] = False
     key_env_var = CREDENTIAL_VARS
     # The account's maximum send rate varies (1/s in the sandbox, 14/s and up in production):
@@ -217,9 +218,6 @@ class SESProvider(HTTPProvider):
         return [*super().secret_values(), keys.access_key, keys.secret_key, keys.token or ""]
 
     # -- building: one request per email, as raw MIME -----------------------------------------
-
-    def chunks(self, emails: Sequence[OutgoingEmail]) -> list[Sequence[OutgoingEmail]]:
-        return [[email] for email in emails]
 
     def payload(self, emails: Sequence[OutgoingEmail]) -> Payload:
         """SESv2 ``SendEmail`` of the email as raw MIME."""

@@ -21,7 +21,7 @@ from pydantic_settings import BaseSettings
 from newsletter.config import Settings, read_env_settings
 from newsletter.core.errors import ConfigError, NewsletterError
 
-# The event types `newsletter status` counts per message (see reports.py), plus soft bounces,
+# The event types `newsletter status` counts per message (see jobs/status.py), plus soft bounces,
 # which are kept for the record but neither counted nor acted on (the provider retries them).
 EventType = Literal[
     "delivered", "bounced", "soft_bounced", "complained", "unsubscribed", "opened", "clicked"

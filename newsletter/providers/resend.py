@@ -32,7 +32,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from newsletter.config import Settings, read_env_settings
 from newsletter.core.email import OutgoingEmail, SendResult
-from newsletter.core.errors import ProviderAuthError, ProviderError, UnsupportedFeature
+from newsletter.core.errors import ProviderAuthError, ProviderError
 from newsletter.core.timestamps import parse_timestamp
 from newsletter.providers.base import Reason, SuppressedAddress
 from newsletter.providers.http import HTTPProvider, Payload
@@ -45,6 +45,7 @@ from newsletter.providers.utils import (
     json_body,
     mentions,
     one_line,
+    only_test_addresses,
     result,
     tag_value,
 )
@@ -56,6 +57,11 @@ BATCH_LIMIT = 100  # emails per POST /emails/batch
 # Resend's test addresses (delivered@, bounced@, complained@…) never reach a real inbox.
 # https://resend.com/docs/dashboard/emails/send-test-emails
 TEST_DOMAIN = "resend.dev"
+NO_SANDBOX = (
+    f"resend has no sandbox mode: send to one of its test addresses instead "
+    f"(delivered@{TEST_DOMAIN}, bounced@{TEST_DOMAIN}, complained@{TEST_DOMAIN}), "
+    "which never reach a real inbox"
+)
 
 REASONS: dict[str, Reason] = {"bounce": "bounced", "complaint": "complained"}
 
@@ -129,15 +135,8 @@ class ResendProvider(HTTPProvider):
         return message
 
     def _check_sandbox(self, emails: Sequence[OutgoingEmail]) -> None:
-        if not self.sandbox:
-            return
-        real = [e.to_email for e in emails if not e.to_email.lower().endswith("@" + TEST_DOMAIN)]
-        if real:
-            raise UnsupportedFeature(
-                f"resend has no sandbox mode: send to one of its test addresses instead "
-                f"(delivered@{TEST_DOMAIN}, bounced@{TEST_DOMAIN}, complained@{TEST_DOMAIN}), "
-                "which never reach a real inbox"
-            )
+        if self.sandbox:
+            only_test_addresses(emails, TEST_DOMAIN, NO_SANDBOX)
 
     # -- answers -----------------------------------------------------------------------------
 

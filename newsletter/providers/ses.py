@@ -35,7 +35,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from newsletter.config import Settings, read_env_settings
 from newsletter.core.email import OutgoingEmail, SendResult
-from newsletter.core.errors import ConfigError, ProviderAuthError, UnsupportedFeature
+from newsletter.core.errors import ConfigError, ProviderAuthError
 from newsletter.core.timestamps import parse_timestamp
 from newsletter.providers.base import Reason, SuppressedAddress
 from newsletter.providers.http import HTTPProvider, Payload
@@ -47,6 +47,7 @@ from newsletter.providers.utils import (
     excerpt,
     json_body,
     mentions,
+    only_test_addresses,
     result,
     tag_value,
 )
@@ -61,6 +62,12 @@ CREDENTIAL_VARS = "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY"
 # recipient, and that a sandboxed account may send to.
 # https://docs.aws.amazon.com/ses/latest/dg/send-an-email-from-console.html#send-email-simulator
 SIMULATOR_DOMAIN = "simulator.amazonses.com"
+NO_TEST_MODE = (
+    "ses has no test mode per request: send to the mailbox simulator instead "
+    f"(success@{SIMULATOR_DOMAIN}, bounce@{SIMULATOR_DOMAIN}, "
+    f"complaint@{SIMULATOR_DOMAIN}), or test from an account still in the SES "
+    "sandbox, which only delivers to verified addresses"
+)
 
 REASONS: dict[str, Reason] = {"BOUNCE": "bounced", "COMPLAINT": "complained"}
 
@@ -222,7 +229,7 @@ class SESProvider(HTTPProvider):
     def payload(self, emails: Sequence[OutgoingEmail]) -> Payload:
         """SESv2 ``SendEmail`` of the email as raw MIME."""
         if self.sandbox:
-            self._check_sandbox(emails)
+            only_test_addresses(emails, SIMULATOR_DOMAIN, NO_TEST_MODE)
         (email,) = emails
         raw = build_mime(email, self.sender).as_bytes()
         message: dict[str, Any] = {
@@ -240,16 +247,6 @@ class SESProvider(HTTPProvider):
         if self.configuration_set:
             message["ConfigurationSetName"] = self.configuration_set
         return Payload("POST", SEND_PATH, emails, json=message)
-
-    def _check_sandbox(self, emails: Sequence[OutgoingEmail]) -> None:
-        real = [e for e in emails if not e.to_email.lower().endswith("@" + SIMULATOR_DOMAIN)]
-        if real:
-            raise UnsupportedFeature(
-                "ses has no test mode per request: send to the mailbox simulator instead "
-                f"(success@{SIMULATOR_DOMAIN}, bounce@{SIMULATOR_DOMAIN}, "
-                f"complaint@{SIMULATOR_DOMAIN}), or test from an account still in the SES "
-                "sandbox, which only delivers to verified addresses"
-            )
 
     # -- answers -----------------------------------------------------------------------------
 

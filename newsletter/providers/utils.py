@@ -15,6 +15,7 @@ from typing import Any
 import requests
 
 from newsletter.core.email import MergeFields, Outcome, OutgoingEmail, SendResult
+from newsletter.core.errors import UnsupportedFeature
 
 # Suppressions are pulled again from a day before the last sync, in case the clocks disagree
 # (and because some lists only filter by day).
@@ -66,6 +67,13 @@ def mentions(text: str, address: str, *, domain: bool = False) -> bool:
 def one_line(text: str) -> str:
     """``text`` on one line, runs of white space as one space (a subject, a display name)."""
     return " ".join(text.split())
+
+
+def only_test_addresses(emails: Sequence[OutgoingEmail], domain: str, refusal: str) -> None:
+    """For ``--sandbox`` with a provider that has no test mode: only its own test addresses (at
+    ``domain``, never a real inbox) are sent to; any other address is refused with ``refusal``."""
+    if any(not e.to_email.lower().endswith("@" + domain) for e in emails):
+        raise UnsupportedFeature(refusal)
 
 
 def tag_value(text: str) -> str:

@@ -13,7 +13,7 @@ import re
 import tomllib
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
@@ -37,6 +37,7 @@ SECRET_KEYS = frozenset({"secret_key", "database_url"})
 LOCATION_KEYS = frozenset({"project_dir"})
 
 _toml_data: ContextVar[dict[str, Any] | None] = ContextVar("_toml_data", default=None)
+S = TypeVar("S", bound=BaseSettings)
 
 _HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 # The key signs every unsubscribe and manage link: shorter is guessable (itsdangerous' HMAC).
@@ -294,6 +295,26 @@ def load_settings(project_dir: Path | None = None, **overrides: Any) -> Settings
         raise ConfigError("\n".join(_describe(e, config_path) for e in err.errors())) from None
     finally:
         _toml_data.reset(token)
+
+
+def read_env_settings(model: type[S], settings: Settings) -> S:
+    """A group of settings kept out of ``Settings``: a provider's keys and API URL, a webhook's
+    secrets. ``model`` is a ``BaseSettings`` with an ``env_prefix``; its values come from the
+    environment and the project's ``.env`` only, never from the tracked ``newsletter.toml``, and
+    only the group in use is read (a project on Postmark is never asked about Mailgun). A
+    problem stops with one line per variable, naming it and never its value."""
+    prefix = str(model.model_config.get("env_prefix", ""))
+    try:
+        return model(_env_file=settings.project_dir / ".env")
+    except ValidationError as err:
+        lines = []
+        for e in err.errors():
+            var = prefix + "_".join(str(p) for p in e["loc"]).upper()
+            reason = (
+                "is not set" if e["type"] == "missing" else e["msg"].removeprefix("Value error, ")
+            )
+            lines.append(f"{var} {reason}: set it in the environment or .env")
+        raise ConfigError("\n".join(lines)) from None
 
 
 def _did_you_mean(key: str) -> str:

@@ -74,9 +74,9 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(autouse=True)
 def _memory_provider(monkeypatch: pytest.MonkeyPatch) -> None:
-    """NEWSLETTER_PROVIDER=memory in tests only (tests/memory_provider.py): users cannot pick a
+    """NEWSLETTER_PROVIDER=memory in tests only (tests/fakes/memory.py): users cannot pick a
     provider that marks mail as sent while it goes nowhere."""
-    monkeypatch.setitem(providers.BUILTIN, "memory", "tests.memory_provider:MemoryProvider")
+    monkeypatch.setitem(providers.BUILTIN, "memory", "tests.fakes.memory:MemoryProvider")
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from newsletter.cli.subscribers import subscribers as group
 from newsletter.core.email import SendResult
 from newsletter.store import Store, ledger
 from newsletter.store.schema import deliveries, enrolments, subscribers, suppressions
-from tests.memory_provider import MemoryProvider
+from tests.fakes.memory import MemoryProvider
 
 Cli = Callable[..., Result]
 COURSE = "protect-your-back"

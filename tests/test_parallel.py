@@ -25,7 +25,7 @@ from newsletter.jobs.sending import SendOptions, SendReport, SendRun
 from newsletter.project import Project
 from newsletter.store import ledger, runs
 from tests.factories import enrolled, timing
-from tests.memory_provider import MemoryProvider
+from tests.fakes.memory import MemoryProvider
 from tests.senders import fake_postmark, ledger_states, postmark_env, spawn_send, subscribe_many
 
 # Wednesday 2 December 2026, 10:00 UTC: inside the send window in every zone used.

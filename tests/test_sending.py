@@ -27,7 +27,7 @@ from newsletter.store.schema import deliveries, enrolments, runs, suppressions
 from newsletter.store.subscribers import get_subscriber, pause, unsubscribe
 from tests.factories import COURSE, enrolled, timing
 from tests.fakes import delivered
-from tests.memory_provider import MemoryProvider
+from tests.fakes.memory import MemoryProvider
 from tests.senders import sender_env
 
 # Wednesday 2 December 2026, 10:00 UTC (10:00 in London): a normal enrolment moment.

@@ -114,8 +114,8 @@ def send(
     project.validate()
     moment = resolve_now(now)
     store = open_store(app.settings)
-    provider = get_provider(app.settings)
-    pacing.share(provider, store)  # the rate holds for every sender together, not each
+    # The rate holds for every sender together, not each.
+    provider = get_provider(app.settings, pacing=pacing.shared(store))
     try:
         if not (no_sync or dry_run):
             sync_suppressions(store, provider, moment)
@@ -278,8 +278,7 @@ def sync(app: AppContext, now: datetime | None) -> None:
     Example:  newsletter sync -v
     """
     store = open_store(app.settings)
-    provider = get_provider(app.settings)
-    pacing.share(provider, store)
+    provider = get_provider(app.settings, pacing=pacing.shared(store))
     try:
         added = sync_suppressions(store, provider, resolve_now(now))
     finally:

@@ -442,3 +442,16 @@ def _is_idempotent(provider_name: str) -> bool:
         return provider_class(provider_name).idempotent
     except NewsletterError:
         return False
+
+
+def send_one(provider: Provider, email: OutgoingEmail) -> SendResult:
+    """Send one email that is no ledger row (`test-send`, a signup's confirmation) and return
+    the provider's answer about it. The caller made ``provider`` and closes it. Errors that stop
+    a run (refused credentials, a request that was never sent) are raised as they are; a
+    provider that answers nothing about the email leaves it ``uncertain``: it may have gone out.
+    """
+    results = provider.send_batch([email])
+    found = next((r for r in results if r.delivery_id == email.delivery_id), None)
+    if found is None:
+        return SendResult(email.delivery_id, "uncertain", error=f"{provider.name}: no answer")
+    return found

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -35,6 +36,7 @@ from starlette.routing import Route
 from newsletter.core.email import OutgoingEmail
 from newsletter.core.errors import NewsletterError, StoreError
 from newsletter.core.tokens import BadToken
+from newsletter.jobs.sending import send_one
 from newsletter.project import Project
 from newsletter.render.renderer import first_name
 from newsletter.store import membership
@@ -199,14 +201,10 @@ def send_confirmation(
         date=now,
         message_id_header=f"<nl.confirm.{nonce}@{ctx.settings.sender_domain}>",
     )
-    provider = ctx.provider_factory(ctx.settings)
-    try:
-        results = provider.send_batch([email])
-    finally:
-        provider.close()
-    if not results or results[0].outcome != "sent":
-        outcome = results[0].outcome if results else "no answer"
-        log.warning("signup: the provider did not accept a confirmation email (%s)", outcome)
+    with closing(ctx.provider_factory(ctx.settings)) as provider:
+        result = send_one(provider, email)
+    if result.outcome != "sent":
+        log.warning("signup: the provider did not accept a confirmation email (%s)", result.outcome)
 
 
 # -- confirming: /confirm/<token> ------------------------------------------------------------------

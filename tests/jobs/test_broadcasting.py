@@ -22,7 +22,7 @@ from newsletter.store.schema import broadcasts, deliveries, enrolments, suppress
 from newsletter.store.subscribers import add_subscriber, get_subscriber, pause, unsubscribe
 from tests.content_files import ISSUE, write_broadcasts, write_issue
 from tests.factories import COURSE, enrolled, timing
-from tests.memory_provider import MemoryProvider
+from tests.fakes.memory import MemoryProvider
 
 Cli = Callable[..., Result]
 JOINED = datetime(2027, 2, 1, 12, tzinfo=UTC)

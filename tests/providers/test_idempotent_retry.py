@@ -25,7 +25,8 @@ from newsletter.project import Project
 from newsletter.store import Store
 from newsletter.store.schema import deliveries, subscribers
 from tests.factories import enrolled
-from tests.providers.fakes_b import FakeResend, Hold, threaded_server
+from tests.fakes.resend import FakeResend
+from tests.fakes.server import Hold, threaded_server
 from tests.senders import sender_env, spawn_send
 
 KEY = "re_e2e_0123456789"

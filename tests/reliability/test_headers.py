@@ -30,8 +30,8 @@ from newsletter.providers.postmark import PostmarkProvider
 from newsletter.render.personalise import Envelopes
 from newsletter.store.subscribers import clean_name
 from tests.conftest import REPO, TEST_SECRET
+from tests.fakes.sockets import postmark_env
 from tests.reliability.conftest import ENROL, child_env, iso, send
-from tests.reliability.fake_provider import postmark_env
 
 # Exactly the headers a sent email has: anything else got in through a name or a subject.
 HEADERS = {

@@ -38,7 +38,9 @@ from newsletter.store.subscribers import (
 from newsletter.web import create_app
 from tests.conftest import TEST_SECRET
 from tests.factories import COURSE, timing
-from tests.memory_provider import MemoryProvider
+from tests.fakes.memory import MemoryProvider
+from tests.fakes.sockets import Fault, postmark_env
+from tests.fakes.webhooks import FAKES, Fake, now
 from tests.reliability.conftest import (
     ENROL,
     Child,
@@ -50,9 +52,7 @@ from tests.reliability.conftest import (
     snapshot,
     start,
 )
-from tests.reliability.fake_provider import Fault, postmark_env
 from tests.web.conftest import TestClient
-from tests.web.webhook_fakes import FAKES, Fake, now
 
 BASE = "https://protectyourback.example"  # the test project's base_url
 SAME_SITE = {"origin": BASE}  # a POST from our own pages: only the token decides

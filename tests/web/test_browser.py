@@ -22,7 +22,7 @@ from newsletter.store import Store, open_store
 from newsletter.store.subscribers import find_subscriber
 from newsletter.web import create_app
 from tests.factories import COURSE, enrolled
-from tests.memory_provider import MemoryProvider
+from tests.fakes.memory import MemoryProvider
 from tests.web.conftest import CHROMIUM, NOW
 from tests.web.live import chromium, free_socket, serving, url_of
 

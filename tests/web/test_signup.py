@@ -15,7 +15,7 @@ from newsletter.store.subscribers import find_subscriber, unsubscribe
 from newsletter.web.context import WebOptions
 from newsletter.web.ratelimit import Limit
 from tests.factories import COURSE, enrolled
-from tests.memory_provider import MemoryProvider
+from tests.fakes.memory import MemoryProvider
 from tests.web.conftest import BASE, NOW, TestClient, snapshot
 
 LINK = re.compile(rf"{re.escape(BASE)}/confirm/[\w.-]+")

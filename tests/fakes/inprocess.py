@@ -1,6 +1,7 @@
 """Providers for tests that run `newsletter send` in real subprocesses.
 
-Chosen with NEWSLETTER_PROVIDER=tests.fakes:<Class>; they take their instructions from env vars.
+Chosen with NEWSLETTER_PROVIDER=tests.fakes:<Class> (``tests/fakes/__init__.py`` exports them
+under that name); they take their instructions from env vars.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Fleet-wide pacing: request slots taken from the database, so a rate holds for all senders."""
+"""Fleet-wide pacing: a rate that holds for all senders together, given to a provider when it
+is made (``get_provider(…, pacing=shared(store))``)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from newsletter.config import Settings
-from newsletter.jobs import pacing
-from newsletter.jobs.pacing import SharedPacer, next_free, push_back, take_slot
+from newsletter.config import Settings, load_settings
+from newsletter.jobs.pacing import SharedPacer, shared
 from newsletter.project import Project
+from newsletter.providers import get_provider
 from newsletter.providers.file import FileProvider
 from newsletter.providers.postmark import PostmarkProvider
 from newsletter.store import Store
@@ -34,26 +35,6 @@ class Clock:
         self.now += seconds
 
 
-def test_slots_are_one_interval_apart_and_never_in_the_past(store: Store) -> None:
-    with store.write() as conn:
-        slots = [take_slot(conn, "postmark", 100.0, 0.5) for _ in range(3)]
-        assert slots == [100.0, 100.5, 101.0]
-        # An idle provider's next slot is now, not a backlog of missed ones.
-        assert take_slot(conn, "postmark", 200.0, 0.5) == 200.0
-        # Each provider has its own schedule.
-        assert take_slot(conn, "resend", 200.0, 0.5) == 200.0
-        assert next_free(conn, "postmark") == 200.5
-
-
-def test_a_hold_delays_every_process_but_never_brings_a_slot_forward(store: Store) -> None:
-    with store.write() as conn:
-        push_back(conn, "postmark", 130.0)
-        assert take_slot(conn, "postmark", 100.0, 0.5) == 130.0
-        push_back(conn, "postmark", 110.0)  # an earlier hold does not shorten the later one
-        assert take_slot(conn, "postmark", 100.0, 0.5) == 130.5
-        assert next_free(conn, "brevo") == 0.0
-
-
 def test_two_processes_share_one_rate(store: Store) -> None:
     clock = Clock()
     a = SharedPacer(store, "postmark", 0.25, clock=clock, sleep=clock.sleep)
@@ -76,14 +57,25 @@ def test_a_429_seen_by_one_process_holds_back_the_other(store: Store) -> None:
 
 
 def test_share_paces_http_providers_only(store: Store, settings: Settings) -> None:
-    postmark = PostmarkProvider(settings, token="t", rate=4.0)
-    pacing.share(postmark, store)
+    postmark = PostmarkProvider(settings, token="t", rate=4.0, pacing=shared(store))
     assert isinstance(postmark.pacer, SharedPacer)
     assert postmark.pacer.interval == 0.25
     assert postmark.pacer.key == "postmark"
-    outbox = FileProvider(settings)
-    pacing.share(outbox, store)  # nothing to pace, nothing to break
+    outbox = get_provider(settings, pacing=shared(store))  # nothing to pace, nothing to break
+    assert isinstance(outbox, FileProvider)
     postmark.close()
+
+
+def test_the_configured_provider_is_made_with_the_fleet_pace(
+    store: Store, settings: Settings, monkeypatch
+) -> None:
+    monkeypatch.setenv("NEWSLETTER_PROVIDER", "postmark")
+    monkeypatch.setenv("NEWSLETTER_POSTMARK_TOKEN", "t")
+    monkeypatch.setenv("NEWSLETTER_RATE_LIMIT", "5")
+    provider = get_provider(load_settings(settings.project_dir), pacing=shared(store))
+    assert isinstance(provider.pacer, SharedPacer)  # type: ignore[attr-defined]
+    assert (provider.pacer.key, provider.pacer.interval) == ("postmark", 0.2)  # type: ignore[attr-defined]
+    provider.close()
 
 
 @pytest.mark.slow

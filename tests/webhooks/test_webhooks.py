@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from newsletter.store.schema import deliveries, events, suppressions
 from newsletter.store.subscribers import add_subscriber, enrol_subscriber, get_subscriber
 from tests.factories import COURSE, timing
+from tests.fakes.webhooks import FAKES, KINDS, Fake, SendGridFake, SESFake, now
 from tests.web.conftest import BASE, NOW, TestClient, snapshot
-from tests.web.webhook_fakes import FAKES, KINDS, Fake, SendGridFake, SESFake, now
 
 WELCOME = "protect-your-back-welcome"
 

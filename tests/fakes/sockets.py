@@ -2,9 +2,10 @@
 
 Real HTTP, so the real provider classes talk to it exactly as to the real services, and faults
 can be injected that only a real socket has (a reset connection, an answer that never comes, a
-body cut short). Each send request takes the next ``Fault`` from ``plan`` (``OK`` when the plan
-is empty), and every email the fake *accepts* is recorded in ``accepted``: a duplicate delivery
-shows up as a repeated (address, message) pair there, which is what the tests count.
+body cut short): it runs its own ``http.server`` rather than pytest-httpserver, whose handlers
+cannot reach the socket. Each send request takes the next ``Fault`` from ``plan`` (``OK`` when
+the plan is empty), and every email the fake *accepts* is recorded in ``accepted``: a duplicate
+delivery shows up as a repeated (address, message) pair there, which is what the tests count.
 
 Postmark (``POST /email/batch``) has no idempotency keys: every accepted request delivers.
 Resend (``POST /emails``) honours ``Idempotency-Key`` as Resend documents it: the same key with

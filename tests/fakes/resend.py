@@ -1,6 +1,5 @@
-"""Fakes for the Resend, SES and Brevo tests: a threaded loopback server and a Resend fake that
-checks requests against Resend's own OpenAPI schema and deduplicates by ``Idempotency-Key`` the
-way Resend does.
+"""A fake of Resend's API that checks requests against Resend's own OpenAPI schema and
+deduplicates by ``Idempotency-Key`` the way Resend does.
 
 ``RESEND_SCHEMAS`` is an unchanged excerpt of ``components.schemas`` from Resend's official
 OpenAPI spec (github.com/resend/resend-openapi, ``resend.yaml`` at fd6f395, MIT licensed), kept
@@ -16,15 +15,15 @@ import textwrap
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import yaml
-from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
+
+from tests.fakes.server import FakeAPI, Hold, json_response
 
 RESEND_SPEC_PATH = str(Path(__file__).resolve().parent.parent / "specs" / "resend.yaml")
 
@@ -239,50 +238,9 @@ def schema_errors(validator: jsonschema.Draft202012Validator, instance: Any) -> 
     ]
 
 
-def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(json.dumps(body), status, headers, content_type="application/json")
-
-
 def resend_error(status: int, name: str, message: str) -> Response:
     """An error as Resend answers it: ``{statusCode, message, name}``."""
     return json_response({"statusCode": status, "message": message, "name": name}, status)
-
-
-class ThreadedServer:
-    """pytest-httpserver handling each request in its own thread, so a request that is held
-    (to make the client time out) does not block the retry that follows it."""
-
-    def __init__(self) -> None:
-        self.server = HTTPServer(threaded=True)
-
-    def __enter__(self) -> HTTPServer:
-        self.server.start()
-        return self.server
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.clear()
-        if self.server.is_running():
-            self.server.stop()
-
-
-def threaded_server() -> Iterator[HTTPServer]:
-    """Body of a fixture: ``yield from threaded_server()``."""
-    with ThreadedServer() as server:
-        yield server
-
-
-@dataclass
-class Hold:
-    """Hold a request until ``release`` is set: after sending its emails (the answer is lost on
-    the way: the client times out or dies), or before (Resend is still processing it)."""
-
-    release: threading.Event
-    processed: bool = True
-
-
-# A fault applied to one request, in arrival order: answer this instead of processing it,
-# process it and answer only after this many seconds, or hold it.
-Fault = Response | float | Hold
 
 
 @dataclass
@@ -294,32 +252,28 @@ class Delivery:
 
 
 @dataclass
-class FakeResend:
+class FakeResend(FakeAPI):
     """``POST /emails``, ``POST /emails/batch`` and ``GET /suppressions`` as Resend documents
     them, with idempotency: the same key and payload within 24 h replay the first answer and
     send nothing; the same key with another payload is refused (409
     ``invalid_idempotent_request``); a key still being processed is refused (409
     ``concurrent_idempotent_requests``)."""
 
+    routes = (
+        ("/emails", "POST", "_single"),
+        ("/emails/batch", "POST", "_batch"),
+        ("/suppressions", "GET", "_list"),
+    )
+
     api_key: str
-    faults: list[Fault] = field(default_factory=list)
     # Recipients Resend refuses with a validation error.
     invalid: set[str] = field(default_factory=set)
     suppressed: list[dict[str, Any]] = field(default_factory=list)
     deliveries: list[Delivery] = field(default_factory=list)
-    requests: list[Request] = field(default_factory=list)
     bodies: list[Any] = field(default_factory=list)
     keys_seen: list[str] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
     accepted: threading.Event = field(default_factory=threading.Event)
     _answers: dict[str, tuple[str, Response | None]] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def install(self, server: HTTPServer) -> FakeResend:
-        server.expect_request("/emails", method="POST").respond_with_handler(self._single)
-        server.expect_request("/emails/batch", method="POST").respond_with_handler(self._batch)
-        server.expect_request("/suppressions", method="GET").respond_with_handler(self._list)
-        return self
 
     def delivered_to(self) -> list[str]:
         return [d.to for d in self.deliveries]
@@ -335,9 +289,7 @@ class FakeResend:
     def _handle(
         self, request: Request, validator: jsonschema.Draft202012Validator, *, batch: bool
     ) -> Response:
-        with self._lock:
-            self.requests.append(request)
-            fault = self.faults.pop(0) if self.faults else None
+        fault = self.arrived(request)
         if isinstance(fault, Response):
             return fault
         refused = self._refuse_key(request)
@@ -428,8 +380,7 @@ class FakeResend:
         return None
 
     def _list(self, request: Request) -> Response:
-        with self._lock:
-            self.requests.append(request)
+        self.arrived(request, faulty=False)
         refused = self._refuse_key(request)
         if refused is not None:
             return refused

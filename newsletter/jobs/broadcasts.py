@@ -40,7 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
-from newsletter.core.due import DueItem
+from newsletter.core.due import DueItem, due_item
 from newsletter.core.errors import ContentError, StoreError
 from newsletter.core.message import Content
 from newsletter.core.schedule import local_to_utc
@@ -679,15 +679,14 @@ def due_items(
             continue
         query = recipients(conn, b, zones, default_tz).order_by(subscribers.c.id)
         for row in conn.execute(query.execution_options(yield_per=2000)):
-            yield DueItem(
+            yield due_item(
+                row._mapping,
+                default_tz,
                 subscriber_id=row.id,
-                email=row.email,
-                name=row.name,
                 timezone=row.tz,
                 message_id=b.message_id,
                 course=None,
                 position=None,
-                due_at=row.due_at,
                 broadcast_id=b.id,
             )
 

@@ -24,25 +24,16 @@ from typing import Any, TextIO
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from newsletter.core.courses import next_due_for
+from newsletter.core.addresses import check_timezone, clean_name, email_hash, normalise_email
+from newsletter.core.courses import Timing, next_due_for, unknown_course
 from newsletter.core.errors import ImportProblem, StoreError
 from newsletter.files.spreadsheet import imported, neutralise
-from newsletter.store import ledger
 from newsletter.store.engine import among, insert_many
+from newsletter.store.events import record_event
 from newsletter.store.schema import enrolments, subscribers, suppressions
-from newsletter.store.subscribers import (
-    Timing,
-    check_timezone,
-    clean_name,
-    email_hash,
-    get_subscriber_by_id,
-    list_subscribers,
-    normalise_email,
-    record_event,
-    subscriber_values,
-    unknown_course,
-    unsubscribe,
-)
+from newsletter.store.stopping import unsubscribe
+from newsletter.store.subscribers import get_subscriber_by_id, list_subscribers, subscriber_values
+from newsletter.store.suppressions import suppress
 
 CHUNK = 1000
 MAX_FIELD_BYTES = 10 * 1024
@@ -355,7 +346,7 @@ class _ChunkWriter:
         queued for them cancelled, the address suppressed)."""
         assert row.suppression is not None
         if row.suppression != "unsubscribed":  # bounced, complained: suppressed for that
-            ledger.suppress(self.conn, row.email, row.suppression, "import", "", self.now)
+            suppress(self.conn, row.email, row.suppression, "import", self.now, "")
         if row.status == "unsubscribed":
             sub = get_subscriber_by_id(self.conn, subscriber_id)
             unsubscribe(self.conn, sub, self.now, source="import")

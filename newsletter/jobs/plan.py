@@ -4,7 +4,7 @@ Compares the working tree with what subscribers have already received (the ledge
 ``--since REV``, with the content at that git revision, and says who will get what, and when:
 lessons inserted before someone's position, removed, reordered, re-timed (docs/plan.md).
 
-What a subscriber mid-course gets next is the course's ``on_change`` policy (store/ledger.py,
+What a subscriber mid-course gets next is the course's ``on_change`` policy (core/courses.py,
 ``Course.order_for``): ``remap`` (default) sends the first lesson of the *current* order they have
 not had; ``pin`` keeps the order they started with, less lessons that are gone.
 
@@ -30,21 +30,21 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from newsletter.core.courses import Course, personal_schedule
+from newsletter.core.delivery import OUTSTANDING
 from newsletter.core.errors import ContentError, NewsletterError
 from newsletter.core.message import Message
+from newsletter.core.progress import after_skip
 from newsletter.core.schedule import Schedule, next_sendable
 from newsletter.core.zones import zone
 from newsletter.files.content import parse_message
 from newsletter.files.schedules import RESERVED_FILES, parse_schedule
 from newsletter.jobs import broadcasts
 from newsletter.project import Project
-from newsletter.store.ledger import after_skip
 from newsletter.store.schema import deliveries, enrolments, seen_messages, subscribers
 
 if TYPE_CHECKING:
     from newsletter.jobs.orphans import Orphan, Resolution
 
-OUTSTANDING = ("due", "sending", "uncertain")
 # Schedule fields whose change re-times lessons (title and description only change words).
 TIMING_FIELDS = (
     "first_lesson",
@@ -513,7 +513,7 @@ def plan_for(
     upcoming = [m for m in order if m not in received]
     tz_name = row.timezone or default_tz
     due: datetime | None = row.next_due_at
-    if skips:  # as `send` will set it (store/ledger.py, lessons_skipped)
+    if skips:  # as `send` will set it (jobs/progress.py, lessons_skipped)
         due = after_skip(row, course, received, now, default_tz).get("next_due_at")
     times = _times(course, row, len(upcoming), queued, now, tz_name, due)
     return SubscriberPlan(

@@ -3,7 +3,8 @@
 One run: register → reap rows of dead runs → queue due lessons as ledger rows → repeatedly claim
 a batch, render it, hand it to the provider, record the answers → finish. Every step that
 changes the ledger commits before the next talks to the network, so killing the process at any
-point leaves rows that the next run can classify (see store/ledger.py). Ctrl-C (SIGINT) stops a
+point leaves rows that the next run can classify (see store/ledger.py). Queueing is in
+queueing.py, recording the provider's answers in recording.py. Ctrl-C (SIGINT) stops a
 run between two steps: the rows of the batch in hand go back to ``due`` if they were not handed
 to the provider yet, and are classified as after a crash (``uncertain``, or ``due`` again for an
 idempotent provider) if they were; the report says the run was interrupted.
@@ -17,14 +18,13 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Container, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy.engine import Connection
 
 from newsletter.clock import system_time
-from newsletter.core.courses import Course
 from newsletter.core.due import DueItem
 from newsletter.core.email import OutgoingEmail, SendResult
 from newsletter.core.errors import (
@@ -34,8 +34,8 @@ from newsletter.core.errors import (
     UnsupportedFeature,
 )
 from newsletter.core.tokens import Tokens
-from newsletter.jobs import broadcasts, orphans, plan
-from newsletter.jobs.broadcasts import Broadcast
+from newsletter.jobs import broadcasts, orphans, plan, queueing, recording
+from newsletter.jobs.queueing import iter_due
 from newsletter.project import Project
 from newsletter.providers import Provider, provider_class
 from newsletter.render.personalise import Envelopes
@@ -117,43 +117,6 @@ def pid_alive(host: str, pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def iter_due(
-    conn: Connection,
-    now: datetime,
-    courses: dict[str, Course],
-    default_tz: str,
-    limit: int | None,
-    specs: Sequence[Broadcast] = (),
-    known: Container[str] | None = None,
-) -> Iterator[DueItem]:
-    """Retries (and queued broadcasts) that are ready, then broadcasts and lessons whose time
-    has come; at most ``limit``. ``specs``: the entries of schedules/broadcasts.toml; ``known``:
-    the message ids in content/ (a row of any other is settled, not sent: orphans.py)."""
-    count = 0
-    for source in (
-        ledger.pending_retries(conn, now, default_tz),
-        broadcasts.due_items(conn, now, specs, default_tz),
-        ledger.due_lessons(conn, now, courses, default_tz),
-    ):
-        for item in source:
-            if limit is not None and count >= limit:
-                return
-            if item.message_id and (known is None or item.message_id in known):
-                count += 1
-                yield item
-
-
-def list_due(
-    store: Store, project: Project, now: datetime, limit: int | None = None
-) -> list[DueItem]:
-    """What a send at ``now`` would deliver, without changing anything."""
-    with store.read() as conn:
-        courses = project.courses
-        tz = project.settings.default_timezone
-        known = project.content.by_id
-        return list(iter_due(conn, now, courses, tz, limit, project.broadcasts, known))
 
 
 class SendRun:
@@ -266,7 +229,7 @@ class SendRun:
         while limit is None or queued < limit:
             left = None if limit is None else limit - queued
             with self.store.write() as conn:
-                count, after = ledger.materialise_page(
+                count, after = queueing.materialise_page(
                     conn, now, self.courses, self.default_tz, after, left
                 )
             queued += count
@@ -361,7 +324,7 @@ class SendRun:
         if not results:
             return
         with self.store.write() as conn:
-            ledger.record_results(
+            recording.record_results(
                 conn, self.run_id, results, by_id, now, self.courses, self.default_tz
             )
         self._count(results, by_id, report)

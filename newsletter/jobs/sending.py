@@ -3,11 +3,12 @@
 One run: register → reap rows of dead runs → queue due lessons as ledger rows → repeatedly claim
 a batch, render it, hand it to the provider, record the answers → finish. Every step that
 changes the ledger commits before the next talks to the network, so killing the process at any
-point leaves rows that the next run can classify (see store/ledger.py). Queueing is in
-queueing.py, recording the provider's answers in recording.py. Ctrl-C (SIGINT) stops a
+point leaves rows that the next run can classify (see store/ledger.py). Ctrl-C (SIGINT) stops a
 run between two steps: the rows of the batch in hand go back to ``due`` if they were not handed
 to the provider yet, and are classified as after a crash (``uncertain``, or ``due`` again for an
 idempotent provider) if they were; the report says the run was interrupted.
+
+Queueing the due lessons is queueing.py's job, recording the provider's answers recording.py's.
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ from click.testing import CliRunner, Result
 from newsletter import providers
 from newsletter.cli import main
 from newsletter.config import Settings, load_settings
+from newsletter.core.courses import Timing
 from newsletter.project import Project
 from newsletter.store import Store, open_store
 from newsletter.store.engine import normalise_url
@@ -132,6 +133,12 @@ def settings(project_dir: Path, database_url: str | None) -> Settings:
 @pytest.fixture
 def project(settings: Settings) -> Project:
     return Project(settings)
+
+
+@pytest.fixture
+def timing(project: Project) -> Timing:
+    """The project's course schedules and default zone, as due-time computations take them."""
+    return Timing(project.schedules, project.settings.default_timezone)
 
 
 @pytest.fixture

@@ -10,13 +10,13 @@ from datetime import datetime
 import click
 
 from newsletter.cli import AppContext, now_option, resolve_now
+from newsletter.core.addresses import normalise_email
 from newsletter.core.email import SendResult
 from newsletter.core.tokens import Tokens
 from newsletter.jobs.sending import send_one
 from newsletter.project import Project
 from newsletter.providers import get_provider
 from newsletter.render.personalise import Envelopes
-from newsletter.store.subscribers import normalise_email
 
 # Never a ledger row (ids start at 1): webhook events for a test email match nothing.
 TEST_DELIVERY_ID = 0

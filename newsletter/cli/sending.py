@@ -14,7 +14,9 @@ from newsletter.cli import INTERRUPTED, AppContext, json_option, now_option, res
 from newsletter.core.timefmt import format_minute
 from newsletter.core.zones import zone
 from newsletter.jobs import pacing
-from newsletter.jobs.sending import SendOptions, SendReport, SendRun, list_due
+from newsletter.jobs.queueing import list_due
+from newsletter.jobs.recording import mark_uncertain_sent
+from newsletter.jobs.sending import SendOptions, SendReport, SendRun
 from newsletter.jobs.status import format_status, status
 from newsletter.jobs.syncing import sync_suppressions
 from newsletter.jobs.workers import Job, send_with_workers
@@ -245,7 +247,7 @@ def uncertain(
                 n = runs.resend_uncertain(conn, moment)
             else:
                 courses = app.project.courses
-                n = runs.mark_uncertain_sent(conn, moment, courses, app.settings.default_timezone)
+                n = mark_uncertain_sent(conn, moment, courses, app.settings.default_timezone)
         click.echo(f"{n} {'queued to resend' if resend else 'marked as sent'}")
         return
     with store.read() as conn:

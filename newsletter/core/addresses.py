@@ -1,8 +1,9 @@
-"""Addresses and the other values a subscriber gives: checked and normalised. Pure.
+"""What a subscriber gives us, checked: the address, its lookup key and hash, a name fit for a
+header, a time zone and a personal send time. Pure functions: no SQL, no I/O.
 
-Addresses are kept twice: as given (to send to) and as a *key*, the normalised address
-case-folded (to find and dedupe); suppressions are keyed by the SHA-256 of that key
-(``email_hash``), which is all that is left of an address once it is forgotten.
+Addresses are kept twice: ``email`` as given (to send to) and ``email_key``, the normalised address
+case-folded (to find and dedupe). Suppressions are keyed by the SHA-256 of that key, which is all
+that is left of an address once it is forgotten.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from email_validator.rfc_constants import (
 )
 
 from newsletter.core.errors import StoreError
+from newsletter.core.schedule import CLOCK_TIME
 from newsletter.core.zones import check_zone
 
-_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 # A dot-atom local part of ASCII characters, one @, a domain without spaces, quotes or brackets.
 _PLAIN_ADDRESS = re.compile(rf"([{ATEXT}]+(?:\.[{ATEXT}]+)*)@([^@\s\"<>()\[\],;:\\]+)\Z")
 
@@ -78,6 +79,14 @@ def _domain_forms(domain: str) -> tuple[str, str] | None:
     return checked.domain, checked.ascii_domain
 
 
+def lookup_key(email: str) -> str:
+    """The key an address is stored under (normalised, case-folded), even for a bad address."""
+    try:
+        return normalise_email(email)[1]
+    except StoreError:  # never stored, but still worth a "no subscriber" answer
+        return email.strip().casefold()
+
+
 def email_hash(key: str) -> str:
     """The suppression list's key for an address: SHA-256 of its case-folded form."""
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
@@ -97,7 +106,7 @@ def check_send_time(value: str | None) -> str | None:
     """A personal "HH:MM" send time, or None (empty) for the schedule's own."""
     if value is None or not value.strip():
         return None
-    if not _HHMM.match(value.strip()):
+    if not CLOCK_TIME.match(value.strip()):
         raise StoreError(f"send time {value!r} must be HH:MM (24-hour clock)")
     return value.strip()
 
@@ -109,21 +118,3 @@ def clean_name(name: str | None) -> str | None:
         return None
     printable = "".join(ch for ch in name if ch.isprintable() or ch.isspace())
     return " ".join(printable.split()) or None
-
-
-def lookup_key(email: str) -> str:
-    """The key an address is stored under (normalised, case-folded), even for a bad address."""
-    try:
-        return normalise_email(email)[1]
-    except StoreError:  # never stored, but still worth a "no subscriber" answer
-        return email.strip().casefold()
-
-
-__all__ = [
-    "check_send_time",
-    "check_timezone",
-    "clean_name",
-    "email_hash",
-    "lookup_key",
-    "normalise_email",
-]

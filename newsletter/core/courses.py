@@ -14,8 +14,35 @@ from datetime import datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from newsletter.core.schedule import Schedule, after_pause, first_due, next_due
+from newsletter.core.errors import StoreError
+from newsletter.core.schedule import Schedule, after_pause, first_due, next_due, next_sendable
+from newsletter.core.subscribers import Subscriber
 from newsletter.core.zones import zone
+
+
+@dataclass(frozen=True)
+class Timing:
+    """What due-time computations need besides the rows: course schedules and the default zone."""
+
+    schedules: Mapping[str, Schedule]
+    default_timezone: str
+
+    def schedule(self, course: str) -> Schedule:
+        try:
+            return self.schedules[course]
+        except KeyError:
+            raise StoreError(unknown_course(course, self.schedules)) from None
+
+    def zone(self, sub: Subscriber) -> ZoneInfo:
+        return self.zone_named(sub.timezone)
+
+    def zone_named(self, timezone: str | None) -> ZoneInfo:
+        return ZoneInfo(timezone or self.default_timezone)
+
+
+def unknown_course(course: str, schedules: Mapping[str, Schedule]) -> str:
+    known = ", ".join(sorted(schedules)) or "none: add schedules/<course>.toml"
+    return f"unknown course {course!r} (known: {known})"
 
 
 def personal_schedule(schedule: Schedule, send_time: str | None) -> Schedule:
@@ -63,6 +90,18 @@ def next_due_for_row(
     )
 
 
+def requeued_at(
+    schedule: Schedule, tz: ZoneInfo, row: Any, send_time: str | None, now: datetime
+) -> datetime:
+    """When the lesson cancelled as a subscriber left a course goes out once they rejoin it:
+    its slot after their last lesson, or the next sendable moment when that slot has passed.
+    (A ``due`` row goes out when its attempt time passes, without a window check of its own.)
+    ``row``: the enrolment's ``enrolled_at`` and ``last_sent_at``."""
+    personal = personal_schedule(schedule, send_time)
+    due = next_due_for(personal, tz=tz, enrolled_at=row.enrolled_at, last_sent_at=row.last_sent_at)
+    return due if due is not None and due >= now else next_sendable(personal, now, tz)
+
+
 @dataclass(frozen=True)
 class Course:
     """What the ledger needs to know about a course: its timing and its lessons in order."""
@@ -103,24 +142,3 @@ class Course:
     def started_with(self, received: Sequence[str]) -> tuple[str, ...]:
         """The order to pin a subscriber to: what they already had, then the rest as it is now."""
         return (*received, *(m for m in self.lessons if m not in received))
-
-
-def after_skip(
-    row: Any, course: Course, received: Sequence[str], now: datetime, default_tz: str
-) -> dict[str, Any]:
-    """An enrolment's new values once the lesson at its position was cancelled at ``now``: the
-    position moves past it (as for a lesson already had: store/ledger.py, ``_already_queued``),
-    the last send does not. ``row``: the enrolment's position, dates, pause and pinned lessons,
-    and its subscriber's timezone and send time."""
-    values: dict[str, Any] = {"position": row.position + 1}
-    if not course.next_lesson(received, row.lessons):
-        values.update(next_due_at=None, completed_at=now)
-    elif row.left_at is None:
-        tz = row.timezone or default_tz
-        values["next_due_at"] = course.next_due_after(row, row.last_sent_at, tz)
-    return values
-
-
-def unknown_course(course: str, schedules: Mapping[str, Schedule]) -> str:
-    known = ", ".join(sorted(schedules)) or "none: add schedules/<course>.toml"
-    return f"unknown course {course!r} (known: {known})"

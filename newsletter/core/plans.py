@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from newsletter.core.courses import Course, after_skip, personal_schedule
+from newsletter.core.courses import Course, personal_schedule
+from newsletter.core.delivery import OUTSTANDING
 from newsletter.core.orphans import Resolution
+from newsletter.core.progress import after_skip
 from newsletter.core.schedule import next_sendable
 from newsletter.core.zones import zone
-
-OUTSTANDING = ("due", "sending", "uncertain")
 
 
 @dataclass
@@ -236,4 +236,4 @@ def group(plans: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return list(groups.values())
 
 
-__all__ = ["OUTSTANDING", "SubscriberPlan", "group", "plan_for"]
+__all__ = ["SubscriberPlan", "group", "plan_for"]

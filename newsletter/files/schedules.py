@@ -17,14 +17,11 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from newsletter.core.errors import ContentError
 from newsletter.core.message import SLUG
-from newsletter.core.schedule import WEEKDAYS, FirstLesson, OnChange, Schedule
+from newsletter.core.schedule import CLOCK_TIME, WEEKDAYS, FirstLesson, OnChange, Schedule
 from newsletter.files.folders import ProjectFolders
 from newsletter.files.problems import dotted, field_problems
 
 RESERVED_FILES = frozenset({"broadcasts.toml"})  # a later feature's file, not a course
-
-
-_HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 
 _TOML_WHERE = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
@@ -37,7 +34,7 @@ def _parse_hhmm(value: object) -> dt.time:
     # A TOML local time (07:00:00) is accepted too, as long as it is on a whole minute.
     if isinstance(value, dt.time) and value.tzinfo is None and not value.second:
         return value.replace(microsecond=0)
-    match = _HHMM.match(value) if isinstance(value, str) else None
+    match = CLOCK_TIME.match(value) if isinstance(value, str) else None
     if match is None:
         raise ValueError(f"must be HH:MM (got {value!r})")
     return dt.time(int(match[1]), int(match[2]))

@@ -34,7 +34,7 @@ from newsletter.core.broadcast import (
     ready_zones,
     started,
 )
-from newsletter.core.due import DueItem
+from newsletter.core.due import DueItem, due_item
 from newsletter.core.errors import ContentError, StoreError
 from newsletter.core.message import Content
 from newsletter.store import broadcasts as rows
@@ -163,15 +163,14 @@ def due_items(
         if zones is not None and not zones:
             continue
         for row in rows.recipient_rows(conn, b, zones, default_tz):
-            yield DueItem(
+            yield due_item(
+                row._mapping,
+                default_tz,
                 subscriber_id=row.id,
-                email=row.email,
-                name=row.name,
                 timezone=row.tz,
                 message_id=b.message_id,
                 course=None,
                 position=None,
-                due_at=row.due_at,
                 broadcast_id=b.id,
             )
 

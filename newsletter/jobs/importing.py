@@ -20,7 +20,7 @@ from typing import Any, TextIO
 from sqlalchemy.engine import Connection
 
 from newsletter.core.addresses import email_hash
-from newsletter.core.courses import next_due_for
+from newsletter.core.courses import Timing, next_due_for
 from newsletter.core.errors import ImportProblem
 from newsletter.files.csv_rows import (
     COLUMNS,
@@ -33,15 +33,11 @@ from newsletter.files.csv_rows import (
     opened,
     records,
 )
-from newsletter.store import importer, ledger
-from newsletter.store.subscribers import (
-    Timing,
-    get_subscriber_by_id,
-    list_subscribers,
-    record_event,
-    subscriber_values,
-    unsubscribe,
-)
+from newsletter.store import importer
+from newsletter.store.events import record_event
+from newsletter.store.stopping import unsubscribe
+from newsletter.store.subscribers import get_subscriber_by_id, list_subscribers, subscriber_values
+from newsletter.store.suppressions import suppress
 
 CHUNK = 1000
 STOPPED = frozenset({"unsubscribed", "suppressed"})
@@ -124,7 +120,7 @@ class _ChunkWriter:
         queued for them cancelled, the address suppressed)."""
         assert row.suppression is not None
         if row.suppression != "unsubscribed":  # bounced, complained: suppressed for that
-            ledger.suppress(self.conn, row.email, row.suppression, "import", "", self.now)
+            suppress(self.conn, row.email, row.suppression, "import", self.now, "")
         if row.status == "unsubscribed":
             sub = get_subscriber_by_id(self.conn, subscriber_id)
             unsubscribe(self.conn, sub, self.now, source="import")

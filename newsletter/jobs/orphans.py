@@ -10,7 +10,7 @@ so left alone it would hold them for good and fail every `send`. The course's ``
   it: same file and subject, or the same words): the row moves to the new id and goes out as that;
 * otherwise (``pin``, or the lesson is really gone): the row is cancelled and the subscriber
   goes on with their next lesson, due when it would have been had the lesson that is gone
-  never been in the course (``ledger.lessons_skipped``).
+  never been in the course (``progress.lessons_skipped``).
 
 A broadcast row of an issue that is gone is cancelled, and a broadcast still queueing such an
 issue is withdrawn. `send` does all this at the start of every run (``resolve``); `check` and
@@ -33,11 +33,11 @@ from newsletter.core.errors import ContentError, NewsletterError
 from newsletter.core.orphans import Found, Orphan, Resolution, decide
 from newsletter.jobs.guard import renamed
 from newsletter.jobs.problem import Problem
+from newsletter.jobs.progress import lessons_skipped
 from newsletter.project import Project
 from newsletter.store import broadcasts as broadcast_rows
 from newsletter.store import open_existing_store
 from newsletter.store import orphans as rows
-from newsletter.store.ledger import lessons_skipped
 from newsletter.store.seen import seen
 
 # --- finding them and deciding --------------------------------------------------------------

@@ -11,11 +11,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from newsletter.core.delivery import OUTSTANDING, Delivered
 from newsletter.store.engine import among
-from newsletter.store.ledger import Delivered, in_state
+from newsletter.store.ledger import in_state
 from newsletter.store.schema import deliveries, subscribers
 
-OUTSTANDING = ("due", "sending", "uncertain")
 # The outstanding rows nobody is working on. A ``sending`` row belongs to a live run (`send`
 # reaps the dead runs' rows before it looks): that run records the answer, and if it is a
 # retry, the row is ``due`` for the next run to deal with.

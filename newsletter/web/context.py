@@ -13,12 +13,12 @@ from starlette.requests import Request
 
 from newsletter.clock import Clock
 from newsletter.config import Settings
+from newsletter.core.courses import Timing
 from newsletter.core.errors import NewsletterError
 from newsletter.core.tokens import Tokens
 from newsletter.providers import Provider, get_provider
 from newsletter.render.personalise import Envelopes
 from newsletter.store import Store, open_store
-from newsletter.store.subscribers import Timing
 from newsletter.web.live import ProjectHolder
 from newsletter.web.pages import Pages
 from newsletter.web.ratelimit import Limit, RateLimiter

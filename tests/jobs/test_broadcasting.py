@@ -13,13 +13,15 @@ import pytest
 import sqlalchemy as sa
 from click.testing import Result
 
+from newsletter.core.addresses import email_hash
 from newsletter.core.email import OutgoingEmail, SendResult
 from newsletter.jobs import broadcasting
+from newsletter.jobs.subscriptions import pause
 from newsletter.project import Project
 from newsletter.store import Store
-from newsletter.store.ledger import email_hash
 from newsletter.store.schema import broadcasts, deliveries, enrolments, suppressions
-from newsletter.store.subscribers import add_subscriber, get_subscriber, pause, unsubscribe
+from newsletter.store.stopping import unsubscribe
+from newsletter.store.subscribers import add_subscriber, get_subscriber
 from tests.content_files import ISSUE, write_broadcasts, write_issue
 from tests.factories import COURSE, enrolled, timing
 from tests.fakes.memory import MemoryProvider

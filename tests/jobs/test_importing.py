@@ -16,13 +16,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from newsletter.config import Settings
+from newsletter.core.courses import Timing
 from newsletter.core.errors import ImportProblem, StoreError
 from newsletter.files.schedules import load_schedules
 from newsletter.jobs.importing import ImportReport, export_csv, import_csv
+from newsletter.jobs.subscriptions import enrol_subscriber
 from newsletter.store import Store
-from newsletter.store import subscribers as subs
 from newsletter.store.schema import enrolments, events, metadata, subscribers, suppressions
-from newsletter.store.subscribers import Timing
+from newsletter.store.stopping import forget, unsubscribe
+from newsletter.store.subscribers import add_subscriber, get_subscriber
+from newsletter.store.suppressions import suppress
 
 COURSE = "protect-your-back"
 NOW = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
@@ -270,7 +273,7 @@ def test_existing_subscribers_are_left_alone_but_enrolled(
     store: Store, timing: Timing, tmp_path: Path
 ) -> None:
     with store.write() as conn:
-        subs.add_subscriber(conn, "Sam@example.com", now=NOW, name="Sam")
+        add_subscriber(conn, "Sam@example.com", now=NOW, name="Sam")
     path = write(tmp_path, "email,name\nsam@EXAMPLE.com,Samuel\n")
     report = run(store, timing, path, course=COURSE)
     assert (report.added, report.already, report.enrolled) == (0, 1, 1)
@@ -284,11 +287,11 @@ def test_suppressed_and_forgotten_addresses_are_skipped_not_errors(
     store: Store, timing: Timing, tmp_path: Path
 ) -> None:
     with store.write() as conn:
-        gone = subs.add_subscriber(conn, "gone@example.com", now=NOW)
-        subs.unsubscribe(conn, gone, NOW)
-        forgotten = subs.add_subscriber(conn, "forgotten@example.com", now=NOW)
-        subs.forget(conn, forgotten, NOW)
-        subs.suppress(conn, "bounced@example.com", "bounced@example.com", "bounced", "ses", NOW)
+        gone = add_subscriber(conn, "gone@example.com", now=NOW)
+        unsubscribe(conn, gone, NOW)
+        forgotten = add_subscriber(conn, "forgotten@example.com", now=NOW)
+        forget(conn, forgotten, NOW)
+        suppress(conn, "bounced@example.com", "bounced", "ses", NOW)
     content = (
         "email\nnew@example.com\nGONE@example.com\nforgotten@example.com\nbounced@example.com\n"
     )
@@ -317,7 +320,7 @@ def test_unsubscribed_rows_stay_unsubscribed(store: Store, timing: Timing, tmp_p
         assert conn.execute(sa.select(enrolments.c.subscriber_id)).scalars().all() == [bob.id]
     assert (sup.email, sup.reason, sup.source) == ("ann@example.com", "unsubscribed", "import")
     with pytest.raises(StoreError, match="cannot be added again"), store.write() as conn:
-        subs.add_subscriber(conn, "ann@example.com", now=NOW)
+        add_subscriber(conn, "ann@example.com", now=NOW)
 
 
 def test_import_is_chunked_and_logged_once(
@@ -355,7 +358,7 @@ def test_export_columns(store: Store, timing: Timing, tmp_path: Path) -> None:
     )
     run(store, timing, path, course=COURSE)
     with store.write() as conn:
-        subs.forget(conn, subs.get_subscriber(conn, "zed@example.com"), NOW)
+        forget(conn, get_subscriber(conn, "zed@example.com"), NOW)
     assert exported(store) == (
         "email,name,timezone,status,courses,created_at,tags,city,plan\n"
         "sam@example.com,Sam,Europe/Berlin,active,protect-your-back,2026-01-31T10:00:00Z,a;b,,gold\n"
@@ -454,7 +457,7 @@ def _round_trip(
     _clear(first, second)
     with first.write() as conn:
         for i, person in enumerate(people):
-            sub = subs.add_subscriber(
+            sub = add_subscriber(
                 conn,
                 f"p{i}@example.com",
                 now=NOW,
@@ -468,7 +471,7 @@ def _round_trip(
                 .where(subscribers.c.id == sub.id)
                 .values(created_at=person["created_at"])
             )
-            subs.enrol_subscriber(conn, sub, COURSE, timing, NOW)
+            enrol_subscriber(conn, sub, COURSE, timing, NOW)
     csv_text = exported(first)
     path = write(folder, csv_text, name="round.csv")
     assert run(second, timing, path).added == len(people)
@@ -483,7 +486,7 @@ def test_an_unsubscribed_subscriber_is_never_enrolled_again(
     store: Store, timing: Timing, tmp_path: Path
 ) -> None:
     with store.write() as conn:  # unsubscribed by some other tool that left no suppression row
-        sub = subs.add_subscriber(conn, "old@example.com", now=NOW)
+        sub = add_subscriber(conn, "old@example.com", now=NOW)
         conn.execute(sa.update(subscribers).values(status="unsubscribed"))
     path = write(tmp_path, "email\nold@example.com\n")
     report = run(store, timing, path, course=COURSE)
@@ -502,10 +505,10 @@ def test_export_neutralises_every_formula_cell(store: Store, timing: Timing) -> 
 
     with store.write() as conn:
         for i, name in enumerate(HOSTILE_NAMES):
-            subs.add_subscriber(
+            add_subscriber(
                 conn, f"p{i}@example.com", now=NOW, name=name, attributes={"=evil": "-1"}
             )
-        subs.add_subscriber(conn, "-dash@example.com", now=NOW, name="Dash", tags=["@team"])
+        add_subscriber(conn, "-dash@example.com", now=NOW, name="Dash", tags=["@team"])
     rows = list(csv.reader(io.StringIO(exported(store))))
     cells = [cell for row in rows for cell in row]
     assert not [c for c in cells if c[:1] in set("=+-@\t\r")], cells

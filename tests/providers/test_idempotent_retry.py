@@ -79,7 +79,7 @@ def crash_on_record(monkeypatch: pytest.MonkeyPatch) -> None:
     def die(*args: object, **kwargs: object) -> None:
         raise Killed
 
-    monkeypatch.setattr("newsletter.store.ledger.record_results", die)
+    monkeypatch.setattr("newsletter.jobs.recording.record_results", die)
 
 
 @pytest.mark.usefixtures("subscribed")

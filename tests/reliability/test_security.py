@@ -27,13 +27,13 @@ import sqlalchemy as sa
 from newsletter.clock import Clock
 from newsletter.config import load_settings
 from newsletter.core.tokens import PURPOSES, Tokens
-from newsletter.store.membership import add_pending_subscriber
+from newsletter.jobs.subscriptions import enrol_subscriber
 from newsletter.store.schema import metadata
+from newsletter.store.stopping import unsubscribe
 from newsletter.store.subscribers import (
+    add_pending_subscriber,
     add_subscriber,
-    enrol_subscriber,
     get_subscriber_by_id,
-    unsubscribe,
 )
 from newsletter.web import create_app
 from tests.conftest import TEST_SECRET

@@ -9,9 +9,11 @@ import sqlalchemy as sa
 
 from newsletter.clock import Clock
 from newsletter.config import load_settings
-from newsletter.store import ledger
+from newsletter.jobs import queueing
 from newsletter.store.schema import deliveries, enrolments, suppressions
-from newsletter.store.subscribers import forget, get_subscriber, unsubscribe
+from newsletter.store.stopping import forget, unsubscribe
+from newsletter.store.subscribers import get_subscriber
+from newsletter.store.suppressions import suppress
 from newsletter.web import create_app
 from tests.factories import COURSE, enrolled
 from tests.web.conftest import BASE, NOW, TestClient, snapshot
@@ -85,7 +87,7 @@ def test_leave_this_course_only_then_restart_where_stopped(cli, client, store, p
     assert cli("send", "--now", NOW.isoformat()).exit_code == 0  # the welcome goes out
     # The Monday lesson is queued in the ledger but not yet handed to the provider.
     with store.write() as conn:
-        ledger.materialise(conn, MONDAY, project.courses, "Europe/London")
+        queueing.materialise(conn, MONDAY, project.courses, "Europe/London")
     act(client, url, action="leave", course=COURSE)
     assert enrolment(store).left_at == NOW
     with store.read() as conn:
@@ -157,7 +159,7 @@ def test_unsubscribe_everything_then_subscribe_again(client, store, url):
 
 def test_no_way_back_for_a_bounced_address(client, store, url, ana):
     with store.write() as conn:
-        ledger.suppress(conn, "ana@example.com", "bounced", "test", "", NOW)
+        suppress(conn, "ana@example.com", "bounced", "test", NOW, "")
         unsubscribe(conn, ana, NOW)
     assert "Subscribe again" not in client.get(url).text
     before = snapshot(store)
@@ -167,7 +169,7 @@ def test_no_way_back_for_a_bounced_address(client, store, url, ana):
 
 def test_a_bounced_address_is_told_nothing_is_sent(client, store, url):
     with store.write() as conn:
-        ledger.suppress(conn, "ana@example.com", "bounced", "webhook:postmark", "", NOW)
+        suppress(conn, "ana@example.com", "bounced", "webhook:postmark", NOW, "")
     page = client.get(url).text
     assert "cannot be delivered" in page and "nothing is sent to it" in page
     assert "Next:" not in page and "Injured or busy?" not in page  # no lesson is on its way

@@ -8,8 +8,9 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
+from newsletter.jobs.subscriptions import enrol_subscriber
 from newsletter.store.schema import deliveries, events, suppressions
-from newsletter.store.subscribers import add_subscriber, enrol_subscriber, get_subscriber
+from newsletter.store.subscribers import add_subscriber, get_subscriber
 from tests.factories import COURSE, timing
 from tests.fakes.webhooks import FAKES, KINDS, Fake, SendGridFake, SESFake, now
 from tests.web.conftest import BASE, NOW, TestClient, snapshot

@@ -12,9 +12,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.dialects import sqlite
 
-from newsletter.store import Store, ledger
+from newsletter.store import Store, due_queue, ledger
 from newsletter.store.engine import MIGRATIONS
-from newsletter.store.schema import UTCDateTime, metadata
+from newsletter.store.schema import UTCDateTime, deliveries, metadata
 
 NOW = datetime(2026, 12, 7, 7, 0, tzinfo=UTC)
 # Widened for provider names on PostgreSQL only: SQLite does not enforce VARCHAR lengths, and
@@ -78,13 +78,13 @@ def explain(store: Store, query: sa.Select[tuple[object, ...]]) -> str:
 
 @pytest.mark.parametrize("after", [None, (NOW, 42)])
 def test_due_pages_are_read_along_the_index_without_sorting(store: Store, after) -> None:
-    plan = explain(store, ledger.due_page_query(NOW, after, skip_locked=not store.is_sqlite))
+    plan = explain(store, due_queue.due_page_query(NOW, after, skip_locked=not store.is_sqlite))
     assert "ix_enrolments_next_due_at_id" in plan, plan
     assert "TEMP B-TREE" not in plan and "Sort" not in plan, plan
 
 
 def test_claims_are_read_along_the_index_without_sorting(store: Store) -> None:
-    d = ledger.deliveries
+    d = deliveries
     ready = (
         sa.select(d.c.id)
         .where(ledger.in_state("due"), d.c.next_attempt_at <= NOW)
@@ -101,7 +101,7 @@ def test_claims_are_read_along_the_index_without_sorting(store: Store) -> None:
     [
         (ledger.in_state("sending"), "ix_deliveries_in_flight"),
         (ledger.in_state("uncertain"), "ix_deliveries_in_flight"),
-        (ledger.deliveries.c.provider_message_id == "abc", "ix_deliveries_provider_message_id"),
+        (deliveries.c.provider_message_id == "abc", "ix_deliveries_provider_message_id"),
     ],
 )
 def test_rows_in_flight_and_by_provider_id_are_found_by_index(
@@ -109,7 +109,7 @@ def test_rows_in_flight_and_by_provider_id_are_found_by_index(
 ) -> None:
     """The partial indexes hold only rows that are waiting, in flight or accepted: the queries
     that need them must still use them (reap, `uncertain`, webhooks)."""
-    plan = explain(store, sa.select(ledger.deliveries.c.id).where(where))
+    plan = explain(store, sa.select(deliveries.c.id).where(where))
     assert index in plan, plan
 
 
@@ -119,8 +119,8 @@ def test_migration_0005_marks_subscribers_of_suppressed_addresses(store: Store) 
     from alembic import command
     from alembic.config import Config
 
+    from newsletter.core.addresses import email_hash
     from newsletter.store.schema import enrolments, subscribers, suppressions
-    from newsletter.store.subscribers import email_hash
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))

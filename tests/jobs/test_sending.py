@@ -17,14 +17,16 @@ import pytest
 import sqlalchemy as sa
 
 from newsletter.clock import system_time
+from newsletter.core.addresses import email_hash
 from newsletter.core.email import OutgoingEmail, SendResult
 from newsletter.core.timefmt import format_minute
 from newsletter.jobs.sending import SendOptions, SendRun
+from newsletter.jobs.subscriptions import pause
 from newsletter.providers.postmark import PostmarkProvider
 from newsletter.store import Store
-from newsletter.store.ledger import email_hash
 from newsletter.store.schema import deliveries, enrolments, runs, suppressions
-from newsletter.store.subscribers import get_subscriber, pause, unsubscribe
+from newsletter.store.stopping import unsubscribe
+from newsletter.store.subscribers import get_subscriber
 from tests.factories import COURSE, enrolled, timing
 from tests.fakes import delivered
 from tests.fakes.memory import MemoryProvider

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from newsletter.jobs.queueing import materialise, materialise_page
 from newsletter.jobs.sending import SendOptions, SendReport, SendRun
 from newsletter.project import Project
 from newsletter.store import ledger, runs
@@ -113,7 +114,7 @@ def test_a_failed_batch_marks_only_its_own_rows(store, project):
     for i in range(4):
         enrolled(store, project, f"r{i}@example.com", ENROL)
     with store.write() as conn:
-        ledger.materialise(conn, ENROL, project.courses, "Europe/London")
+        materialise(conn, ENROL, project.courses, "Europe/London")
         for run in ("mine", "theirs"):
             runs.start_run(conn, run, "host", 1, ENROL, ENROL)
         mine = ledger.claim(conn, "mine", "postmark", ENROL, ENROL, 2)
@@ -155,9 +156,9 @@ def test_a_sender_with_a_limit_leaves_the_other_due_lessons_to_concurrent_sender
         enrolled(store, project, f"r{i}@example.com", ENROL)
     courses = project.courses
     with store.write() as first:
-        mine, _ = ledger.materialise_page(first, ENROL, courses, "Europe/London", None, 3)
+        mine, _ = materialise_page(first, ENROL, courses, "Europe/London", None, 3)
         with store.write() as second:  # another sender, while the first is still queueing
-            theirs, _ = ledger.materialise_page(second, ENROL, courses, "Europe/London", None, 2)
+            theirs, _ = materialise_page(second, ENROL, courses, "Europe/London", None, 2)
     assert (mine, theirs) == (3, 2)
     assert Counter(ledger_states(store).values()) == Counter(due=5)
 
@@ -180,7 +181,7 @@ def test_a_sender_that_finds_nothing_waits_for_another_still_queueing(store, pro
         runs.start_run(queueing, "other", "another-host", 4321, ENROL, ENROL)
     with store.write() as queueing:
         # The other sender has locked (and is queueing) every due enrolment.
-        assert ledger.materialise_page(queueing, ENROL, courses, "Europe/London", None)[0] == 6
+        assert materialise_page(queueing, ENROL, courses, "Europe/London", None)[0] == 6
         if not store.is_sqlite:  # SQLite: this sender would wait for the lock at its first write
             sender = threading.Thread(target=lambda: results.append(send_at(ENROL)))
             sender.start()
@@ -211,7 +212,7 @@ def test_a_sender_stops_only_if_nobody_was_queueing_before_its_claim(
         for i in range(3):
             enrolled(store, project, f"late{i}@example.com", ENROL)
         with store.write() as conn:
-            assert ledger.materialise_page(conn, ENROL, courses, "Europe/London", None)[0] == 3
+            assert materialise_page(conn, ENROL, courses, "Europe/London", None)[0] == 3
             runs.mark_queued(conn, "other", ENROL)
 
     # Right after the transaction of this sender's first empty claim commits, the other's

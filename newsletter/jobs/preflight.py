@@ -19,7 +19,7 @@ from newsletter.core.errors import NewsletterError
 from newsletter.core.preflight import TIMEOUT, Finding, any_time, duration, send_seconds
 from newsletter.jobs.dns_checks import DNSClient, dns_findings
 from newsletter.jobs.public_checks import public_findings
-from newsletter.jobs.sending import iter_due
+from newsletter.jobs.queueing import iter_due
 from newsletter.project import Project
 from newsletter.providers import provider_class
 from newsletter.store import open_store

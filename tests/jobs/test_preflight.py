@@ -12,7 +12,7 @@ from newsletter.core.errors import ConfigError
 from newsletter.core.preflight import Finding
 from newsletter.jobs.dns_checks import DNSClient
 from newsletter.jobs.preflight import Preflight, due_within, next_run_check, run_preflight
-from newsletter.jobs.sending import list_due
+from newsletter.jobs.queueing import list_due
 from newsletter.project import Project
 from tests.conftest import CLI_NOW
 from tests.factories import COURSE

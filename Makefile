@@ -24,6 +24,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check newsletter tests benchmarks
 	$(BIN)/ruff format --check newsletter tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # Every performance target, measured; writes docs/benchmarks.md. QUICK=1: small sizes, a smoke
 # test of the scripts. PostgreSQL is measured when NEWSLETTER_BENCH_POSTGRES_URL (or

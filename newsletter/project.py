@@ -12,9 +12,9 @@ from newsletter.core.errors import ContentError
 from newsletter.core.message import Content
 from newsletter.files.broadcasts import FILE_NAME, load_broadcasts
 from newsletter.files.content import load_content
-from newsletter.files.folders import ProjectFolders
+from newsletter.files.folders import ProjectFolders, ProjectLoader, resolve_within
 from newsletter.files.schedules import load_schedules
-from newsletter.render.renderer import Renderer, course_infos
+from newsletter.render.renderer import Renderer, Sources, course_infos
 
 if TYPE_CHECKING:
     from newsletter.core.broadcast import Broadcast
@@ -61,7 +61,20 @@ class Project:
 
     def renderer_for(self, asset_base: str | None = None) -> Renderer:
         courses = course_infos(self.content, self.schedules)
-        return Renderer(self.settings, self.content, courses, asset_base=asset_base)
+        sources = self.render_sources
+        return Renderer(
+            self.settings, self.content, courses, sources=sources, asset_base=asset_base
+        )
+
+    @property
+    def render_sources(self) -> Sources:
+        """The templates (an include that leads outside the project is refused) and the content
+        files a renderer may publish (only what really lies in content/)."""
+        content_dir = self.settings.content_dir
+        return Sources(
+            templates=ProjectLoader(self.settings.templates_dir, self.folders),
+            content_file=lambda path: resolve_within(path, (content_dir,)),
+        )
 
     def validate(self) -> None:
         """Load content and schedules, reporting the problems of both in one error, with every

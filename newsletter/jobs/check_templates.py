@@ -64,7 +64,7 @@ _MJ_TAG = re.compile(r"</?(mj-[a-zA-Z0-9-]+)")
 def check_templates(project: Project) -> list[Problem]:
     """Every template on its own: compiles, known MJML tags, subscriber fields printed as is."""
     # A renderer of its own, without content: templates are checked even when content is broken.
-    renderer = Renderer(project.settings, Content(()))
+    renderer = Renderer(project.settings, Content(()), sources=project.render_sources)
     templates_dir = project.settings.templates_dir
     if not templates_dir.is_dir():
         return [Problem(str(templates_dir), "no templates folder", "create templates/")]

@@ -38,7 +38,6 @@ from mjml import mjml2html
 from newsletter.config import Settings
 from newsletter.core.errors import RenderError
 from newsletter.core.message import Content, Message
-from newsletter.files.folders import ProjectFolders, ProjectLoader, resolve_within
 from newsletter.render.plaintext import render_text, wrap
 
 SUBSCRIBER_FIELDS = ("first_name", "unsubscribe_url", "manage_url", "web_url")
@@ -191,6 +190,16 @@ def first_name(name: str | None, fallback: str) -> str:
     return cleaned.split()[0] if cleaned else fallback
 
 
+@dataclass(frozen=True)
+class Sources:
+    """What a renderer reads from disk, handed over by its caller (the project knows its
+    folders and which files may be read): the templates, and where a content file (an image)
+    really is — None when it is missing or leads outside content/."""
+
+    templates: jinja2.BaseLoader
+    content_file: Callable[[Path], Path | None]
+
+
 class Renderer:
     """Compiles the project's messages with its templates. One per process; caches compiles."""
 
@@ -200,6 +209,7 @@ class Renderer:
         content: Content,
         courses: Mapping[str, CourseInfo] | None = None,
         *,
+        sources: Sources,
         asset_base: str | None = None,
     ):
         self.settings = settings
@@ -212,10 +222,9 @@ class Renderer:
         self._cache: dict[str, CompiledMessage] = {}
         self._inliner: Callable[[str, str], str] = _inline_css
         self._by_path = {m.path.resolve(): m for m in content.messages}
-        # Templates (and their includes) that lead outside the project are refused.
-        loader = ProjectLoader(settings.templates_dir, ProjectFolders.of(settings))
+        self._content_file = sources.content_file
         common: dict[str, Any] = {
-            "loader": loader,
+            "loader": sources.templates,
             "undefined": jinja2.StrictUndefined,
             "trim_blocks": True,
             "lstrip_blocks": True,
@@ -285,11 +294,10 @@ class Renderer:
 
     def _published(self, path: Path) -> str | None:
         """Public URL of a file under content/, or None if it is missing or outside content/."""
-        content_dir = self.settings.content_dir
-        real = resolve_within(path, (content_dir,))
+        real = self._content_file(path)
         if real is None or not real.is_file():
             return None  # outside content/ (a link or a ".." leading out): never published
-        relative = real.relative_to(content_dir.resolve())
+        relative = real.relative_to(self.settings.content_dir.resolve())
         return f"{self.asset_base}/{PurePosixPath(*relative.parts)}"
 
     def _compile(self, message: Message) -> CompiledMessage:

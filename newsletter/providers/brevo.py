@@ -63,7 +63,7 @@ SEND_PATH = "/v3/smtp/email"
 BLOCKED_PATH = "/v3/smtp/blockedContacts"
 ACCOUNT_PATH = "/v3/account"
 DOMAINS_PATH = "/v3/senders/domains"
-DOMAINS_PLACE = "Senders, Domains & Dedicated IPs in Brevo"
+DOMAINS_PLACE = "Senders, domains & dedicated IPs in Brevo"
 MAX_VERSIONS = 1000  # messageVersions per request
 # Beyond this much JSON a request is split, whatever the number of versions (the text of each
 # version counts; Brevo does not publish a request size limit).

@@ -579,7 +579,7 @@ def test_brevo_domain_not_authenticated(settings, httpserver, sleeps, domains, d
     assert (status.ok, status.can_send) == (False, True)
     assert (status.domain_verified, status.domain_detail) == (False, detail)
     assert status.domain_fix == (
-        f"add and authenticate {DOMAIN} under Senders, Domains & Dedicated IPs in Brevo"
+        f"add and authenticate {DOMAIN} under Senders, domains & dedicated IPs in Brevo"
     )
 
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any, TypeVar
 
 import requests
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, RootModel, ValidationError
 
 from newsletter.core.email import MergeFields, Outcome, OutgoingEmail, SendResult
 from newsletter.core.errors import ProviderError, UnsupportedFeature
@@ -50,7 +50,8 @@ def parsed(model: type[M], body: Any, where: str) -> M:
     except ValidationError as err:
         first = err.errors()[0]
         field = ".".join(str(p) for p in first["loc"])
-        said = f"{field}: {first['msg']}" if field else "not a JSON object"
+        shape = "a JSON list" if issubclass(model, RootModel) else "a JSON object"
+        said = f"{field}: {first['msg']}" if field else f"not {shape}"
         raise ProviderError(f"{where}: unexpected answer ({said})") from None
 
 

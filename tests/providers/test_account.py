@@ -685,9 +685,9 @@ NOT_JSON = Response("<html><body>Welcome to nginx!</body></html>", 200, content_
     [
         (NOT_JSON, "HTTP 200: <html><body>Welcome to nginx!</body></html>"),
         (json_response({"unexpected": True}), "unexpected answer ("),
-        (json_response(["a", "list"]), "unexpected answer ("),
+        (json_response("a string"), "unexpected answer (not a JSON "),
     ],
-    ids=["not-json", "missing-fields", "not-an-object"],
+    ids=["not-json", "missing-fields", "wrong-shape"],
 )
 def test_an_answer_it_cannot_read_is_one_clear_problem(
     settings, httpserver, sleeps, case, answer, said
@@ -702,6 +702,15 @@ def test_an_answer_it_cannot_read_is_one_clear_problem(
     assert "\n" not in problem.text
     assert problem.fix.startswith("check the API URL (http://localhost:")
     assert (status.ok, status.can_send) == (False, False)
+
+
+def test_a_missing_field_is_named(settings, httpserver, sleeps):
+    fake = FakeSES().install(httpserver)
+    fake.faults.append(json_response({"ProductionAccessEnabled": True, "SendingEnabled": True}))
+    status = ses(settings, httpserver.url_for(""), sleeps).account()
+    assert status.problems[0].text == (
+        "ses: GET /v2/email/account: unexpected answer (SendQuota: Field required)"
+    )
 
 
 @BY_NAME

@@ -79,7 +79,6 @@ class SendReport:
     uncertain: int = 0  # this run's requests that got no answer
     rendered: int = 0  # dry run only
     uncertain_found: int = 0
-    interrupted_retried: int = 0
     clock_went_back_from: datetime | None = None
     interrupted: bool = False  # stopped by Ctrl-C; what it had in hand is accounted for above
     errors: list[str] = field(default_factory=list)
@@ -184,11 +183,10 @@ class SendRun:
         with self.store.write() as conn:
             if self._batch and not self._handed_over:
                 ledger.release(conn, self.run_id, self._batch, now)
-            unsure, retried = runs.reap(
+            unsure, _retried = runs.reap(
                 conn, now, self.wall(), lambda _h, _p: False, _is_idempotent, run_id=self.run_id
             )
         report.uncertain += unsure
-        report.interrupted_retried += retried
 
     # -- steps -----------------------------------------------------------------------------
 
@@ -200,7 +198,7 @@ class SendRun:
 
     def _prepare(self, now: datetime, options: SendOptions, report: SendReport) -> None:
         with self.store.write() as conn:
-            report.uncertain_found, report.interrupted_retried = runs.reap(
+            report.uncertain_found, _retried = runs.reap(
                 conn, now, self.wall(), pid_alive, _is_idempotent
             )
             if options.resend_uncertain:

@@ -19,8 +19,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import ClassVar
 
-import sqlalchemy as sa
-
 from newsletter.clock import Clock
 from newsletter.config import load_settings
 from newsletter.core.courses import Timing, personal_schedule
@@ -32,8 +30,7 @@ from newsletter.jobs.sending import SendOptions, SendRun
 from newsletter.jobs.subscriptions import enrol_subscriber, pause, resume
 from newsletter.project import Project
 from newsletter.providers.base import Provider
-from newsletter.store import Store, open_store
-from newsletter.store.schema import deliveries, enrolments, subscribers
+from newsletter.store import Store, history, open_store
 from newsletter.store.stopping import unsubscribe
 from newsletter.store.subscribers import add_subscriber, get_subscriber
 
@@ -127,7 +124,6 @@ class Send:
 class Result:
     runs: int = 0
     sends: dict[int, list[Send]] = field(default_factory=lambda: defaultdict(list))
-    violations: list[str] = field(default_factory=list)
 
 
 class Simulation:
@@ -187,13 +183,7 @@ class Simulation:
         """The next cron tick at which something could happen."""
         candidates = [moment + self.step]
         with self.store.read() as conn:
-            nxt = conn.execute(sa.select(sa.func.min(enrolments.c.next_due_at))).scalar()
-            retry = conn.execute(
-                sa.select(sa.func.min(deliveries.c.next_attempt_at)).where(
-                    deliveries.c.state == "due"
-                )
-            ).scalar()
-        wake = [t for t in (nxt, retry) if t is not None]
+            wake = history.next_wake(conn)
         if pending:
             wake.append(pending[0].at)
         if wake:
@@ -203,17 +193,10 @@ class Simulation:
         return start + ticks * self.step
 
     def sends(self) -> dict[int, list[Send]]:
-        d, s = deliveries, subscribers
         found: dict[int, list[Send]] = defaultdict(list)
         default = self.project.settings.default_timezone
         with self.store.read() as conn:
-            rows = conn.execute(
-                sa.select(d, s.c.email, s.c.timezone)
-                .join(s, s.c.id == d.c.subscriber_id)
-                .where(d.c.state == "sent")
-                .order_by(d.c.sent_at, d.c.id)
-            )
-            for r in rows:
+            for r in history.sent(conn):
                 found[r.subscriber_id].append(
                     Send(
                         r.subscriber_id,
@@ -286,24 +269,14 @@ def _minutes_after(local: datetime, slot: object) -> float:
 
 def _stops(store: Store) -> dict[int, datetime]:
     with store.read() as conn:
-        rows = conn.execute(
-            sa.select(subscribers.c.id, subscribers.c.unsubscribed_at).where(
-                subscribers.c.unsubscribed_at.is_not(None)
-            )
-        )
-        return {r.id: r.unsubscribed_at for r in rows}
+        return history.unsubscribed(conn)
 
 
 def _pauses(store: Store) -> dict[int, list[tuple[datetime, datetime]]]:
     """Pauses as recorded on enrolments (their start and end)."""
     found: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
     with store.read() as conn:
-        rows = conn.execute(
-            sa.select(
-                enrolments.c.subscriber_id, enrolments.c.paused_at, enrolments.c.paused_until
-            ).where(enrolments.c.paused_at.is_not(None))
-        )
-        for r in rows:
+        for r in history.pauses(conn):
             found[r.subscriber_id].append(
                 (r.paused_at, r.paused_until or datetime.max.replace(tzinfo=r.paused_at.tzinfo))
             )

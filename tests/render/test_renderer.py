@@ -1,8 +1,8 @@
 """Rendering: golden files for the real course, compile-once, escaping, and template errors.
 
 Golden files live in tests/golden/<id>.<persona>.html|txt. After a deliberate change to the
-templates or the content, rewrite them with ``pytest tests/test_render.py --regen-golden`` and
-review the diff like any other change.
+templates or the content, rewrite them with
+``pytest tests/render/test_renderer.py --regen-golden`` and review the diff like any other change.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from newsletter.project import Project
 from newsletter.render.renderer import CompiledMessage, Recipient, first_name, sample_recipient
 from tests.conftest import REPO
 
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = Path(__file__).parent.parent / "golden"
 PERSONAS = {"named": "Alex Morgan", "anonymous": None}
 MESSAGE_IDS = sorted(m.id for m in load_content(REPO / "content").messages)
 BASE = "https://protectyourback.example"
@@ -116,7 +116,7 @@ def _first_difference(name: str, expected: str, actual: str) -> str:
         f"{name} differs at character {at}:\n"
         f"  golden: …{expected[max(0, at - 60) : at + 60]!r}\n"
         f"  now:    …{actual[max(0, at - 60) : at + 60]!r}\n"
-        "if the change is intended: pytest tests/test_render.py --regen-golden"
+        "if the change is intended: pytest tests/render/test_renderer.py --regen-golden"
     )
 
 

@@ -35,6 +35,7 @@ from newsletter.core.courses import next_due_for, next_due_for_row
 from newsletter.core.errors import StoreError
 from newsletter.core.schedule import Schedule
 from newsletter.core.zones import check_zone
+from newsletter.store import practice
 from newsletter.store.schema import deliveries, enrolments, events, subscribers, suppressions
 
 # pending (double opt-in not confirmed) · active · unsubscribed (they left) · suppressed (the
@@ -735,9 +736,10 @@ def _scrub_events(conn: Connection, sub: Subscriber) -> None:
 def forget(conn: Connection, sub: Subscriber, now: datetime) -> bool:
     """Erase the subscriber's personal data, keeping only the address's hash as a suppression.
 
-    Address, name, attributes, tags, zone and send time go; the row stays (as status forgotten,
-    keyed by the hash) so ledger rows keep pointing somewhere and counts stay right. The hash
-    blocks the address from being added, imported or mailed again. False if already forgotten.
+    Address, name, attributes, tags, zone, send time and practice log go; the row stays (as
+    status forgotten, keyed by the hash) so ledger rows keep pointing somewhere and counts stay
+    right. The hash blocks the address from being added, imported or mailed again. False if
+    already forgotten.
     """
     if sub.status == "forgotten":
         return False
@@ -747,6 +749,7 @@ def forget(conn: Connection, sub: Subscriber, now: datetime) -> bool:
     digest = email_hash(sub.email_key)
     _forget_suppression(conn, digest, now)
     _scrub_events(conn, sub)
+    practice.erase(conn, sub.id)
     _stop_mail(conn, sub.id, now)
     conn.execute(
         sa.update(deliveries).where(deliveries.c.subscriber_id == sub.id).values(last_error=None)

@@ -34,7 +34,7 @@ from newsletter.core.errors import (
     UnsupportedFeature,
 )
 from newsletter.core.tokens import Tokens
-from newsletter.jobs import broadcasts, orphans, plan
+from newsletter.jobs import broadcasts, orphans, plan, practice
 from newsletter.jobs.broadcasts import Broadcast
 from newsletter.project import Project
 from newsletter.providers import Provider, provider_class
@@ -370,6 +370,9 @@ class SendRun:
         self, claimed: list[Claimed], now: datetime
     ) -> tuple[list[OutgoingEmail], list[SendResult]]:
         emails, problems = [], []
+        sessions = practice.batch_counts(
+            self.store, [c.subscriber_id for c in claimed], now, self.default_tz
+        )
         for item in claimed:
             try:
                 compiled = self.project.renderer.compile(item.message_id)
@@ -386,6 +389,7 @@ class SendRun:
                     email=item.email,
                     name=item.name,
                     now=now,
+                    practice=sessions.get(item.subscriber_id, 0),
                 )
             )
         return emails, problems

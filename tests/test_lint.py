@@ -13,6 +13,7 @@ from unittest import mock
 import pytest
 
 import newsletter.render.fields
+import newsletter.render.renderer
 from newsletter.config import load_settings
 from newsletter.jobs.check import Problem, check_project
 from newsletter.project import Project

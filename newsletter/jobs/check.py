@@ -17,7 +17,6 @@ import dataclasses
 import html
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -28,6 +27,8 @@ from markdown_it import MarkdownIt
 from newsletter.core.errors import ContentError, NewsletterError, RenderError
 from newsletter.core.message import Content, Message
 from newsletter.files.folders import walk
+from newsletter.jobs import check_style
+from newsletter.jobs.problem import Problem
 from newsletter.project import Project
 from newsletter.render.renderer import (
     SUBSCRIBER_FIELDS,
@@ -95,19 +96,6 @@ _LEFTOVER = re.compile(r"\{\{|\}\}|\{%|%\}")
 _CODE_HTML = re.compile(r"<(code|pre)\b[^>]*>.*?</\1>", re.S | re.I)
 _MARKDOWN = MarkdownIt("commonmark", {"html": False})
 FIX_TEMPLATE = "fix the template (see docs/rendering.md)"
-
-
-@dataclass(frozen=True)
-class Problem:
-    path: str
-    what: str
-    fix: str
-    severity: str = "error"  # or "warning"
-
-    def __str__(self) -> str:
-        prefix = "warning: " if self.severity == "warning" else ""
-        fix = f"; {self.fix}" if self.fix else ""
-        return f"{self.path}: {prefix}{self.what}{fix}"
 
 
 Check = Callable[[Message, CompiledMessage, list[RenderedEmail], Project], Iterable[Problem]]
@@ -456,7 +444,7 @@ def check_project(project: Project) -> list[Problem]:
         )
     except NewsletterError as err:
         return _tidy(project, [_as_problem(line) for line in str(err).splitlines()])
-    problems = check_settings(project) + check_templates(project)
+    problems = check_settings(project) + check_templates(project) + check_style.problems(project)
     for message in project.content.messages:
         problems.extend(check_message(project, message))
     return _tidy(project, problems)

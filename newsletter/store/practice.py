@@ -57,8 +57,9 @@ def times_of(conn: Connection, subscriber_id: int) -> list[Row[Any]]:
     return list(conn.execute(query))
 
 
-def per_lesson(conn: Connection) -> dict[str, tuple[int, int]]:
-    """Per lesson: (how many of its recipients practised in its window, how many sessions).
+def per_lesson(conn: Connection, message_id: str | None = None) -> dict[str, tuple[int, int]]:
+    """Per lesson (or only ``message_id``): (how many of its recipients practised in its
+    window, how many sessions).
 
     A lesson's window, for each recipient, runs from when it was sent to them until the next
     lesson of the course was (or until now): a session counts for the latest lesson before it.
@@ -85,6 +86,8 @@ def per_lesson(conn: Connection) -> dict[str, tuple[int, int]]:
         .where(d.c.state == "sent", d.c.course.is_not(None), ~later_lesson)
         .group_by(d.c.message_id)
     )
+    if message_id is not None:
+        query = query.where(d.c.message_id == message_id)
     return {message_id: (people, sessions) for message_id, people, sessions in conn.execute(query)}
 
 

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import html
 import re
+from datetime import UTC, datetime
 
+from newsletter.clock import Clock
+from newsletter.render.renderer import sample_recipient
 from newsletter.web.live import ProjectHolder
 from tests.factories import enrolled
-from tests.web.conftest import NOW, TestClient
+from tests.web.conftest import LOOPBACK_CLIENT, NOW, TestClient
 
 LESSON = "week-1-shoulder-bridge"
 
@@ -77,7 +81,7 @@ def test_a_real_subscriber_with_their_progress_and_links(
     text = text_of(page.text)
     assert "ana@example.com (active)" in text
     assert "Wed 2 Dec 2026, 19:00 JST sent" in text  # the welcome, when it really went out
-    assert "Mon 7 Dec 2026, 07:00 JST due" in text  # the next lesson, in her own timezone
+    assert "Mon 7 Dec 2026, 07:00 JST arrives" in text  # the next lesson, in her own timezone
     frame = preview_client.get(f"/preview/render/{LESSON}?as=ana@example.com")
     assert "Hi Ana," in frame.text
     assert f"/u/{tokens.make('unsubscribe', ana.id)}" in frame.text  # her real link
@@ -142,3 +146,29 @@ def test_waiting_pages_hear_about_a_change(settings):
         return unchanged, await asyncio.wait_for(waiter, 1)
 
     assert asyncio.run(scenario()) == (0, 1)
+
+
+def test_a_lesson_whose_time_has_passed_is_due_not_arriving(cli, make_app, store, project, tokens):
+    """ "arrives" is for what is still to come: a lesson whose moment passed before a `send`
+    picked it up is due."""
+    enrolled(store, project, "ana@example.com", NOW, timezone="Asia/Tokyo", name="Ana")
+    assert cli("send", "--now", NOW.isoformat()).exit_code == 0
+    later = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)  # Monday 18:00 in Tokyo: week 1 not sent
+    app = make_app(preview=True, live_reload=False, clock=Clock.at(later))
+    with TestClient(
+        app, base_url="http://127.0.0.1:8000", follow_redirects=False, client=LOOPBACK_CLIENT
+    ) as client:
+        text = text_of(client.get("/preview?as=ana@example.com").text)
+        assert "Mon 7 Dec 2026, 07:00 JST due" in text
+        assert "Mon 14 Dec 2026, 07:00 JST arrives" in text
+        page = client.get(f"/preview/m/{LESSON}?as=ana@example.com").text
+        assert re.search(r"<dt>Size</dt><dd>\d+ KB of HTML", page)
+        assert '<span class="state">due</span>' in page
+
+
+def test_the_index_shows_each_messages_size(preview_client, project):
+    text = html.unescape(text_of(preview_client.get("/preview").text))
+    for message in project.content.messages:
+        reader = sample_recipient(project.settings, "Alex Morgan", message)
+        size = len(project.renderer.compile(message.id).personalise(reader).html.encode())
+        assert f"{message.preheader} {size / 1024:.0f} KB" in text

@@ -114,10 +114,13 @@ def routine_problems(lessons: list[Message]) -> Iterator[Problem]:
     cards = {ex.name for m in lessons for ex in m.exercises}
     for i, step in enumerate(teachers[0].routine):
         if step.exercise is not None and step.exercise not in cards:
+            # A warning: sessions leave the step out and work on (a typo, or its lesson deleted).
             yield Problem(
                 str(teachers[0].path),
-                f"routine[{i}].exercise: no exercise card of the course is named '{step.exercise}'",
+                f"routine[{i}].exercise: no exercise card of the course is named "
+                f"'{step.exercise}', so today's session leaves this step out",
                 f"use a card's `name` exactly: {', '.join(sorted(cards)) or 'there are none'}",
+                severity="warning",
             )
 
 

@@ -38,6 +38,7 @@ from newsletter.core import arrivals
 from newsletter.core.arrivals import Arrival
 from newsletter.core.errors import ContentError, NewsletterError, StoreError
 from newsletter.core.message import Message
+from newsletter.jobs import practice
 from newsletter.jobs.check import HOSTILE_FIRST_NAME, Problem, check_message, check_project
 from newsletter.jobs.check_style import cta_problems
 from newsletter.project import Project
@@ -56,12 +57,14 @@ STREAM_SECONDS = 25.0  # an event stream ends after this; the browser reconnects
 class Persona:
     name: str | None
     label: str
+    # Sessions logged in the last 7 days: one persona per wording of sub.practice_note.
+    sessions: int = 0
 
 
 PERSONAS = {
-    "named": Persona("Alex Morgan", "Alex Morgan (with a name)"),
-    "anonymous": Persona(None, "No name given"),
-    "hostile": Persona("O'Brien <script>&", "O'Brien <script>& (hostile name)"),
+    "named": Persona("Alex Morgan", "Alex Morgan (with a name)", sessions=3),
+    "anonymous": Persona(None, "No name given", sessions=0),
+    "hostile": Persona("O'Brien <script>&", "O'Brien <script>& (hostile name)", sessions=1),
 }
 
 
@@ -141,8 +144,14 @@ def recipient_for(ctx: WebContext, viewer: Viewer, message: Message) -> Recipien
     """A real subscriber gets their real links (as `send` builds them); personas sample ones."""
     if viewer.subscriber is not None and ctx.tokens is not None:
         sub = viewer.subscriber
-        return ctx.envelopes.recipient(sub.id, sub.name, message.id)
-    sample = sample_recipient(ctx.settings, viewer.name, message)
+        with ctx.store.read() as conn:
+            logged = practice.last_7_days(conn, [sub.id], ctx.now(), ctx.settings.default_timezone)
+        sessions = logged.get(sub.id, 0)
+        envelopes = ctx.envelopes
+        return envelopes.recipient(sub.id, sub.name, message.id, message.course, practice=sessions)
+    persona = PERSONAS.get(viewer.key)
+    sessions = persona.sessions if persona is not None else 0
+    sample = sample_recipient(ctx.settings, viewer.name, message, sessions=sessions)
     if viewer.key == "hostile":
         # The whole hostile string, not just its first word, as `newsletter check` does.
         sample = dataclasses.replace(sample, first_name=HOSTILE_FIRST_NAME)

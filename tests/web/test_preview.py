@@ -9,7 +9,9 @@ from datetime import UTC, datetime
 
 from newsletter.clock import Clock
 from newsletter.render.renderer import sample_recipient
+from newsletter.store import practice
 from newsletter.web.live import ProjectHolder
+from newsletter.web.preview import PERSONAS
 from tests.factories import enrolled
 from tests.web.conftest import LOOPBACK_CLIENT, NOW, TestClient
 
@@ -169,6 +171,28 @@ def test_a_lesson_whose_time_has_passed_is_due_not_arriving(cli, make_app, store
 def test_the_index_shows_each_messages_size(preview_client, project):
     text = html.unescape(text_of(preview_client.get("/preview").text))
     for message in project.content.messages:
-        reader = sample_recipient(project.settings, "Alex Morgan", message)
+        named = PERSONAS["named"]  # the index's default viewer
+        reader = sample_recipient(project.settings, named.name, message, sessions=named.sessions)
         size = len(project.renderer.compile(message.id).personalise(reader).html.encode())
         assert f"{message.preheader} {size / 1024:.0f} KB" in text
+
+
+def test_each_persona_shows_one_wording_of_the_practice_note(preview_client):
+    for persona, words in (
+        ("named", "You've logged 3 sessions in the last 7 days"),
+        ("anonymous", "your next email will keep count for you"),
+        ("hostile", "You've logged 1 session in the last 7 days"),
+    ):
+        frame = preview_client.get(f"/preview/render/week-2-swan-dive?as={persona}")
+        assert words in " ".join(html.unescape(frame.text).split())
+
+
+def test_a_real_subscriber_sees_their_session_link_and_practice(
+    cli, preview_client, store, project, tokens
+):
+    ana = enrolled(store, project, "ana@example.com", NOW, name="Ana")
+    with store.write() as conn:
+        practice.record(conn, ana.id, "protect-your-back", NOW, NOW.date())
+    frame = preview_client.get("/preview/render/week-2-swan-dive?as=ana@example.com").text
+    assert f"/session/protect-your-back/{tokens.make('session', ana.id)}" in frame
+    assert "You've logged 1 session in the last 7 days" in " ".join(html.unescape(frame).split())

@@ -20,10 +20,10 @@ from pathlib import Path
 
 from synthetic import write_csv  # benchmarks/ is on sys.path when run as a script
 
+from newsletter.core.courses import Timing
 from newsletter.files.schedules import load_schedules
 from newsletter.jobs.importing import import_csv
 from newsletter.store import Store
-from newsletter.store.subscribers import Timing
 
 REPO = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)

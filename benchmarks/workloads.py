@@ -19,13 +19,14 @@ from pathlib import Path
 from synthetic import COURSE, NOW, write_csv  # benchmarks/ is on sys.path when run as a script
 
 from newsletter.config import load_settings
+from newsletter.core.courses import Timing
 from newsletter.core.email import OutgoingEmail, SendResult
 from newsletter.jobs.importing import import_csv
-from newsletter.jobs.sending import SendOptions, SendRun, list_due
+from newsletter.jobs.queueing import list_due
+from newsletter.jobs.sending import SendOptions, SendRun
 from newsletter.project import Project
 from newsletter.providers.base import Provider
 from newsletter.store import Store
-from newsletter.store.subscribers import Timing
 
 REPO = Path(__file__).resolve().parent.parent
 SECRET = "benchmark-secret-key-0123456789abcdef"

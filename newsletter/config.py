@@ -13,7 +13,7 @@ import re
 import tomllib
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
@@ -37,6 +37,7 @@ SECRET_KEYS = frozenset({"secret_key", "database_url"})
 LOCATION_KEYS = frozenset({"project_dir"})
 
 _toml_data: ContextVar[dict[str, Any] | None] = ContextVar("_toml_data", default=None)
+S = TypeVar("S", bound=BaseSettings)
 
 _HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 # The key signs every unsubscribe and manage link: shorter is guessable (itsdangerous' HMAC).
@@ -76,6 +77,8 @@ class Settings(BaseSettings):
     accent_color: str = "#b8501f"
     logo: str | None = None
     name_fallback: str = "there"
+    # The manage page's heading above "pause the lessons": each course says it its own way.
+    pause_heading: str = "Need a break?"
 
     # Subscribers without a timezone of their own get this one.
     default_timezone: str = "UTC"
@@ -87,6 +90,14 @@ class Settings(BaseSettings):
     rate_limit: float | None = Field(default=None, gt=0)
     outbox_dir: Path | None = None
     secret_key: SecretStr | None = None
+
+    # `newsletter preflight` (docs/preflight.md): the DNS server to ask (an IP address, and
+    # ":port" if need be; unset: the system's resolver), the DKIM selectors your provider signs
+    # with (comma separated; unset: the provider's fixed ones, if it has any), and the envelope
+    # (Return-Path / MAIL FROM) domain where the provider's SPF include belongs.
+    dns_server: str | None = None
+    dkim_selector: str | None = None
+    return_path_domain: str | None = None
 
     @classmethod
     def settings_customise_sources(
@@ -142,7 +153,7 @@ class Settings(BaseSettings):
                 raise ValueError(problem)
         return value
 
-    @field_validator("sender_name", "brand_name", "name_fallback")
+    @field_validator("sender_name", "brand_name", "name_fallback", "pause_heading")
     @classmethod
     def _no_line_breaks(cls, value: str | None) -> str | None:
         # These end up in headers (From:) or greetings; a CR/LF there is header injection.
@@ -285,6 +296,26 @@ def load_settings(project_dir: Path | None = None, **overrides: Any) -> Settings
         raise ConfigError("\n".join(_describe(e, config_path) for e in err.errors())) from None
     finally:
         _toml_data.reset(token)
+
+
+def read_env_settings(model: type[S], settings: Settings) -> S:
+    """A group of settings kept out of ``Settings``: a provider's keys and API URL, a webhook's
+    secrets. ``model`` is a ``BaseSettings`` with an ``env_prefix``; its values come from the
+    environment and the project's ``.env`` only, never from the tracked ``newsletter.toml``, and
+    only the group in use is read (a project on Postmark is never asked about Mailgun). A
+    problem stops with one line per variable, naming it and never its value."""
+    prefix = str(model.model_config.get("env_prefix", ""))
+    try:
+        return model(_env_file=settings.project_dir / ".env")
+    except ValidationError as err:
+        lines = []
+        for e in err.errors():
+            var = prefix + "_".join(str(p) for p in e["loc"]).upper()
+            reason = (
+                "is not set" if e["type"] == "missing" else e["msg"].removeprefix("Value error, ")
+            )
+            lines.append(f"{var} {reason}: set it in the environment or .env")
+        raise ConfigError("\n".join(lines)) from None
 
 
 def _did_you_mean(key: str) -> str:

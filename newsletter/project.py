@@ -10,13 +10,15 @@ from newsletter.config import Settings
 from newsletter.core.courses import Course
 from newsletter.core.errors import ContentError
 from newsletter.core.message import Content
+from newsletter.files.broadcasts import FILE_NAME, load_broadcasts
 from newsletter.files.content import load_content
 from newsletter.files.folders import ProjectFolders
+from newsletter.files.schedules import load_schedules
 from newsletter.render.renderer import Renderer, course_infos
 
 if TYPE_CHECKING:
+    from newsletter.core.broadcast import Broadcast
     from newsletter.core.schedule import Schedule
-    from newsletter.jobs.broadcasts import Broadcast
 
 
 @dataclass
@@ -34,8 +36,6 @@ class Project:
 
     @cached_property
     def schedules(self) -> dict[str, Schedule]:
-        from newsletter.files.schedules import load_schedules
-
         if not self.settings.schedules_dir.is_dir():
             return {}
         return load_schedules(self.settings.schedules_dir, self.folders)
@@ -52,8 +52,6 @@ class Project:
     @cached_property
     def broadcasts(self) -> tuple[Broadcast, ...]:
         """The entries of ``schedules/broadcasts.toml`` (none when there is no such file)."""
-        from newsletter.jobs.broadcasts import FILE_NAME, load_broadcasts
-
         path = self.settings.schedules_dir / FILE_NAME
         return load_broadcasts(path, self.content, self.schedules, self.folders)
 

@@ -30,6 +30,7 @@ from click.testing import CliRunner, Result
 from newsletter import providers
 from newsletter.cli import main
 from newsletter.config import Settings, load_settings
+from newsletter.core.courses import Timing
 from newsletter.project import Project
 from newsletter.store import Store, open_store
 from newsletter.store.engine import normalise_url
@@ -74,9 +75,9 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(autouse=True)
 def _memory_provider(monkeypatch: pytest.MonkeyPatch) -> None:
-    """NEWSLETTER_PROVIDER=memory in tests only (tests/memory_provider.py): users cannot pick a
+    """NEWSLETTER_PROVIDER=memory in tests only (tests/fakes/memory.py): users cannot pick a
     provider that marks mail as sent while it goes nowhere."""
-    monkeypatch.setitem(providers.BUILTIN, "memory", "tests.memory_provider:MemoryProvider")
+    monkeypatch.setitem(providers.BUILTIN, "memory", "tests.fakes.memory:MemoryProvider")
 
 
 @pytest.fixture
@@ -132,6 +133,12 @@ def settings(project_dir: Path, database_url: str | None) -> Settings:
 @pytest.fixture
 def project(settings: Settings) -> Project:
     return Project(settings)
+
+
+@pytest.fixture
+def timing(project: Project) -> Timing:
+    """The project's course schedules and default zone, as due-time computations take them."""
+    return Timing(project.schedules, project.settings.default_timezone)
 
 
 @pytest.fixture

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from newsletter.core.courses import Timing
+from newsletter.core.subscribers import Subscriber
+from newsletter.jobs.subscriptions import enrol_subscriber
 from newsletter.project import Project
 from newsletter.store import Store
-from newsletter.store.subscribers import Subscriber, Timing, add_subscriber, enrol_subscriber
+from newsletter.store.subscribers import add_subscriber
 
 COURSE = "protect-your-back"
 

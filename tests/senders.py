@@ -18,10 +18,10 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from newsletter.core.courses import Timing
 from newsletter.jobs.importing import import_csv
 from newsletter.store import Store
 from newsletter.store.schema import deliveries
-from newsletter.store.subscribers import Timing
 from tests.conftest import CLI_NOW, REPO, TEST_SECRET, clock_env
 from tests.factories import COURSE
 

@@ -16,9 +16,10 @@ from click.testing import Result
 
 from newsletter.cli.subscribers import subscribers as group
 from newsletter.core.email import SendResult
-from newsletter.store import Store, ledger
+from newsletter.store import Store
 from newsletter.store.schema import deliveries, enrolments, subscribers, suppressions
-from tests.memory_provider import MemoryProvider
+from newsletter.store.suppressions import suppress
+from tests.fakes.memory import MemoryProvider
 
 Cli = Callable[..., Result]
 COURSE = "protect-your-back"
@@ -451,7 +452,7 @@ def test_a_bounce_after_a_lesson_is_the_reason_the_next_one_is_not_sent(
 ) -> None:
     with store.write() as conn:  # a bounce webhook, after the welcome; lesson 1 was due later
         conn.execute(sa.update(enrolments).values(position=1, next_due_at=utc("2026-12-07T07:00")))
-        ledger.suppress(conn, "sam@example.com", "bounced", "webhook:postmark", "", utc(LATER))
+        suppress(conn, "sam@example.com", "bounced", "webhook:postmark", utc(LATER), "")
     shown = json.loads(ok(sub(cli, f"show sam@example.com --json --now {LATER}")).stdout)
     assert shown["status"] == "suppressed"
     assert shown["suppression"] == {

@@ -14,8 +14,9 @@ from newsletter.core.email import OutgoingEmail, SendResult
 from newsletter.core.errors import UnsupportedFeature
 from newsletter.providers.base import Provider
 from newsletter.store.schema import deliveries, subscribers
-from tests.memory_provider import MemoryProvider
-from tests.providers.conftest import LESSON, Recorder, json_response
+from tests.fakes.memory import MemoryProvider
+from tests.fakes.server import Recorder, json_response
+from tests.providers.conftest import LESSON
 
 TOKEN = "pm-token-for-test-send"
 

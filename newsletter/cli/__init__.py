@@ -214,7 +214,9 @@ def _register() -> None:
     from newsletter.cli import (
         broadcasts,
         content,
+        init,
         orphans,
+        preflight,
         providers,
         sending,
         simulate,
@@ -222,7 +224,18 @@ def _register() -> None:
         web,
     )
 
-    for module in (content, sending, orphans, subscribers, simulate, providers, broadcasts, web):
+    for module in (
+        init,
+        content,
+        sending,
+        orphans,
+        preflight,
+        subscribers,
+        simulate,
+        providers,
+        broadcasts,
+        web,
+    ):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -10,33 +10,34 @@ from typing import Any
 import click
 
 from newsletter.cli import AppContext, json_option, now_option, parse_now, resolve_now
-from newsletter.jobs import broadcasts as bc
+from newsletter.cli.formats.plan import format_plan
+from newsletter.core.broadcast import Audience, Broadcast, When, describe
+from newsletter.files.git import at_revision
+from newsletter.jobs import broadcasting as bc
 from newsletter.jobs.archive import build_archive
-from newsletter.jobs.plan import at_revision, build_plan, format_plan
+from newsletter.jobs.plan import build_plan
 from newsletter.store import open_store
 
 
-def _when(
-    at: str | None, local_date: str | None, local_time: str | None, now: dt.datetime
-) -> bc.When:
+def _when(at: str | None, local_date: str | None, local_time: str | None, now: dt.datetime) -> When:
     """--at (an instant, or "now") or --date with --local-time: exactly one of the two."""
     if at is not None and (local_date or local_time):
         raise click.UsageError("give --at, or --date with --local-time, not both")
     if at is not None:
         instant = now if at.strip().lower() == "now" else parse_now(at)
         assert instant is not None
-        return bc.When(at=instant)
+        return When(at=instant)
     if not (local_date and local_time):
         raise click.UsageError("say when: --at WHEN, or --date YYYY-MM-DD with --local-time HH:MM")
     try:
-        return bc.When(dt.date.fromisoformat(local_date), dt.time.fromisoformat(local_time))
+        return When(dt.date.fromisoformat(local_date), dt.time.fromisoformat(local_time))
     except ValueError as err:
         raise click.BadParameter(str(err), param_hint="--date/--local-time") from None
 
 
-def _audience(value: str) -> bc.Audience:
+def _audience(value: str) -> Audience:
     try:
-        return bc.Audience.parse(value)
+        return Audience.parse(value)
     except ValueError as err:
         raise click.BadParameter(str(err), param_hint="--audience") from None
 
@@ -100,10 +101,10 @@ def broadcast(
         _cancel(app, message_id, moment, as_json)
     else:
         when = _when(at, local_date, local_time, moment)
-        _schedule(app, bc.Broadcast(message_id, _audience(audience), when, "cli"), moment, as_json)
+        _schedule(app, Broadcast(message_id, _audience(audience), when, "cli"), moment, as_json)
 
 
-def _schedule(app: AppContext, b: bc.Broadcast, now: dt.datetime, as_json: bool) -> None:
+def _schedule(app: AppContext, b: Broadcast, now: dt.datetime, as_json: bool) -> None:
     project = app.project
     project.validate()
     store = open_store(app.settings)
@@ -111,7 +112,7 @@ def _schedule(app: AppContext, b: bc.Broadcast, now: dt.datetime, as_json: bool)
         stored = bc.schedule(conn, b, project.broadcasts, project.content, project.schedules, now)
         size = bc.audience_size(conn, stored, now, app.settings.default_timezone)
     if as_json:
-        click.echo(json.dumps({**bc.describe(stored, {}), "audience_now": size}, indent=2))
+        click.echo(json.dumps({**describe(stored, {}), "audience_now": size}, indent=2))
         return
     click.echo(
         f"broadcast #{stored.id}: {stored.message_id} to {stored.audience}, {stored.when} "
@@ -209,7 +210,7 @@ def plan_command(
     """
     project = app.project
     project.validate()
-    revision = at_revision(project, since) if since else None
+    revision = at_revision(project.settings.project_dir, since) if since else None
     store = open_store(app.settings)
     with store.read() as conn:
         data = build_plan(conn, project, resolve_now(now), revision)

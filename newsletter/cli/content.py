@@ -16,21 +16,37 @@ from newsletter.jobs.preview import write_previews
 
 @click.command()
 @click.option("--strict", is_flag=True, help="Treat warnings as problems too (exit 1).")
+@click.option(
+    "--links",
+    is_flag=True,
+    help="Also fetch every external link (network): broken, moved to another host, plain http.",
+)
 @click.pass_obj
-def check(app: AppContext, strict: bool) -> None:
+def check(app: AppContext, strict: bool, links: bool) -> None:
     """Validate content, templates and schedules, and lint every rendered email.
 
     Renders each message for sample subscribers (with a name, without one, and one named
     O'Brien <script>&) and reports what breaks real emails, one line per problem on stderr:
     the file, what is wrong, how to fix it. When the project has a database, also warns of
-    deliveries still waiting on a message gone from content/ (-v: for whom). Exit code 0 when
-    clean (warnings alone do not fail unless --strict), 1 otherwise.
+    deliveries still waiting on a message gone from content/ (-v: for whom). With --links,
+    fetches every external link of the emails and archive pages once (HEAD, else GET; 8 at a
+    time, 10 s each) and reports each broken one as a problem, a redirect to another host or a
+    plain http link as a warning, by file and line. Exit code 0 when clean (warnings alone do
+    not fail unless --strict), 1 otherwise.
 
+    \b
     Example:  newsletter check
+    Example:  newsletter check --links
     """
     project = app.project
     # The ledger too, when there is one: deliveries held by a message gone from content/.
     problems = check_project(project) + check_problems(app.settings, project, app.verbose > 0)
+    if links:
+        # Imported here: the link checker pulls in the archive's feed and HTTP libraries,
+        # which no other command of this module needs (`--help` stays quick).
+        from newsletter.jobs.links import check_links
+
+        problems += check_links(project)
     for problem in problems:
         click.echo(str(problem), err=True)
     failing = [p for p in problems if strict or p.severity == "error"]

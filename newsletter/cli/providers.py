@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import secrets
+from contextlib import closing
 from dataclasses import replace
 from datetime import datetime
 
 import click
 
 from newsletter.cli import AppContext, now_option, resolve_now
+from newsletter.core.addresses import normalise_email
 from newsletter.core.email import SendResult
 from newsletter.core.tokens import Tokens
+from newsletter.jobs.sending import send_one
 from newsletter.project import Project
 from newsletter.providers import get_provider
 from newsletter.render.personalise import Envelopes
-from newsletter.store.subscribers import normalise_email
 
 # Never a ledger row (ids start at 1): webhook events for a test email match nothing.
 TEST_DELIVERY_ID = 0
@@ -47,15 +49,9 @@ def send_test(
         idempotency_key=f"nl-test-{nonce}",
         message_id_header=f"<nl.test.{nonce}@{settings.sender_domain}>",
     )
-    provider = get_provider(settings)
-    try:
+    with closing(get_provider(settings)) as provider:
         provider.sandbox = sandbox
-        results = provider.send_batch([email])
-    finally:
-        provider.close()
-    if not results:
-        return SendResult(TEST_DELIVERY_ID, "uncertain", error=f"{provider.name}: no answer")
-    return results[0]
+        return send_one(provider, email)
 
 
 @click.command("test-send")

@@ -14,7 +14,9 @@ from newsletter.cli import INTERRUPTED, AppContext, json_option, now_option, res
 from newsletter.core.timefmt import format_minute
 from newsletter.core.zones import zone
 from newsletter.jobs import pacing
-from newsletter.jobs.sending import SendOptions, SendReport, SendRun, list_due
+from newsletter.jobs.queueing import list_due
+from newsletter.jobs.recording import mark_uncertain_sent
+from newsletter.jobs.sending import SendOptions, SendReport, SendRun
 from newsletter.jobs.status import format_lesson_report, format_status, lesson_report, status
 from newsletter.jobs.syncing import sync_suppressions
 from newsletter.jobs.workers import Job, send_with_workers
@@ -114,8 +116,8 @@ def send(
     project.validate()
     moment = resolve_now(now)
     store = open_store(app.settings)
-    provider = get_provider(app.settings)
-    pacing.share(provider, store)  # the rate holds for every sender together, not each
+    # The rate holds for every sender together, not each.
+    provider = get_provider(app.settings, pacing=pacing.shared(store))
     try:
         if not (no_sync or dry_run):
             sync_suppressions(store, provider, moment)
@@ -258,7 +260,7 @@ def uncertain(
                 n = runs.resend_uncertain(conn, moment)
             else:
                 courses = app.project.courses
-                n = runs.mark_uncertain_sent(conn, moment, courses, app.settings.default_timezone)
+                n = mark_uncertain_sent(conn, moment, courses, app.settings.default_timezone)
         click.echo(f"{n} {'queued to resend' if resend else 'marked as sent'}")
         return
     with store.read() as conn:
@@ -291,8 +293,7 @@ def sync(app: AppContext, now: datetime | None) -> None:
     Example:  newsletter sync -v
     """
     store = open_store(app.settings)
-    provider = get_provider(app.settings)
-    pacing.share(provider, store)
+    provider = get_provider(app.settings, pacing=pacing.shared(store))
     try:
         added = sync_suppressions(store, provider, resolve_now(now))
     finally:

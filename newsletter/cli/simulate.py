@@ -12,6 +12,7 @@ import click
 
 from newsletter.cli import AppContext, parse_now
 from newsletter.config import load_settings
+from newsletter.core.courses import Timing
 from newsletter.jobs.importing import import_csv
 from newsletter.jobs.simulate import (
     Result,
@@ -23,7 +24,6 @@ from newsletter.jobs.simulate import (
 )
 from newsletter.project import Project
 from newsletter.store import open_store
-from newsletter.store.subscribers import Timing
 
 # Only ever signs links inside the throw-away copy; never used for real mail.
 SIMULATION_KEY = "simulation-only-key-not-a-secret"

@@ -1,8 +1,9 @@
 """Commands for the subscriber list: ``newsletter subscribers add|import|export|list|show|…``.
 
-Each command opens the store, calls one function of ``newsletter.store.subscribers`` or
-``newsletter.jobs.importing`` inside one transaction, and prints a short confirmation (or the data
-it was asked for). The JSON shapes are documented in docs/subscribers.md.
+Each command opens the store, calls one function of the store (``newsletter.store.subscribers``,
+``stopping``…) or of a job (``newsletter.jobs.subscriptions``, ``importing``) inside one
+transaction, and prints a short confirmation (or the data it was asked for). The JSON shapes are
+documented in docs/subscribers.md.
 """
 
 from __future__ import annotations
@@ -21,33 +22,28 @@ import click
 from sqlalchemy.engine import Connection
 
 from newsletter.cli import AppContext, json_option, now_option, resolve_now
-from newsletter.core.courses import Course
+from newsletter.core.addresses import normalise_email
+from newsletter.core.courses import Course, Timing
 from newsletter.core.errors import ContentError, StoreError
 from newsletter.core.message import Message
+from newsletter.core.orphans import Resolution
 from newsletter.core.schedule import local_to_utc
+from newsletter.core.subscribers import Enrolment, Subscriber
 from newsletter.core.timefmt import format_minute
+from newsletter.files.csv_rows import format_timestamp
 from newsletter.jobs import orphans
-from newsletter.jobs.importing import export_csv, format_timestamp, import_csv
-from newsletter.jobs.orphans import Resolution
+from newsletter.jobs.importing import export_csv, import_csv
+from newsletter.jobs.subscriptions import enrol_subscriber, pause, resume
 from newsletter.store import Store, open_store
+from newsletter.store.enrolments import enrolments_of
+from newsletter.store.stopping import forget_address, unsubscribe
 from newsletter.store.subscribers import (
-    Enrolment,
-    Subscriber,
-    Timing,
     add_subscriber,
-    enrol_subscriber,
-    enrolments_of,
     find_subscriber,
-    forget_address,
     get_subscriber,
     list_subscribers,
-    normalise_email,
-    pause,
-    refuse_suppressed,
-    resume,
-    suppression_for,
-    unsubscribe,
 )
+from newsletter.store.suppressions import refuse_suppressed, suppression_for
 
 LISTED_STATUSES = ("pending", "active", "unsubscribed", "suppressed")
 

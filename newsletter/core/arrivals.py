@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from newsletter.core.courses import personal_schedule
 from newsletter.core.schedule import Schedule, first_due, next_due
-from newsletter.store.subscribers import Enrolment
+from newsletter.core.subscribers import Enrolment
 
 # What a row of the arrival table says about its lesson.
 SENT, QUEUED, DUE, PAUSED, LEFT, STOPPED = "sent", "queued", "due", "paused", "left", "stopped"

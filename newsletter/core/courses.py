@@ -8,14 +8,41 @@ send time) recomputes ``next_due_at`` with ``next_due_for``, so the rule lives i
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from newsletter.core.schedule import Schedule, after_pause, first_due, next_due
+from newsletter.core.errors import StoreError
+from newsletter.core.schedule import Schedule, after_pause, first_due, next_due, next_sendable
+from newsletter.core.subscribers import Subscriber
 from newsletter.core.zones import zone
+
+
+@dataclass(frozen=True)
+class Timing:
+    """What due-time computations need besides the rows: course schedules and the default zone."""
+
+    schedules: Mapping[str, Schedule]
+    default_timezone: str
+
+    def schedule(self, course: str) -> Schedule:
+        try:
+            return self.schedules[course]
+        except KeyError:
+            raise StoreError(unknown_course(course, self.schedules)) from None
+
+    def zone(self, sub: Subscriber) -> ZoneInfo:
+        return self.zone_named(sub.timezone)
+
+    def zone_named(self, timezone: str | None) -> ZoneInfo:
+        return ZoneInfo(timezone or self.default_timezone)
+
+
+def unknown_course(course: str, schedules: Mapping[str, Schedule]) -> str:
+    known = ", ".join(sorted(schedules)) or "none: add schedules/<course>.toml"
+    return f"unknown course {course!r} (known: {known})"
 
 
 def personal_schedule(schedule: Schedule, send_time: str | None) -> Schedule:
@@ -61,6 +88,18 @@ def next_due_for_row(
         paused_until=row.paused_until,
         send_time=send_time,
     )
+
+
+def requeued_at(
+    schedule: Schedule, tz: ZoneInfo, row: Any, send_time: str | None, now: datetime
+) -> datetime:
+    """When the lesson cancelled as a subscriber left a course goes out once they rejoin it:
+    its slot after their last lesson, or the next sendable moment when that slot has passed.
+    (A ``due`` row goes out when its attempt time passes, without a window check of its own.)
+    ``row``: the enrolment's ``enrolled_at`` and ``last_sent_at``."""
+    personal = personal_schedule(schedule, send_time)
+    due = next_due_for(personal, tz=tz, enrolled_at=row.enrolled_at, last_sent_at=row.last_sent_at)
+    return due if due is not None and due >= now else next_sendable(personal, now, tz)
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,10 @@ class RenderError(NewsletterError):
     """A template failed to render; the message names the template file and line."""
 
 
+class WouldOverwrite(NewsletterError):
+    """A file to be created (`init`, `new lesson`) already exists; nothing was written."""
+
+
 class StoreError(NewsletterError):
     """The subscriber store refused an operation (unknown subscriber, bad state change, …)."""
 

@@ -28,6 +28,7 @@ Vocabulary used throughout:
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,9 @@ WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", 
 FirstLesson = Literal["on-enrolment", "next-slot"]
 # What subscribers mid-course get when lessons are added, removed or reordered (docs/plan.md).
 OnChange = Literal["remap", "pin"]
+
+# A local clock time as schedules and subscribers write it: "HH:MM", 24-hour clock.
+CLOCK_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 # Searches walk forward one local day at a time. Validation guarantees a slot within a week; the
 # bound only turns an impossible schedule (a bug) into an error instead of an endless loop.
@@ -251,6 +255,7 @@ def _paused(pauses: Sequence[tuple[dt.datetime, dt.datetime]], at: dt.datetime) 
 
 
 __all__ = [
+    "CLOCK_TIME",
     "WEEKDAYS",
     "Schedule",
     "after_pause",

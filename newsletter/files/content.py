@@ -40,6 +40,7 @@ from newsletter.core.message import (
     _Strict,
 )
 from newsletter.files.folders import ProjectFolders, walk
+from newsletter.files.problems import Loc, field_problems
 
 FRONT_MATTER_LIMIT = 64 * 1024  # bytes; a lesson's metadata is a few hundred
 
@@ -198,27 +199,11 @@ def parse_message(path: Path, text: str) -> Message:
 
 
 def _field_problems(path: Path, err: ValidationError) -> list[str]:
-    problems = []
-    for e in err.errors():
-        loc = _location(e["loc"])
-        msg = e["msg"].removeprefix("Value error, ")
-        if e["type"] == "missing":
-            msg = "is required"
-        elif e["type"] == "extra_forbidden":
-            msg = "is not a known field" + _did_you_mean(e["loc"])
-        problems.append(f"{path}: {loc}: {msg}")
-    return problems
+    found = field_problems(err, whole="front matter", unknown_hint=_did_you_mean)
+    return [f"{path}: {where}: {problem}" for where, problem in found]
 
 
-def _location(loc: tuple[int | str, ...]) -> str:
-    """``("exercises", 0, "why")`` → ``exercises[0].why``: how the author finds it in YAML."""
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else f".{part}" if out else str(part)
-    return out or "front matter"
-
-
-def _did_you_mean(loc: tuple[int | str, ...]) -> str:
+def _did_you_mean(loc: Loc) -> str:
     """A close known field name for a misspelt one, looked up in the model it belongs to."""
     nested: dict[str, type[BaseModel]] = {
         "image": Image,

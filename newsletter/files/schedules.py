@@ -17,13 +17,11 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from newsletter.core.errors import ContentError
 from newsletter.core.message import SLUG
-from newsletter.core.schedule import WEEKDAYS, FirstLesson, OnChange, Schedule
+from newsletter.core.schedule import CLOCK_TIME, WEEKDAYS, FirstLesson, OnChange, Schedule
 from newsletter.files.folders import ProjectFolders
+from newsletter.files.problems import dotted, field_problems
 
 RESERVED_FILES = frozenset({"broadcasts.toml"})  # a later feature's file, not a course
-
-
-_HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 
 _TOML_WHERE = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
@@ -36,7 +34,7 @@ def _parse_hhmm(value: object) -> dt.time:
     # A TOML local time (07:00:00) is accepted too, as long as it is on a whole minute.
     if isinstance(value, dt.time) and value.tzinfo is None and not value.second:
         return value.replace(microsecond=0)
-    match = _HHMM.match(value) if isinstance(value, str) else None
+    match = CLOCK_TIME.match(value) if isinstance(value, str) else None
     if match is None:
         raise ValueError(f"must be HH:MM (got {value!r})")
     return dt.time(int(match[1]), int(match[2]))
@@ -138,21 +136,6 @@ def _window_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
     return []
 
 
-def _pydantic_problems(err: ValidationError) -> list[tuple[str, str]]:
-    problems = []
-    for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "file"
-        msg = e["msg"].removeprefix("Value error, ")
-        if e["type"] == "missing":
-            msg = "is required"
-        elif e["type"] == "extra_forbidden":
-            msg = "is not a known field"
-        elif e["type"] not in ("value_error",) and isinstance(e.get("input"), str | int | float):
-            msg = f"{msg} (got {e['input']!r})"
-        problems.append((loc, msg))
-    return problems
-
-
 def _parse_toml(path: Path, raw: bytes) -> dict[str, Any]:
     try:
         text = raw.decode("utf-8").removeprefix("\ufeff")
@@ -183,7 +166,7 @@ def parse_schedule(path: Path, raw: bytes) -> Schedule:
     try:
         model = ScheduleFile.model_validate(data)
     except ValidationError as err:
-        problems = _pydantic_problems(err) + problems
+        problems = field_problems(err, spell=dotted, show_input=True) + problems
     if problems:
         raise ContentError([f"{path}: {field}: {message}" for field, message in problems])
     return Schedule(

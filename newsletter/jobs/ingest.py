@@ -26,15 +26,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from newsletter.core.addresses import normalise_email
 from newsletter.core.errors import StoreError
-from newsletter.store import ledger
+from newsletter.core.subscribers import NOT_LEFT
 from newsletter.store.schema import deliveries, events, subscribers
-from newsletter.store.subscribers import (
-    NOT_LEFT,
-    get_subscriber_by_id,
-    normalise_email,
-    unsubscribe,
-)
+from newsletter.store.stopping import unsubscribe
+from newsletter.store.subscribers import get_subscriber_by_id
+from newsletter.store.suppressions import suppress
 from newsletter.webhooks.base import Event
 
 SOURCE_PREFIX = "webhook:"
@@ -109,15 +107,13 @@ def _apply(
     source = SOURCE_PREFIX + provider
     if event.type in ("bounced", "complained") and address:
         reason = event.type
-        report.suppressed += ledger.suppress(conn, address, reason, source, event.detail, now)
+        report.suppressed += suppress(conn, address, reason, source, now, event.detail)
     if event.type in ("complained", "unsubscribed"):
         if match is not None and _unsubscribe(conn, match.subscriber_id, source, now):
             report.unsubscribed += 1
         elif match is None and address:
             # Not (or no longer) a subscriber here: still never mail the address again.
-            report.suppressed += ledger.suppress(
-                conn, address, "unsubscribed", source, event.detail, now
-            )
+            report.suppressed += suppress(conn, address, "unsubscribed", source, now, event.detail)
 
 
 def _unsubscribe(conn: Connection, subscriber_id: int, source: str, now: datetime) -> bool:

@@ -4,13 +4,13 @@ A ledger row still to go out (``due``: a retry after a 5xx; ``uncertain``: an in
 whose lesson the author deleted, or renamed, can never be sent: there is nothing to render. Its
 subscriber's course waits on it (an enrolment has no due time while its lesson is on its way),
 so left alone it would hold them for good and fail every `send`. The course's ``on_change``
-(docs/plan.md) decides what happens:
+(docs/plan.md) decides what happens (core/orphans.py, ``decide``):
 
-* ``remap``, and the lesson lives on under a new id (recognised as plan.py recognises a rename:
-  same file and subject, or the same words): the row moves to the new id and goes out as that;
+* ``remap``, and the lesson lives on under a new id (a rename as core/plan_diff.py recognises
+  it: same file and subject, or the same words): the row moves to the new id and goes out as that;
 * otherwise (``pin``, or the lesson is really gone): the row is cancelled and the subscriber
   goes on with their next lesson, due when it would have been had the lesson that is gone
-  never been in the course (``ledger.lessons_skipped``).
+  never been in the course (``progress.lessons_skipped``).
 
 A broadcast row of an issue that is gone is cancelled, and a broadcast still queueing such an
 issue is withdrawn. `send` does all this at the start of every run (``resolve``); `check` and
@@ -23,110 +23,24 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy.engine import Connection
 
 from newsletter.config import Settings
 from newsletter.core.courses import Course
 from newsletter.core.errors import ContentError, NewsletterError
-from newsletter.jobs import broadcasts, plan
-from newsletter.jobs.broadcasts import Broadcast
-from newsletter.jobs.check import Problem
+from newsletter.core.orphans import Found, Orphan, Resolution, decide
+from newsletter.jobs.guard import renamed
+from newsletter.jobs.problem import Problem
+from newsletter.jobs.progress import lessons_skipped
 from newsletter.project import Project
+from newsletter.store import broadcasts as broadcast_rows
 from newsletter.store import open_existing_store
 from newsletter.store import orphans as rows
-from newsletter.store.ledger import lessons_skipped
-
-Action = Literal["move", "cancel"]
-
-
-@dataclass(frozen=True)
-class Resolution:
-    """What happens to the outstanding rows of a message that is gone, and why (in words: the
-    log, `orphans`, `plan`, and a cancelled row's ``last_error``)."""
-
-    action: Action
-    reason: str
-    new_id: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"action": self.action, "moves_to": self.new_id, "reason": self.reason}
-
-
-@dataclass(frozen=True)
-class Orphan:
-    """A message id gone from content/ with deliveries of it still outstanding."""
-
-    message_id: str
-    course: str | None  # None: an issue (broadcast rows)
-    path: str | None  # where it lived, relative to content/, when the sender saw it
-    states: Mapping[str, int]
-    resolution: Resolution
-    emails: tuple[str, ...] = ()  # whom they are for (filled in when asked for)
-
-    @property
-    def kind(self) -> str:
-        return "issue" if self.course is None else "lesson"
-
-    @property
-    def outstanding(self) -> int:
-        return sum(self.states.values())
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "message_id": self.message_id,
-            "kind": self.kind,
-            "course": self.course,
-            "path": None if self.path is None else f"content/{self.path}",
-            "outstanding": self.outstanding,
-            "states": dict(self.states),
-            "subscribers": list(self.emails),
-            **self.resolution.as_dict(),
-        }
-
-
-@dataclass(frozen=True)
-class Found:
-    deliveries: tuple[Orphan, ...] = ()
-    broadcasts: tuple[Broadcast, ...] = ()  # still queueing an issue that is gone
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "deliveries": [o.as_dict() for o in self.deliveries],
-            "broadcasts": [broadcasts.describe(b, {}) for b in self.broadcasts],
-        }
-
+from newsletter.store.seen import seen
 
 # --- finding them and deciding --------------------------------------------------------------
-
-
-def decide(
-    message_id: str,
-    course: str | None,
-    renamed: Mapping[str, plan.Rename],
-    courses: Mapping[str, Course],
-) -> Resolution:
-    """The course's ``on_change`` policy applied to the rows of a message that is gone."""
-    if course is None:
-        return Resolution("cancel", f"issue '{message_id}' is gone from content/")
-    rename, book = renamed.get(message_id), courses.get(course)
-    gone = f"'{message_id}' is gone from content/"
-    if rename is None or book is None:
-        return Resolution("cancel", gone)
-    new = rename.new.message_id
-    if new not in book.lessons:
-        return Resolution("cancel", f"{gone} ('{new}' has its words, in another course)")
-    if book.schedule.on_change == "pin":
-        return Resolution(
-            "cancel", f"{gone} (renamed '{new}', {rename.reason}; on_change = \"pin\" skips it)"
-        )
-    return Resolution("move", f"renamed '{new}' ({rename.reason}; on_change = \"remap\")", new)
-
-
-def _renamed(conn: Connection, project: Project) -> dict[str, plan.Rename]:
-    """Ids the sender has seen that live on under a new id (plan.py's rule), by old id."""
-    return {r.old: r for r in plan.renames(plan.seen(conn), plan.current_versions(project))}
 
 
 def find(
@@ -135,24 +49,24 @@ def find(
     """Every outstanding delivery of a message not in content/, with what `send` will do with
     it; ``who``: with the addresses it is for."""
     known = set(project.content.by_id)
-    seen, renamed = plan.seen(conn), _renamed(conn, project)
+    versions, renames = seen(conn), renamed(conn, project)
     states: dict[tuple[str, str | None], dict[str, int]] = {}
     for row in rows.outstanding_outside(conn, known):
         states.setdefault((row.message_id, row.course), {})[row.state] = row.count
     found = []
     for (message_id, course), counts in states.items():
-        version = seen.get(message_id)
+        version = versions.get(message_id)
         found.append(
             Orphan(
                 message_id,
                 course,
                 version.path if version else None,
                 counts,
-                decide(message_id, course, renamed, courses),
+                decide(message_id, course, renames, courses),
                 tuple(rows.holders(conn, message_id, course)) if who else (),
             )
         )
-    waiting = broadcasts.stored(conn, pending=True)
+    waiting = broadcast_rows.stored(conn, pending=True)
     return Found(tuple(found), tuple(b for b in waiting if b.message_id not in known))
 
 
@@ -166,7 +80,7 @@ def resolution_for(
     """What `send` will do with a delivery of ``message_id``; None while it is in content/."""
     if message_id in project.content.by_id:
         return None
-    return decide(message_id, course, _renamed(conn, project), courses)
+    return decide(message_id, course, renamed(conn, project), courses)
 
 
 # --- settling them --------------------------------------------------------------------------
@@ -222,7 +136,7 @@ def resolve(
     found = find(conn, project, courses)
     done = [str(settle(conn, o, o.resolution, now, courses, default_tz)) for o in found.deliveries]
     if found.broadcasts:
-        broadcasts.withdraw(conn, found.broadcasts, now)
+        broadcast_rows.withdraw(conn, found.broadcasts, now)
         done += [
             f"broadcast #{b.id} of '{b.message_id}' withdrawn (its issue is gone from content/)"
             for b in found.broadcasts
@@ -309,7 +223,8 @@ def _plan(orphan: Mapping[str, Any], them: str) -> str:
 
 
 def broadcast_sentence(b: Mapping[str, Any]) -> str:
-    """One line from ``broadcasts.describe``: a broadcast still queueing an issue that is gone."""
+    """One line from ``core.broadcast.describe``: a broadcast still queueing an issue gone
+    from content/."""
     return (
         f"broadcast #{b['id']} of issue '{b['message_id']}' ({b['audience']}, {b['when']}) is "
         "still queueing, and the issue is gone from content/; the next `send` withdraws it"
@@ -363,13 +278,9 @@ def _unchecked(reason: str) -> Problem:
 
 
 __all__ = [
-    "Found",
-    "Orphan",
-    "Resolution",
     "Settled",
     "by_hand",
     "check_problems",
-    "decide",
     "find",
     "lines",
     "resolution_for",

@@ -1,16 +1,10 @@
 """Fleet-wide pacing: one request rate per provider for every `send` process, on every host.
 
 A throttle inside each process lets N processes send N times the rate the provider allows (and
-earn N times the 429s). So the schedule lives in the database everyone shares: the ``pacing``
-table holds, per provider, ``next_at``, the wall-clock instant (epoch seconds) of the next free
-request slot. Before each request a process takes a slot in one atomic statement,
-
-    INSERT … ON CONFLICT (provider) DO UPDATE SET next_at = max(next_at, :now) + :interval
-    RETURNING next_at
-
-(``greatest`` on PostgreSQL, where the row lock orders concurrent takers; SQLite runs it under
-``BEGIN IMMEDIATE``), then sleeps until its slot begins. Whatever the number of processes,
-request starts are at least one interval apart. A 429 pushes ``next_at`` to the end of the
+earn N times the 429s). So the schedule lives in the database everyone shares (the ``pacing``
+table, ``newsletter.store.pacing``): before each request a process takes the next free slot in
+one atomic statement, then sleeps until its slot begins. Whatever the number of processes,
+request starts are at least one interval apart. A 429 pushes the next slot to the end of the
 wait the provider asked for, so every process backs off, not only the one that was told.
 
 Slots are wall-clock instants, so the hosts' clocks must agree (NTP): a clock that is ε ahead
@@ -22,16 +16,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection
-
-from newsletter.providers.base import Provider
-from newsletter.providers.http import HTTPProvider, Pacer
+from newsletter.providers import Pacer, Pacing
 from newsletter.store import Store
-from newsletter.store.schema import pacing
+from newsletter.store.pacing import next_free, push_back, take_slot
 
 log = logging.getLogger(__name__)
 
@@ -71,58 +59,15 @@ class SharedPacer(Pacer):
             push_back(conn, self.key, self._clock() + seconds)
 
 
-def take_slot(conn: Connection, key: str, now: float, interval: float) -> float:
-    """Reserve the next request slot of ``key``; returns the instant it begins."""
-    t = pacing
-    later = _greatest(conn, t.c.next_at, now) + interval
-    statement = (
-        _insert(conn)
-        .values(provider=key, next_at=now + interval)
-        .on_conflict_do_update(index_elements=[t.c.provider], set_={"next_at": later})
-        .returning(t.c.next_at)
-    )
-    return float(conn.execute(statement).scalar_one()) - interval
+def shared(store: Store) -> Pacing:
+    """Pacing from the fleet-wide schedule in ``store``, for ``get_provider(…, pacing=…)``.
 
+    The rate stays the provider's (``NEWSLETTER_RATE_LIMIT`` or its own default), now for all
+    processes together rather than for each."""
 
-def push_back(conn: Connection, key: str, until: float) -> None:
-    """No slot of ``key`` begins before ``until``."""
-    t = pacing
-    statement = (
-        _insert(conn)
-        .values(provider=key, next_at=until)
-        .on_conflict_do_update(
-            index_elements=[t.c.provider], set_={"next_at": _greatest(conn, t.c.next_at, until)}
-        )
-    )
-    conn.execute(statement)
+    def pacer(key: str, rate: float | None) -> Pacer:
+        if rate:
+            log.debug("%s: %.2f requests/s for the whole fleet", key, rate)
+        return SharedPacer(store, key, 1.0 / rate if rate else 0.0)
 
-
-def next_free(conn: Connection, key: str) -> float:
-    """When the next slot of ``key`` begins (0 when nobody has sent yet)."""
-    found = conn.execute(sa.select(pacing.c.next_at).where(pacing.c.provider == key)).scalar()
-    return float(found or 0.0)
-
-
-def share(provider: Provider, store: Store) -> None:
-    """Make ``provider`` take its request slots from the fleet-wide schedule in ``store``.
-
-    Only HTTP providers are paced; the rate stays theirs (``NEWSLETTER_RATE_LIMIT`` or the
-    provider's default), now for all processes together rather than for each."""
-    if not isinstance(provider, HTTPProvider):
-        return
-    provider.pacer = SharedPacer(store, provider.name, provider.pacer.interval)
-    if provider.pacer.interval:
-        log.debug(
-            "%s: %.2f requests/s for the whole fleet", provider.name, 1 / provider.pacer.interval
-        )
-
-
-def _insert(conn: Connection) -> Any:
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(pacing)
-
-
-def _greatest(conn: Connection, column: Any, value: float) -> Any:
-    # SQLite's two-argument max() is PostgreSQL's greatest().
-    name = "greatest" if conn.dialect.name == "postgresql" else "max"
-    return getattr(sa.func, name)(column, sa.literal(value, sa.Double()), type_=sa.Double())
+    return pacer

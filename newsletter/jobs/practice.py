@@ -11,10 +11,10 @@ from datetime import date, datetime
 from sqlalchemy.engine import Connection
 
 from newsletter.core import practice as rules
+from newsletter.core.subscribers import Enrolment, Subscriber
 from newsletter.core.zones import zone
 from newsletter.store import Store
 from newsletter.store import practice as log
-from newsletter.store.subscribers import Enrolment, Subscriber
 
 
 def today(sub: Subscriber, now: datetime, default_tz: str) -> date:

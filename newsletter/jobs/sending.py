@@ -7,6 +7,8 @@ point leaves rows that the next run can classify (see store/ledger.py). Ctrl-C (
 run between two steps: the rows of the batch in hand go back to ``due`` if they were not handed
 to the provider yet, and are classified as after a crash (``uncertain``, or ``due`` again for an
 idempotent provider) if they were; the report says the run was interrupted.
+
+Queueing the due lessons is queueing.py's job, recording the provider's answers recording.py's.
 """
 
 from __future__ import annotations
@@ -17,14 +19,13 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Container, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy.engine import Connection
 
 from newsletter.clock import system_time
-from newsletter.core.courses import Course
 from newsletter.core.due import DueItem
 from newsletter.core.email import OutgoingEmail, SendResult
 from newsletter.core.errors import (
@@ -34,8 +35,8 @@ from newsletter.core.errors import (
     UnsupportedFeature,
 )
 from newsletter.core.tokens import Tokens
-from newsletter.jobs import broadcasts, orphans, plan, practice
-from newsletter.jobs.broadcasts import Broadcast
+from newsletter.jobs import broadcasting, guard, orphans, practice, queueing, recording
+from newsletter.jobs.queueing import iter_due
 from newsletter.project import Project
 from newsletter.providers import Provider, provider_class
 from newsletter.render.personalise import Envelopes
@@ -119,43 +120,6 @@ def pid_alive(host: str, pid: int) -> bool:
     return True
 
 
-def iter_due(
-    conn: Connection,
-    now: datetime,
-    courses: dict[str, Course],
-    default_tz: str,
-    limit: int | None,
-    specs: Sequence[Broadcast] = (),
-    known: Container[str] | None = None,
-) -> Iterator[DueItem]:
-    """Retries (and queued broadcasts) that are ready, then broadcasts and lessons whose time
-    has come; at most ``limit``. ``specs``: the entries of schedules/broadcasts.toml; ``known``:
-    the message ids in content/ (a row of any other is settled, not sent: orphans.py)."""
-    count = 0
-    for source in (
-        ledger.pending_retries(conn, now, default_tz),
-        broadcasts.due_items(conn, now, specs, default_tz),
-        ledger.due_lessons(conn, now, courses, default_tz),
-    ):
-        for item in source:
-            if limit is not None and count >= limit:
-                return
-            if item.message_id and (known is None or item.message_id in known):
-                count += 1
-                yield item
-
-
-def list_due(
-    store: Store, project: Project, now: datetime, limit: int | None = None
-) -> list[DueItem]:
-    """What a send at ``now`` would deliver, without changing anything."""
-    with store.read() as conn:
-        courses = project.courses
-        tz = project.settings.default_timezone
-        known = project.content.by_id
-        return list(iter_due(conn, now, courses, tz, limit, project.broadcasts, known))
-
-
 class SendRun:
     """One execution of `newsletter send`."""
 
@@ -188,7 +152,7 @@ class SendRun:
     ) -> SendReport:
         with self.store.read() as conn:
             # A content change that would send someone a lesson again stops the whole run.
-            plan.refuse_resends(conn, self.project)
+            guard.refuse_resends(conn, self.project)
         if options.dry_run:
             return self._dry_run(now, options, progress)
         report = SendReport()
@@ -250,10 +214,10 @@ class SendRun:
         with self.store.write() as conn:
             # Concurrent senders would each add the file's new broadcasts and seen messages.
             one_at_a_time(conn, "newsletter.send.queue")
-            report.queued += broadcasts.queue_due(
+            report.queued += broadcasting.queue_due(
                 conn, now, self.project.broadcasts, self.default_tz
             )
-            plan.record_seen(conn, self.project, now)
+            guard.record_seen(conn, self.project, now)
             runs.mark_queued(conn, self.run_id, self.wall())
         if report.queued:
             log.info("queued %d emails", report.queued)
@@ -266,7 +230,7 @@ class SendRun:
         while limit is None or queued < limit:
             left = None if limit is None else limit - queued
             with self.store.write() as conn:
-                count, after = ledger.materialise_page(
+                count, after = queueing.materialise_page(
                     conn, now, self.courses, self.default_tz, after, left
                 )
             queued += count
@@ -361,7 +325,7 @@ class SendRun:
         if not results:
             return
         with self.store.write() as conn:
-            ledger.record_results(
+            recording.record_results(
                 conn, self.run_id, results, by_id, now, self.courses, self.default_tz
             )
         self._count(results, by_id, report)
@@ -446,3 +410,16 @@ def _is_idempotent(provider_name: str) -> bool:
         return provider_class(provider_name).idempotent
     except NewsletterError:
         return False
+
+
+def send_one(provider: Provider, email: OutgoingEmail) -> SendResult:
+    """Send one email that is no ledger row (`test-send`, a signup's confirmation) and return
+    the provider's answer about it. The caller made ``provider`` and closes it. Errors that stop
+    a run (refused credentials, a request that was never sent) are raised as they are; a
+    provider that answers nothing about the email leaves it ``uncertain``: it may have gone out.
+    """
+    results = provider.send_batch([email])
+    found = next((r for r in results if r.delivery_id == email.delivery_id), None)
+    if found is None:
+        return SendResult(email.delivery_id, "uncertain", error=f"{provider.name}: no answer")
+    return found

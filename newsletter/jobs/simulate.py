@@ -20,24 +20,18 @@ from typing import ClassVar
 import sqlalchemy as sa
 
 from newsletter.clock import Clock
-from newsletter.core.courses import personal_schedule
+from newsletter.core.courses import Timing, personal_schedule
 from newsletter.core.email import OutgoingEmail, SendResult
 from newsletter.core.schedule import sendable
 from newsletter.core.zones import zone
 from newsletter.jobs.sending import SendOptions, SendRun
+from newsletter.jobs.subscriptions import enrol_subscriber, pause, resume
 from newsletter.project import Project
 from newsletter.providers.base import Provider
 from newsletter.store import Store
 from newsletter.store.schema import deliveries, enrolments, subscribers
-from newsletter.store.subscribers import (
-    Timing,
-    add_subscriber,
-    enrol_subscriber,
-    get_subscriber,
-    pause,
-    resume,
-    unsubscribe,
-)
+from newsletter.store.stopping import unsubscribe
+from newsletter.store.subscribers import add_subscriber, get_subscriber
 
 COURSE = "protect-your-back"
 

@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from newsletter.jobs.broadcasts import listing
+from newsletter.jobs.broadcasting import listing
 from newsletter.project import Project
 from newsletter.store import practice
 from newsletter.store.schema import deliveries, enrolments, events, subscribers, suppressions

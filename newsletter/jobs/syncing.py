@@ -10,8 +10,9 @@ import logging
 from datetime import datetime
 
 from newsletter.providers import Provider
-from newsletter.store import Store, ledger
+from newsletter.store import Store
 from newsletter.store.schema import events
+from newsletter.store.suppressions import suppress
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +33,8 @@ def sync_suppressions(store: Store, provider: Provider, now: datetime) -> int:
     added = 0
     with store.write() as conn:
         for entry in found:
-            added += ledger.suppress(
-                conn, entry.email, entry.reason, f"sync:{provider.name}", entry.detail, now
+            added += suppress(
+                conn, entry.email, entry.reason, f"sync:{provider.name}", now, entry.detail
             )
         conn.execute(
             events.insert().values(

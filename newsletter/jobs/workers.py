@@ -162,10 +162,10 @@ def run_worker(job: Job) -> SendReport:
         settings = load_settings(job.project_dir, **job.overrides)
         project = Project(settings)
         store = open_store(settings)
-        provider = get_provider(settings)
+        # The fleet's pace, as for separate `send` commands.
+        provider = get_provider(settings, pacing=pacing.shared(store))
     except NewsletterError as err:
         return SendReport(errors=[str(err)])
-    pacing.share(provider, store)  # the fleet's pace, as for separate `send` commands
     gc.freeze()  # as `send` does (cli/sending.py): start-up objects out of the collector's way
     try:
         run = SendRun(project, store, provider)

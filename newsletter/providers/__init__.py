@@ -12,6 +12,7 @@ from importlib.metadata import entry_points
 from newsletter.config import Settings, env_var
 from newsletter.core.errors import ConfigError
 from newsletter.providers.base import Provider, SuppressedAddress
+from newsletter.providers.pacer import Pacer, Pacing
 
 BUILTIN: dict[str, str] = {
     "file": "newsletter.providers.file:FileProvider",
@@ -54,12 +55,16 @@ def provider_class(name: str) -> type[Provider]:
     return cls
 
 
-def get_provider(settings: Settings) -> Provider:
-    """The configured provider, with its settings read and checked."""
-    return provider_class(settings.provider).from_settings(settings)
+def get_provider(settings: Settings, *, pacing: Pacing | None = None) -> Provider:
+    """The configured provider, with its settings read and checked. ``pacing`` makes its
+    pacer (``newsletter.jobs.pacing.shared`` for a rate that holds across processes); by
+    default each process keeps the rate on its own."""
+    return provider_class(settings.provider).from_settings(settings, pacing=pacing)
 
 
 __all__ = [
+    "Pacer",
+    "Pacing",
     "Provider",
     "SuppressedAddress",
     "available",

@@ -2,7 +2,8 @@
 
 A provider takes a batch of fully rendered, personalised emails and answers with one result per
 email. It never touches the ledger: the sender records the results. HTTP providers share
-``HTTPProvider`` (in ``http.py``): one session, timeouts, status handling, retries and pacing.
+``HTTPProvider`` (in ``http.py``): one session, timeouts, status handling, retries and pacing;
+their modules share the helpers in ``utils.py``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,11 @@ from datetime import datetime
 from typing import ClassVar, Literal
 
 from newsletter.config import Settings
-from newsletter.core.email import MergeFields, OutgoingEmail, SendResult
+from newsletter.core.email import OutgoingEmail, SendResult
+from newsletter.providers.pacer import Pacing
+
+# Why the provider will not deliver to an address, in our words (each provider maps its own).
+Reason = Literal["bounced", "complained", "unsubscribed", "rejected"]
 
 
 @dataclass(frozen=True)
@@ -22,7 +27,7 @@ class SuppressedAddress:
     """An address the provider will not deliver to, pulled by `newsletter sync`."""
 
     email: str
-    reason: Literal["bounced", "complained", "unsubscribed", "rejected"]
+    reason: Reason
     detail: str = ""
     at: datetime | None = None
 
@@ -60,7 +65,9 @@ class Provider(ABC):
         self.sandbox = False
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Provider:
+    def from_settings(cls, settings: Settings, *, pacing: Pacing | None = None) -> Provider:
+        """The provider for ``settings``. ``pacing`` makes the pacer of a provider that sends
+        requests (see ``pacer.py``); one that makes none, as this base, has nothing to pace."""
         return cls(settings)
 
     @abstractmethod
@@ -77,44 +84,3 @@ class Provider(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook, most providers hold nothing
         """Release connections."""
-
-
-# -- for providers that merge per-recipient fields themselves (SendGrid, Mailgun, …) ---------
-
-
-def merge_fields_of(email: OutgoingEmail) -> MergeFields:
-    """The email's template and values; an email without them is a template without fields."""
-    return email.merge or MergeFields((email.html,), (email.text,), {}, {})
-
-
-def merge_groups(emails: Sequence[OutgoingEmail], size: int) -> list[list[OutgoingEmail]]:
-    """Emails that can share one request body: same message, subject, tag and template.
-
-    Each group is cut into requests of at most ``size`` recipients in which no address appears
-    twice (providers that key per-recipient data by address refuse a repeated one).
-    """
-    groups: dict[tuple[object, ...], list[tuple[list[OutgoingEmail], set[str]]]] = {}
-    for email in emails:
-        fields = merge_fields_of(email)
-        key = (email.message_id, email.subject, email.tag, fields.html, fields.text)
-        chunks = groups.setdefault(key, [])
-        address = email.to_email.casefold()
-        for chunk, seen in chunks:
-            if len(chunk) < size and address not in seen:
-                break
-        else:
-            chunk, seen = [], set()
-            chunks.append((chunk, seen))
-        chunk.append(email)
-        seen.add(address)
-    return [chunk for chunks in groups.values() for chunk, _ in chunks]
-
-
-def shared_headers(emails: Sequence[OutgoingEmail]) -> dict[str, str]:
-    """The headers every email of ``emails`` carries with the same value."""
-    first, *rest = emails
-    return {
-        name: value
-        for name, value in first.headers.items()
-        if all(e.headers.get(name) == value for e in rest)
-    }

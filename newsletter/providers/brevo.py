@@ -25,20 +25,30 @@ import logging
 import re
 import uuid
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from email.header import Header
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import requests
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from newsletter.config import Settings
+from newsletter.config import Settings, read_env_settings
 from newsletter.core.email import OutgoingEmail, SendResult
 from newsletter.core.errors import ProviderAuthError
-from newsletter.providers.base import SuppressedAddress, merge_groups
-from newsletter.providers.http import Call, HTTPProvider, all_results, as_utc, excerpt, json_body
+from newsletter.core.timestamps import parse_timestamp
+from newsletter.providers.base import Reason, SuppressedAddress
+from newsletter.providers.http import HTTPProvider, Payload, all_results
 from newsletter.providers.mime import ascii_address
-from newsletter.providers.settings import ApiKey, ApiURL, read_provider_settings
+from newsletter.providers.settings import ApiKey, ApiURL
+from newsletter.providers.utils import (
+    SYNC_OVERLAP,
+    as_utc,
+    excerpt,
+    json_body,
+    mentions,
+    merge_groups,
+    one_line,
+)
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +66,7 @@ MAX_NAME = 70
 SANDBOX_HEADER = {"X-Sib-Sandbox": "drop"}
 # Derives the idempotency key (Brevo wants a UUID) from the ledger keys.
 KEY_NAMESPACE = uuid.UUID("6f1f4d3e-5b7a-4c55-9a55-4e6577736c74")
-SYNC_OVERLAP = timedelta(days=1)
 
-Reason = Literal["bounced", "complained", "unsubscribed", "rejected"]
 # https://developers.brevo.com/reference/get-transac-blocked-contacts
 REASONS: dict[str, Reason] = {
     "hardBounce": "bounced",
@@ -95,7 +103,6 @@ class BrevoProvider(HTTPProvider):
     batch_size: ClassVar[int] = 500
     idempotent: ClassVar[bool] = False
     repeatable: ClassVar[bool] = True
-    default_api_url = DEFAULT_API_URL
     key_env_var = "NEWSLETTER_BREVO_API_KEY"
     # Batch sends (messageVersions) are limited to 100 requests a minute.
     # https://developers.brevo.com/docs/batch-send-transactional-emails
@@ -104,7 +111,6 @@ class BrevoProvider(HTTPProvider):
     def __init__(
         self, settings: Settings, *, api_key: str, api_url: str = DEFAULT_API_URL, **options: Any
     ):
-        options.setdefault("rate", settings.rate_limit)
         super().__init__(settings, api_url=api_url, **options)
         self.session.headers["api-key"] = api_key
         self.session.headers["Accept"] = "application/json"
@@ -112,49 +118,49 @@ class BrevoProvider(HTTPProvider):
 
     @classmethod
     def from_settings(cls, settings: Settings, **options: Any) -> BrevoProvider:
-        own = read_provider_settings(BrevoSettings, settings)
+        own = read_env_settings(BrevoSettings, settings)
         return cls(settings, api_key=own.api_key.get_secret_value(), api_url=own.api_url, **options)
 
-    # -- building ----------------------------------------------------------------------------
+    # -- building: one request per message, each recipient a message version ----------------
 
-    def build_requests(self, emails: Sequence[OutgoingEmail]) -> list[Call]:
+    def chunks(self, emails: Sequence[OutgoingEmail]) -> list[Sequence[OutgoingEmail]]:
+        # In ledger order (the same rows make the same requests, and keys). One message,
+        # subject and tag per request (tags are per request in Brevo), no address twice.
         ordered = sorted(emails, key=lambda e: e.delivery_id)
-        calls = []
-        # One message, subject and tag per request (tags are per request in Brevo), no address
-        # twice in one request.
-        for group in merge_groups(ordered, MAX_VERSIONS):
-            template = html_template(group[0])
-            for chunk in _by_size(group, template):
-                calls.append(Call("POST", SEND_PATH, chunk, json=self.body(chunk, template)))
-        return calls
+        return [
+            chunk
+            for group in merge_groups(ordered, MAX_VERSIONS)
+            for chunk in _by_size(group, html_template(group[0]))
+        ]
 
-    def body(self, emails: Sequence[OutgoingEmail], template: str | None) -> dict[str, Any]:
-        """One request for ``emails`` (all of the same message), as Brevo's ``sendTransacEmail``."""
+    def payload(self, emails: Sequence[OutgoingEmail]) -> Payload:
+        """``sendTransacEmail`` for ``emails`` (all of the same message)."""
         first = emails[0]
+        template = html_template(first)
         headers = {"idempotencyKey": request_key(emails)}
         if self.sandbox:
             headers.update(SANDBOX_HEADER)
         body: dict[str, Any] = {
             "sender": self._sender,
-            "subject": _unquoted(" ".join(first.subject.split())),
+            "subject": _unquoted(one_line(first.subject)),
             "htmlContent": template if template is not None else quote_html(first.html),
             "textContent": _unquoted(first.text),
             "tags": [first.tag],
             "headers": headers,
-            "messageVersions": [self.version(e, template) for e in emails],
+            "messageVersions": [self._version(e, template) for e in emails],
         }
         if self.sender.reply_to:
             body["replyTo"] = {"email": ascii_address(self.sender.reply_to)}
-        return body
+        return Payload("POST", SEND_PATH, emails, json=body)
 
-    def version(self, email: OutgoingEmail, template: str | None) -> dict[str, Any]:
+    def _version(self, email: OutgoingEmail, template: str | None) -> dict[str, Any]:
         """One recipient's ``messageVersions`` entry: address, fields, text and headers."""
         version: dict[str, Any] = {
             "to": [_person(email.to_name, email.to_email)],
             "textContent": _unquoted(email.text),
             # Each version carries all the headers: whether Brevo merges them with the
             # request's own is undocumented (django-anymail relies on per-version headers).
-            "headers": self.headers(email),
+            "headers": self._headers(email),
         }
         if template is not None and email.merge is not None:
             version["params"] = dict(email.merge.html_values)
@@ -162,7 +168,7 @@ class BrevoProvider(HTTPProvider):
             version["htmlContent"] = quote_html(email.html)
         return version
 
-    def headers(self, email: OutgoingEmail) -> dict[str, str]:
+    def _headers(self, email: OutgoingEmail) -> dict[str, str]:
         headers = {name: safe for name, value in email.headers.items() if (safe := _ascii(value))}
         # Comes back in webhooks as "X-Mailin-custom", so events map to the ledger row.
         # https://developers.brevo.com/docs/transactional-webhooks
@@ -176,20 +182,20 @@ class BrevoProvider(HTTPProvider):
 
     # -- answers -----------------------------------------------------------------------------
 
-    def parse_response(self, call: Call, response: requests.Response) -> list[SendResult]:
+    def parse_response(self, payload: Payload, response: requests.Response) -> list[SendResult]:
         status = response.status_code
         body = json_body(response)
         if status in (200, 201, 202):
-            return self._accepted(call, body)
+            return self._accepted(payload, body)
         if not isinstance(body, dict):
-            return all_results(call, "retry", f"brevo: HTTP {status}: {excerpt(response)}")
+            return all_results(payload, "retry", f"brevo: HTTP {status}: {excerpt(response)}")
         code, message = str(body.get("code", "")), str(body.get("message", ""))
         error = f"brevo: HTTP {status} {code}: {message}"
         if code == "duplicate_parameter" and status == 400:
             # The idempotency key was used within 30 minutes: the very same request (same rows,
             # same key) already went through, so these emails are on their way.
-            log.info("brevo: request %s was already accepted", call.json["headers"])
-            return [SendResult(e.delivery_id, "sent") for e in call.emails]
+            log.info("brevo: request %s was already accepted", payload.json["headers"])
+            return [SendResult(e.delivery_id, "sent") for e in payload.emails]
         if status == 402 or code == "not_enough_credits":
             raise ProviderAuthError(
                 f"brevo refused to send ({code}: {message}): add email credits to the account",
@@ -204,48 +210,52 @@ class BrevoProvider(HTTPProvider):
                 status=status,
                 body=message,
             )
-        return self._blame(call, status, error, message)
+        return self._blame(payload, status, error, message)
 
-    def _accepted(self, call: Call, body: Any) -> list[SendResult]:
+    def _accepted(self, payload: Payload, body: Any) -> list[SendResult]:
+        emails = payload.emails
         ids: list[Any] = []
         if isinstance(body, dict):
             ids = body.get("messageIds") or ([body["messageId"]] if body.get("messageId") else [])
-        if len(ids) != len(call.emails):  # accepted; the ids cannot be matched to the emails
-            ids = [None] * len(call.emails)
+        if len(ids) != len(emails):  # accepted; the ids cannot be matched to the emails
+            ids = [None] * len(emails)
         return [
             SendResult(e.delivery_id, "sent", str(i) if i else None)
-            for e, i in zip(call.emails, ids, strict=True)
+            for e, i in zip(emails, ids, strict=True)
         ]
 
-    def _blame(self, call: Call, status: int, error: str, message: str) -> list[SendResult]:
+    def _blame(self, payload: Payload, status: int, error: str, message: str) -> list[SendResult]:
         """A refused request. One bad address refuses the whole batch, and Brevo's message
-        ("email is not valid in to") may not say which: the batch is then split (``call``)."""
-        if status != 400 or not _about_an_address(message, call.emails):
-            return all_results(call, "retry", error)
-        if len(call.emails) == 1:
-            return [SendResult(call.emails[0].delivery_id, "failed", error=error, suppress=True)]
-        named = {e.delivery_id for e in call.emails if mentions(message, e.to_email)}
+        ("email is not valid in to") may not say which: the batch is then split (``post``)."""
+        emails = payload.emails
+        if status != 400 or not _about_an_address(message, emails):
+            return all_results(payload, "retry", error)
+        if len(emails) == 1:
+            return [SendResult(emails[0].delivery_id, "failed", error=error, suppress=True)]
+        named = {e.delivery_id for e in emails if mentions(message, e.to_email)}
         raise _AddressRefused(named, error)
 
-    def call(self, call: Call) -> list[SendResult]:
+    def post(self, payload: Payload) -> list[SendResult]:
         try:
-            return super().call(call)
+            return super().post(payload)
         except _AddressRefused as refused:
-            return self._without_bad_addresses(call, refused)
+            return self._without_bad_addresses(payload, refused)
 
-    def _without_bad_addresses(self, call: Call, refused: _AddressRefused) -> list[SendResult]:
+    def _without_bad_addresses(
+        self, payload: Payload, refused: _AddressRefused
+    ) -> list[SendResult]:
         """Send the rest of a refused batch: without the addresses Brevo named, or in two
         halves until the one it did not name is alone (a few more requests, no lost emails)."""
         results = [
             SendResult(e.delivery_id, "failed", error=refused.error, suppress=True)
-            for e in call.emails
+            for e in payload.emails
             if e.delivery_id in refused.named
         ]
-        rest = [e for e in call.emails if e.delivery_id not in refused.named]
+        rest = [e for e in payload.emails if e.delivery_id not in refused.named]
         half = len(rest) // 2
         for part in [rest] if refused.named else [rest[:half], rest[half:]]:
             for request in self.build_requests(part):
-                results.extend(self.call(request))
+                results.extend(self.post(request))
         return results
 
     def _check_credentials(self, response: requests.Response) -> None:
@@ -277,7 +287,8 @@ class BrevoProvider(HTTPProvider):
             body = self.get_json(BLOCKED_PATH, {"limit": page, "offset": offset, "sort": "desc"})
             contacts = body.get("contacts") if isinstance(body, dict) else None
             for contact in contacts or []:
-                at = _parse_time(contact.get("blockedAt"))
+                # A date-time, or sometimes only a day (then its start, in UTC).
+                at = parse_timestamp(contact.get("blockedAt"))
                 if stop is not None and at is not None and at < stop:
                     return
                 reason_info = contact.get("reason") or {}
@@ -348,12 +359,6 @@ def request_key(emails: Sequence[OutgoingEmail]) -> str:
     return str(uuid.uuid5(KEY_NAMESPACE, "\n".join(sorted(e.idempotency_key for e in emails))))
 
 
-def mentions(text: str, address: str) -> bool:
-    """Whether ``text`` names ``address`` (not merely a longer address containing it)."""
-    pattern = rf"(?<![\w.+-]){re.escape(address)}(?![\w-]|\.\w)"
-    return re.search(pattern, text, re.IGNORECASE) is not None
-
-
 def _by_size(group: list[OutgoingEmail], template: str | None) -> Iterator[list[OutgoingEmail]]:
     """``group`` cut so that no request grows beyond MAX_REQUEST_CHARS."""
     base = len(template) if template is not None else 0
@@ -394,13 +399,3 @@ def _ascii(value: str) -> str | None:
 def _unquoted(text: str) -> str:
     """Subject and plain text, kept clear of template syntax in case Brevo renders them too."""
     return _TEMPLATE_SYNTAX.sub(lambda m: m.group(0)[0] + " " + m.group(0)[1], text)
-
-
-def _parse_time(value: Any) -> datetime | None:
-    """``blockedAt``: a date-time, or sometimes only a day (then its start, in UTC)."""
-    if not value:
-        return None
-    try:
-        return as_utc(datetime.fromisoformat(str(value).replace("Z", "+00:00")))
-    except ValueError:
-        return None

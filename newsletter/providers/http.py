@@ -1,10 +1,14 @@
 """What every HTTP API provider shares: one session, timeouts, pacing, retries, status handling.
 
-A provider subclass keeps three steps apart (as django-anymail does):
+Each provider module keeps three steps apart (django-anymail's split):
 
-* ``build_requests(emails)`` — pure: the request(s) for a batch, easy to test field by field;
-* ``HTTPProvider.call`` — the network: pacing, 429 with Retry-After, 5xx and connection retries;
-* ``parse_response(call, response)`` — the provider's answer as one ``SendResult`` per email.
+* build — pure, easy to test field by field: ``chunks(emails)`` cuts a batch into the emails
+  that share one request (the provider's limits and grouping rules), and ``payload(emails)``
+  builds that request: method, path, JSON, form or bytes, headers. Every provider names its
+  builder ``payload``;
+* post — ``HTTPProvider.post``, the network: pacing, 429 with Retry-After, 5xx and connection
+  retries, the credentials check;
+* parse — ``parse_response(payload, response)``: the answer as one ``SendResult`` per email.
 
 What is safe to retry depends on whether the request may have reached the provider. A refused
 connection or a connect timeout never did, so it is retried, and when it keeps failing the
@@ -18,10 +22,8 @@ from __future__ import annotations
 
 import datetime
 import email.utils
-import json
 import logging
 import random
-import threading
 import time
 from abc import abstractmethod
 from collections.abc import Callable, Mapping, Sequence
@@ -38,7 +40,9 @@ from newsletter.config import Settings
 from newsletter.core.email import Outcome, OutgoingEmail, SendResult
 from newsletter.core.errors import NewsletterError, ProviderAuthError, ProviderError, RequestNotSent
 from newsletter.providers.base import Provider
+from newsletter.providers.pacer import Pacer, Pacing
 from newsletter.providers.scrub import Scrubber
+from newsletter.providers.utils import json_body
 
 log = logging.getLogger(__name__)
 
@@ -55,61 +59,29 @@ CREDENTIAL_HEADERS = frozenset(
 
 
 @dataclass
-class Call:
-    """One HTTP request to the provider, for the emails it carries."""
+class Payload:
+    """One request to the provider, as its ``payload`` builder made it, for the emails it
+    carries. Pure data: nothing is sent until ``HTTPProvider.post``."""
 
     method: str
     path: str  # appended to the API base URL
     emails: Sequence[OutgoingEmail]
     json: Any = None
-    data: Any = None  # form fields (Mailgun)
+    data: Any = None  # form fields (Mailgun) or an encoded body (Postmark)
     files: Any = None
     headers: dict[str, str] = field(default_factory=dict)
 
 
-class Pacer:
-    """Client-side pacing: at most ``rate`` requests per second from this process.
-
-    Several processes sending through one account each need a share of the provider's limit;
-    ``newsletter.jobs.pacing`` has a pacer shared through the database for that.
-    """
-
-    def __init__(
-        self,
-        rate: float | None,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ):
-        self.interval = 1.0 / rate if rate else 0.0
-        self._clock = clock
-        self._sleep = sleep
-        self._next = 0.0
-        self._lock = threading.Lock()
-
-    def wait(self) -> None:
-        # No early return when unpaced: a hold() after a 429 must still be waited out.
-        with self._lock:
-            now = self._clock()
-            start = max(now, self._next)
-            self._next = start + self.interval
-        if start > now:
-            self._sleep(start - now)
-
-    def hold(self, seconds: float) -> None:
-        """The provider asked us to back off: nobody in this process sends before then."""
-        with self._lock:
-            self._next = max(self._next, self._clock() + seconds)
-
-
 class HTTPProvider(Provider):
-    """Base of the providers that speak HTTP. Subclasses fill in the class attributes and the
-    two pure steps."""
+    """Base of the providers that speak HTTP. Subclasses fill in the class attributes, the
+    builder (``payload``, with ``chunks`` when a batch is not simply cut by size) and the
+    parser (``parse_response``)."""
 
-    # Settings attribute names that hold the base URL and the key (for error messages).
-    default_api_url: ClassVar[str]
+    # The variable(s) that hold the credentials, named in error messages.
     key_env_var: ClassVar[str]
     default_rate: ClassVar[float | None] = None  # requests per second; None = unpaced
+    # Emails per request when a batch is simply cut by size (None: ``batch_size``).
+    per_request: ClassVar[int | None] = None
     # True when repeating the very same request cannot deliver twice (it carries an idempotency
     # key) although the provider is not ``idempotent`` across runs (its keys expire, or a later
     # run may batch the emails differently): a read timeout is then retried, not "uncertain".
@@ -122,24 +94,33 @@ class HTTPProvider(Provider):
         api_url: str,
         rate: float | None = None,
         session: requests.Session | None = None,
-        pacer: Pacer | None = None,
+        pacing: Pacing | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ):
         super().__init__(settings)
         self.api_url = api_url.rstrip("/")
         self.session = session or _new_session()
-        self.pacer = pacer or Pacer(rate if rate is not None else self.default_rate, sleep=sleep)
+        if rate is None:  # NEWSLETTER_RATE_LIMIT, else the provider's own default
+            rate = settings.rate_limit if settings.rate_limit is not None else self.default_rate
+        # Given at construction, never swapped later: this process's own pace by default.
+        self.pacer = pacing(self.name, rate) if pacing else Pacer(rate, sleep=sleep)
         self._sleep = sleep
 
-    # -- to implement ----------------------------------------------------------------------
+    # -- to implement: build and parse ---------------------------------------------------------
+
+    def chunks(self, emails: Sequence[OutgoingEmail]) -> list[Sequence[OutgoingEmail]]:
+        """``emails`` cut into the groups that each go in one request: by ``per_request``
+        unless the provider has rules of its own (one message per request…)."""
+        size = self.per_request or self.batch_size
+        return [emails[i : i + size] for i in range(0, len(emails), size)]
 
     @abstractmethod
-    def build_requests(self, emails: Sequence[OutgoingEmail]) -> list[Call]:
-        """The HTTP requests that send ``emails`` (one per provider batch)."""
+    def payload(self, emails: Sequence[OutgoingEmail]) -> Payload:
+        """The request that sends ``emails`` (one of ``chunks``): pure, no I/O."""
 
     @abstractmethod
-    def parse_response(self, call: Call, response: requests.Response) -> list[SendResult]:
-        """One result per email of ``call``, from the provider's answer to it."""
+    def parse_response(self, payload: Payload, response: requests.Response) -> list[SendResult]:
+        """One result per email of ``payload``, from the provider's answer to it."""
 
     def auth(self) -> Any:
         """requests' ``auth=`` argument, for providers that use HTTP Basic or a signer."""
@@ -186,9 +167,9 @@ class HTTPProvider(Provider):
 
     def _send_batch(self, emails: Sequence[OutgoingEmail]) -> list[SendResult]:
         results: list[SendResult] = []
-        for call in self._build(emails):
+        for payload in self._build(emails):
             try:
-                results.extend(self.call(call))
+                results.extend(self.post(payload))
             except RequestNotSent as err:
                 # The earlier requests of the batch did go out: their answers must be kept.
                 raise RequestNotSent(str(err), answered=results) from err
@@ -207,7 +188,11 @@ class HTTPProvider(Provider):
                 break
         return results
 
-    def _build(self, emails: Sequence[OutgoingEmail]) -> list[Call]:
+    def build_requests(self, emails: Sequence[OutgoingEmail]) -> list[Payload]:
+        """Every request of a batch, built before the first is sent."""
+        return [self.payload(chunk) for chunk in self.chunks(emails)]
+
+    def _build(self, emails: Sequence[OutgoingEmail]) -> list[Payload]:
         try:
             return self.build_requests(emails)
         except NewsletterError:  # a refusal of ours (UnsupportedFeature…) says what is wrong
@@ -218,30 +203,30 @@ class HTTPProvider(Provider):
                 f"{self.name}: the request could not be built ({type(err).__name__})"
             ) from err
 
-    def call(self, call: Call) -> list[SendResult]:
+    def post(self, payload: Payload) -> list[SendResult]:
         """Send one request, retrying what is safe to retry; one result per email, with no
         credential in its error text (nor in a ProviderError raised). Raises
         ``RequestNotSent`` when the request cannot have reached the provider."""
         try:
-            results = self._call(call)
+            results = self._post(payload)
         except ProviderError as err:
             self.scrubber().error(err)
             raise
         scrub = self.scrubber()
         return [scrub.result(r) for r in results]
 
-    def _call(self, call: Call) -> list[SendResult]:
+    def _post(self, payload: Payload) -> list[SendResult]:
         attempts = rate_waits = 0
         while True:
             self.pacer.wait()
             try:
-                response = self._request(call)
+                response = self._request(payload)
             except requests.RequestException as err:
                 attempts += 1
                 never_arrived = _never_arrived(err)
                 if not never_arrived and not (self.idempotent or self.repeatable):
                     return all_results(
-                        call, "uncertain", f"{self.name}: no answer ({_reason(err)})"
+                        payload, "uncertain", f"{self.name}: no answer ({_reason(err)})"
                     )
                 if attempts >= MAX_ATTEMPTS:
                     if never_arrived:
@@ -249,7 +234,7 @@ class HTTPProvider(Provider):
                             f"{self.name}: could not connect to {_shown(self.api_url)} "
                             f"({_reason(err)})"
                         ) from None
-                    return all_results(call, "retry", f"{self.name}: {_reason(err)}")
+                    return all_results(payload, "retry", f"{self.name}: {_reason(err)}")
                 self._backoff(attempts)
                 continue
             status = response.status_code
@@ -257,17 +242,19 @@ class HTTPProvider(Provider):
             if status == 429:
                 rate_waits += 1
                 if rate_waits > MAX_RATE_LIMIT_WAITS:
-                    return all_results(call, "retry", f"{self.name}: still rate limited (HTTP 429)")
+                    return all_results(
+                        payload, "retry", f"{self.name}: still rate limited (HTTP 429)"
+                    )
                 self._wait_for_rate_limit(response, rate_waits)
                 continue
             if status >= 500:
                 attempts += 1
                 if attempts >= MAX_ATTEMPTS:
                     detail = response.text[:200]
-                    return all_results(call, "retry", f"{self.name}: HTTP {status}: {detail}")
+                    return all_results(payload, "retry", f"{self.name}: HTTP {status}: {detail}")
                 self._backoff(attempts)
                 continue
-            return self.parse_response(call, response)
+            return self.parse_response(payload, response)
 
     def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         """GET a JSON document (a suppression list page…) with the same pacing, credentials
@@ -322,15 +309,17 @@ class HTTPProvider(Provider):
                 body=response.text[:500],
             )
 
-    def _request(self, call: Call) -> requests.Response:
-        log.info("%s %s %s (%d emails)", self.name, call.method, call.path, len(call.emails))
+    def _request(self, payload: Payload) -> requests.Response:
+        log.info(
+            "%s %s %s (%d emails)", self.name, payload.method, payload.path, len(payload.emails)
+        )
         request = requests.Request(
-            call.method,
-            self.api_url + call.path,
-            json=call.json,
-            data=call.data,
-            files=call.files,
-            headers=call.headers,
+            payload.method,
+            self.api_url + payload.path,
+            json=payload.json,
+            data=payload.data,
+            files=payload.files,
+            headers=payload.headers,
         )
         return self._send(self._prepare(request))
 
@@ -406,27 +395,9 @@ def retry_after_seconds(headers: Any, now: Callable[[], float] = time.time) -> f
     return None
 
 
-def json_body(response: requests.Response) -> Any:
-    """The response's JSON, or None when the body is not JSON (a proxy's HTML error page…)."""
-    try:
-        return response.json()
-    except (ValueError, json.JSONDecodeError):
-        return None
-
-
-def all_results(call: Call, outcome: Outcome, error: str) -> list[SendResult]:
-    """The same outcome for every email in ``call``: the request as a whole succeeded or failed."""
-    return [SendResult(e.delivery_id, outcome, error=error) for e in call.emails]
-
-
-def excerpt(response: requests.Response) -> str:
-    """The start of a response body on one line, for an error message."""
-    return " ".join(response.text[:200].split())
-
-
-def as_utc(moment: datetime.datetime) -> datetime.datetime:
-    """``moment``, read as UTC when the provider sent it without an offset."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)
+def all_results(payload: Payload, outcome: Outcome, error: str) -> list[SendResult]:
+    """The same outcome for every email of ``payload``: the request succeeded or failed whole."""
+    return [SendResult(e.delivery_id, outcome, error=error) for e in payload.emails]
 
 
 def _never_arrived(err: requests.RequestException) -> bool:

@@ -21,27 +21,29 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
-from typing import Any, ClassVar, Literal
+from datetime import datetime
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import requests
 from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from newsletter.config import Settings
+from newsletter.config import Settings, read_env_settings
 from newsletter.core.email import MergeFields, OutgoingEmail, SendResult
 from newsletter.core.errors import ProviderAuthError
-from newsletter.providers.base import (
-    SuppressedAddress,
+from newsletter.core.timestamps import parse_timestamp
+from newsletter.providers.base import Reason, SuppressedAddress
+from newsletter.providers.http import HTTPProvider, Payload, all_results
+from newsletter.providers.mime import ascii_address, mailbox
+from newsletter.providers.settings import ApiKey, ApiURL
+from newsletter.providers.utils import (
+    json_body,
     merge_fields_of,
     merge_groups,
+    one_line,
     shared_headers,
 )
-from newsletter.providers.http import Call, HTTPProvider, all_results, json_body
-from newsletter.providers.mime import ascii_address, mailbox
-from newsletter.providers.settings import ApiKey, ApiURL, read_provider_settings
 
 DEFAULT_API_URL = "https://api.mailgun.net"  # EU domains: https://api.eu.mailgun.net
 MAX_RECIPIENTS = 1000
@@ -52,7 +54,6 @@ _BAD_TO = re.compile(r"\bto\b.*not a valid address", re.I)
 _SPLIT = "mailgun: a 'to' address in this batch was refused; sending it in smaller parts"
 PLACEHOLDER = "%recipient."
 
-Reason = Literal["bounced", "complained", "unsubscribed", "rejected"]
 SUPPRESSION_LISTS: tuple[tuple[str, Reason], ...] = (
     ("bounces", "bounced"),
     ("complaints", "complained"),
@@ -90,7 +91,6 @@ class MailgunProvider(HTTPProvider):
     name = "mailgun"
     batch_size: ClassVar[int] = MAX_RECIPIENTS
     idempotent: ClassVar[bool] = False
-    default_api_url = DEFAULT_API_URL
     key_env_var = "NEWSLETTER_MAILGUN_API_KEY"
 
     def __init__(
@@ -102,7 +102,6 @@ class MailgunProvider(HTTPProvider):
         api_url: str = DEFAULT_API_URL,
         **options: Any,
     ):
-        options.setdefault("rate", settings.rate_limit)
         super().__init__(settings, api_url=api_url, **options)
         self._key = api_key
         self.domain = domain
@@ -110,7 +109,7 @@ class MailgunProvider(HTTPProvider):
 
     @classmethod
     def from_settings(cls, settings: Settings, **options: Any) -> MailgunProvider:
-        own = read_provider_settings(MailgunSettings, settings)
+        own = read_env_settings(MailgunSettings, settings)
         return cls(
             settings,
             api_key=own.api_key.get_secret_value(),
@@ -122,30 +121,31 @@ class MailgunProvider(HTTPProvider):
     def auth(self) -> Any:
         return ("api", self._key)
 
-    # -- building ----------------------------------------------------------------------------
+    # -- building: one form per message, Mailgun merges each recipient in --------------------
 
-    def build_requests(self, emails: Sequence[OutgoingEmail]) -> list[Call]:
-        path = f"/v3/{self.domain}/messages"
-        calls = []
+    def chunks(self, emails: Sequence[OutgoingEmail]) -> list[Sequence[OutgoingEmail]]:
+        found: list[Sequence[OutgoingEmail]] = []
         for group in merge_groups(emails, MAX_RECIPIENTS):
-            if _has_placeholder_text(group[0]):
-                # The message itself contains "%recipient.": Mailgun would substitute inside
-                # it. Such a message goes one email at a time, already personalised.
-                calls += [Call("POST", path, [e], data=self.form([e], merged=False)) for e in group]
-            else:
-                calls.append(Call("POST", path, group, data=self.form(group)))
-        return calls
+            # A message that itself contains "%recipient." would be substituted inside by
+            # Mailgun: it goes one email at a time, already personalised (see ``payload``).
+            found += [[e] for e in group] if _has_placeholder_text(group[0]) else [group]
+        return found
 
-    def form(self, emails: Sequence[OutgoingEmail], merged: bool = True) -> list[tuple[str, str]]:
-        """The form fields for emails of one message (one ``merge_groups`` group)."""
+    def payload(self, emails: Sequence[OutgoingEmail]) -> Payload:
+        """``POST /v3/{domain}/messages``: the form for emails of one message."""
+        path = f"/v3/{self.domain}/messages"
+        return Payload("POST", path, emails, data=self._form(emails))
+
+    def _form(self, emails: Sequence[OutgoingEmail]) -> list[tuple[str, str]]:
         first = emails[0]
+        merged = not _has_placeholder_text(first)
         fields = [merge_fields_of(e) for e in emails] if merged else [_literal(first)]
         text_keys, html_keys = variable_names(fields)
         common = shared_headers(emails)
         form = [("from", self._from)]
         form += [("to", str(mailbox(e.to_name, e.to_email))) for e in emails]
         form += [
-            ("subject", " ".join(first.subject.split())),
+            ("subject", one_line(first.subject)),
             ("text", fill(fields[0].text, text_keys)),
             ("html", fill(fields[0].html, html_keys)),
         ]
@@ -173,37 +173,39 @@ class MailgunProvider(HTTPProvider):
 
     # -- answers -----------------------------------------------------------------------------
 
-    def call(self, call: Call) -> list[SendResult]:
-        results = super().call(call)
-        if len(call.emails) > 1 and results and all(r.error == _SPLIT for r in results):
-            half = len(call.emails) // 2
+    def post(self, payload: Payload) -> list[SendResult]:
+        results = super().post(payload)
+        emails = payload.emails
+        if len(emails) > 1 and results and all(r.error == _SPLIT for r in results):
+            half = len(emails) // 2
             return [
                 result
-                for part in (call.emails[:half], call.emails[half:])
+                for part in (emails[:half], emails[half:])
                 for sub in self.build_requests(part)
-                for result in self.call(sub)
+                for result in self.post(sub)
             ]
         return results
 
-    def parse_response(self, call: Call, response: requests.Response) -> list[SendResult]:
+    def parse_response(self, payload: Payload, response: requests.Response) -> list[SendResult]:
         status = response.status_code
         body = json_body(response)
         message = str(body.get("message", "")) if isinstance(body, dict) else response.text[:200]
         if status == 200:
             if isinstance(body, dict) and body.get("id"):
-                return [SendResult(e.delivery_id, "sent", str(body["id"])) for e in call.emails]
+                return [SendResult(e.delivery_id, "sent", str(body["id"])) for e in payload.emails]
             if "Mailgun Magnificent API" in response.text:
                 # Mailgun's greeting page, answered 200 to an unknown path: nothing was sent.
                 raise self._setup_error("the API URL or domain is wrong", status)
-            return all_results(call, "retry", f"mailgun: HTTP 200 without an id: {message}")
+            return all_results(payload, "retry", f"mailgun: HTTP 200 without an id: {message}")
         if status == 404 and "domain" in message.lower():
             raise self._setup_error(f"domain {self.domain!r} not found ({message})", status)
         if status == 400 and _BAD_TO.search(message):
-            if len(call.emails) > 1:
-                return all_results(call, "retry", _SPLIT)
-            return [SendResult(call.emails[0].delivery_id, "failed", error=f"mailgun: {message}")]
+            if len(payload.emails) > 1:
+                return all_results(payload, "retry", _SPLIT)
+            error = f"mailgun: {message}"
+            return [SendResult(payload.emails[0].delivery_id, "failed", error=error)]
         # Our request (or Mailgun) is at fault, not an address: never suppress anyone for it.
-        return all_results(call, "retry", f"mailgun: HTTP {status}: {message}")
+        return all_results(payload, "retry", f"mailgun: HTTP {status}: {message}")
 
     def _setup_error(self, problem: str, status: int) -> ProviderAuthError:
         return ProviderAuthError(
@@ -309,14 +311,5 @@ def _suppressed(item: Mapping[str, Any], reason: Reason, kind: str) -> Suppresse
         email=str(item["address"]),
         reason=reason,
         detail=f"mailgun {kind}" + (f": {detail}" if detail else ""),
-        at=_parse_time(item.get("created_at")),
+        at=parse_timestamp(item.get("created_at")),  # "Thu, 11 Dec 2025 01:49:40 UTC"
     )
-
-
-def _parse_time(value: Any) -> datetime | None:
-    """Mailgun's dates look like "Thu, 11 Dec 2025 01:49:40 UTC"."""
-    try:
-        parsed = parsedate_to_datetime(str(value))
-    except (TypeError, ValueError):
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -14,23 +14,24 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar, Literal
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 import requests
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from newsletter.config import Settings
+from newsletter.config import Settings, read_env_settings
 from newsletter.core.email import OutgoingEmail, SendResult
 from newsletter.core.errors import ProviderAuthError
-from newsletter.providers.base import SuppressedAddress
-from newsletter.providers.http import Call, HTTPProvider, all_results, json_body
+from newsletter.core.timestamps import parse_timestamp
+from newsletter.providers.base import Reason, SuppressedAddress
+from newsletter.providers.http import HTTPProvider, Payload, all_results
 from newsletter.providers.mime import mailbox
-from newsletter.providers.settings import ApiKey, ApiURL, read_provider_settings
+from newsletter.providers.settings import ApiKey, ApiURL
+from newsletter.providers.utils import json_body, one_line
 
 DEFAULT_API_URL = "https://api.postmarkapp.com"
-Reason = Literal["bounced", "complained", "unsubscribed", "rejected"]
 # Postmark accepts any well-formed request with this token and delivers nothing.
 # https://postmarkapp.com/developer/api/overview#authentication
 TEST_TOKEN = "POSTMARK_API_TEST"
@@ -67,7 +68,6 @@ class PostmarkProvider(HTTPProvider):
     name = "postmark"
     batch_size: ClassVar[int] = 500  # the batch endpoint's limit
     idempotent: ClassVar[bool] = False
-    default_api_url = DEFAULT_API_URL
     key_env_var = "NEWSLETTER_POSTMARK_TOKEN"
 
     def __init__(
@@ -79,7 +79,6 @@ class PostmarkProvider(HTTPProvider):
         api_url: str = DEFAULT_API_URL,
         **options: Any,
     ):
-        options.setdefault("rate", settings.rate_limit)
         super().__init__(settings, api_url=api_url, **options)
         self.stream = stream
         self.session.headers["Accept"] = "application/json"
@@ -89,7 +88,7 @@ class PostmarkProvider(HTTPProvider):
 
     @classmethod
     def from_settings(cls, settings: Settings, **options: Any) -> PostmarkProvider:
-        own = read_provider_settings(PostmarkSettings, settings)
+        own = read_env_settings(PostmarkSettings, settings)
         return cls(
             settings,
             token=own.token.get_secret_value(),
@@ -98,29 +97,21 @@ class PostmarkProvider(HTTPProvider):
             **options,
         )
 
-    # -- building ----------------------------------------------------------------------------
+    # -- building: one request per batch_size emails ----------------------------------------
 
-    def build_requests(self, emails: Sequence[OutgoingEmail]) -> list[Call]:
+    def payload(self, emails: Sequence[OutgoingEmail]) -> Payload:
+        """``POST /email/batch``: a JSON array of message objects (see ``encode``)."""
         headers = {"Content-Type": "application/json"}
         if self.sandbox:
             headers["X-Postmark-Server-Token"] = TEST_TOKEN
-        return [
-            Call(
-                "POST",
-                "/email/batch",
-                emails[i : i + self.batch_size],
-                data=self.encode(emails[i : i + self.batch_size]),
-                headers=headers,
-            )
-            for i in range(0, len(emails), self.batch_size)
-        ]
+        return Payload("POST", "/email/batch", emails, data=self.encode(emails), headers=headers)
 
     def message(self, email: OutgoingEmail, *, bodies: bool = True) -> dict[str, Any]:
         """One email as a Postmark message object."""
         message: dict[str, Any] = {
             "From": self._from,
             "To": str(mailbox(email.to_name, email.to_email)),
-            "Subject": " ".join(email.subject.split()),
+            "Subject": one_line(email.subject),
             "Headers": [{"Name": name, "Value": value} for name, value in email.headers.items()],
             "Tag": email.tag,
             # Comes back in webhooks, so events map to the ledger row.
@@ -184,36 +175,37 @@ class PostmarkProvider(HTTPProvider):
 
     # -- answers -----------------------------------------------------------------------------
 
-    def parse_response(self, call: Call, response: requests.Response) -> list[SendResult]:
+    def parse_response(self, payload: Payload, response: requests.Response) -> list[SendResult]:
         body = json_body(response)
         if response.status_code != 200:
-            return self._refused(call, response.status_code, body, response.text)
+            return self._refused(payload, response.status_code, body, response.text)
         if body is None:
             # Not Postmark's answer (a proxy's page, a wrong API URL): nothing was sent.
             return all_results(
-                call, "retry", f"postmark: HTTP 200 without JSON: {response.text[:200]}"
+                payload, "retry", f"postmark: HTTP 200 without JSON: {response.text[:200]}"
             )
-        if not isinstance(body, list) or len(body) != len(call.emails):
+        if not isinstance(body, list) or len(body) != len(payload.emails):
             # Postmark answered, but not as documented: some emails may have gone out.
             return all_results(
-                call, "uncertain", f"postmark: unexpected answer: {response.text[:200]}"
+                payload, "uncertain", f"postmark: unexpected answer: {response.text[:200]}"
             )
-        results = [_result(email, item) for email, item in zip(call.emails, body, strict=True)]
+        results = [_result(email, item) for email, item in zip(payload.emails, body, strict=True)]
         self._stop_if_account_refused(results, body)
         return results
 
-    def _refused(self, call: Call, status: int, body: Any, text: str) -> list[SendResult]:
+    def _refused(self, payload: Payload, status: int, body: Any, text: str) -> list[SendResult]:
         """A non-200 answer: the whole request was refused (422 carries an ErrorCode)."""
         if not isinstance(body, dict):
-            return all_results(call, "retry", f"postmark: HTTP {status}: {text[:200]}")
-        if len(call.emails) == 1:
-            results = [_result(call.emails[0], body)]
+            return all_results(payload, "retry", f"postmark: HTTP {status}: {text[:200]}")
+        if len(payload.emails) == 1:
+            results = [_result(payload.emails[0], body)]
             self._stop_if_account_refused(results, [body])
             return results
         code, message = body.get("ErrorCode"), body.get("Message", "")
         if code in ACCOUNT_CODES:
             raise _account_error(code, message, status)
-        return all_results(call, "retry", f"postmark: HTTP {status}: ErrorCode {code}: {message}")
+        error = f"postmark: HTTP {status}: ErrorCode {code}: {message}"
+        return all_results(payload, "retry", error)
 
     def _stop_if_account_refused(self, results: list[SendResult], items: list[Any]) -> None:
         if any(r.outcome == "sent" for r in results):
@@ -241,7 +233,7 @@ class PostmarkProvider(HTTPProvider):
                 email=str(item["EmailAddress"]),
                 reason=reason,
                 detail=f"postmark {item.get('SuppressionReason')} ({item.get('Origin')})",
-                at=_parse_time(item.get("CreatedAt")),
+                at=parse_timestamp(item.get("CreatedAt")),
             )
 
 
@@ -276,11 +268,3 @@ def _account_error(code: int, message: str, status: int) -> ProviderAuthError:
         status=status,
         body=message,
     )
-
-
-def _parse_time(value: Any) -> datetime | None:
-    try:
-        parsed = datetime.fromisoformat(str(value))
-    except ValueError:
-        return None
-    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)

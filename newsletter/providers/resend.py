@@ -24,19 +24,31 @@ import hashlib
 import logging
 import re
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timedelta
-from typing import Any, ClassVar, Literal
+from datetime import datetime
+from typing import Any, ClassVar
 
 import requests
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from newsletter.config import Settings
-from newsletter.core.email import Outcome, OutgoingEmail, SendResult
-from newsletter.core.errors import ProviderAuthError, ProviderError, UnsupportedFeature
-from newsletter.providers.base import SuppressedAddress
-from newsletter.providers.http import Call, HTTPProvider, as_utc, excerpt, json_body
+from newsletter.config import Settings, read_env_settings
+from newsletter.core.email import OutgoingEmail, SendResult
+from newsletter.core.errors import ProviderAuthError, ProviderError
+from newsletter.core.timestamps import parse_timestamp
+from newsletter.providers.base import Reason, SuppressedAddress
+from newsletter.providers.http import HTTPProvider, Payload
 from newsletter.providers.mime import mailbox
-from newsletter.providers.settings import ApiKey, ApiURL, read_provider_settings
+from newsletter.providers.settings import ApiKey, ApiURL
+from newsletter.providers.utils import (
+    SYNC_OVERLAP,
+    as_utc,
+    excerpt,
+    json_body,
+    mentions,
+    one_line,
+    only_test_addresses,
+    result,
+    tag_value,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,15 +57,14 @@ BATCH_LIMIT = 100  # emails per POST /emails/batch
 # Resend's test addresses (delivered@, bounced@, complained@…) never reach a real inbox.
 # https://resend.com/docs/dashboard/emails/send-test-emails
 TEST_DOMAIN = "resend.dev"
-# Suppressions pulled again from before the last sync, in case the clocks disagree.
-SYNC_OVERLAP = timedelta(days=1)
+NO_SANDBOX = (
+    f"resend has no sandbox mode: send to one of its test addresses instead "
+    f"(delivered@{TEST_DOMAIN}, bounced@{TEST_DOMAIN}, complained@{TEST_DOMAIN}), "
+    "which never reach a real inbox"
+)
 
-Reason = Literal["bounced", "complained", "unsubscribed", "rejected"]
 REASONS: dict[str, Reason] = {"bounce": "bounced", "complaint": "complained"}
 
-# Tag names and values: ASCII letters, digits, "_" and "-" only, at most 256 characters.
-# https://resend.com/docs/api-reference/emails/send-email#body-parameters
-_TAG_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 # A validation error about the recipient, e.g. "Invalid `to` field. The email address needs to
 # follow the `email@example.com` or `Name <email@example.com>` format."
 _BAD_TO = re.compile(r"`to`|'to'|\"to\"|\bto field\b", re.IGNORECASE)
@@ -73,8 +84,8 @@ class ResendProvider(HTTPProvider):
     name = "resend"
     # Rows claimed per batch; each email is its own request (see the module's docstring).
     batch_size: ClassVar[int] = 50
+    per_request: ClassVar[int | None] = 1
     idempotent: ClassVar[bool] = True
-    default_api_url = DEFAULT_API_URL
     key_env_var = "NEWSLETTER_RESEND_API_KEY"
     # https://resend.com/docs/api-reference/introduction#rate-limit
     default_rate: ClassVar[float | None] = 2.0
@@ -82,40 +93,33 @@ class ResendProvider(HTTPProvider):
     def __init__(
         self, settings: Settings, *, api_key: str, api_url: str = DEFAULT_API_URL, **options: Any
     ):
-        options.setdefault("rate", settings.rate_limit)
         super().__init__(settings, api_url=api_url, **options)
         self.session.headers["Authorization"] = f"Bearer {api_key}"
         self._from = str(mailbox(self.sender.name, self.sender.email))
 
     @classmethod
     def from_settings(cls, settings: Settings, **options: Any) -> ResendProvider:
-        own = read_provider_settings(ResendSettings, settings)
+        own = read_env_settings(ResendSettings, settings)
         kind = ResendBatchProvider if own.batch else ResendProvider
         return kind(
             settings, api_key=own.api_key.get_secret_value(), api_url=own.api_url, **options
         )
 
-    # -- building ----------------------------------------------------------------------------
+    # -- building: one request per email, keyed by its ledger row ----------------------------
 
-    def build_requests(self, emails: Sequence[OutgoingEmail]) -> list[Call]:
+    def payload(self, emails: Sequence[OutgoingEmail]) -> Payload:
+        """``POST /emails`` with the email's own idempotency key."""
         self._check_sandbox(emails)
-        return [
-            Call(
-                "POST",
-                "/emails",
-                [email],
-                json=self.message(email),
-                headers={"Idempotency-Key": email.idempotency_key},
-            )
-            for email in emails
-        ]
+        (email,) = emails
+        key = {"Idempotency-Key": email.idempotency_key}
+        return Payload("POST", "/emails", emails, json=self._message(email), headers=key)
 
-    def message(self, email: OutgoingEmail) -> dict[str, Any]:
+    def _message(self, email: OutgoingEmail) -> dict[str, Any]:
         """One email as a Resend ``SendEmailRequest``."""
         message: dict[str, Any] = {
             "from": self._from,
             "to": [str(mailbox(email.to_name, email.to_email))],
-            "subject": " ".join(email.subject.split()),
+            "subject": one_line(email.subject),
             "html": email.html,
             "text": email.text,
             "headers": dict(email.headers),
@@ -131,27 +135,20 @@ class ResendProvider(HTTPProvider):
         return message
 
     def _check_sandbox(self, emails: Sequence[OutgoingEmail]) -> None:
-        if not self.sandbox:
-            return
-        real = [e.to_email for e in emails if not e.to_email.lower().endswith("@" + TEST_DOMAIN)]
-        if real:
-            raise UnsupportedFeature(
-                f"resend has no sandbox mode: send to one of its test addresses instead "
-                f"(delivered@{TEST_DOMAIN}, bounced@{TEST_DOMAIN}, complained@{TEST_DOMAIN}), "
-                "which never reach a real inbox"
-            )
+        if self.sandbox:
+            only_test_addresses(emails, TEST_DOMAIN, NO_SANDBOX)
 
     # -- answers -----------------------------------------------------------------------------
 
-    def parse_response(self, call: Call, response: requests.Response) -> list[SendResult]:
-        email = call.emails[0]
+    def parse_response(self, payload: Payload, response: requests.Response) -> list[SendResult]:
+        email = payload.emails[0]
         body = json_body(response)
         if response.status_code == 200:
             if isinstance(body, dict) and body.get("id"):
                 return [SendResult(email.delivery_id, "sent", str(body["id"]))]
             # Not Resend's answer (a proxy, a wrong API URL). Trying again is safe: if Resend
             # did accept it, the same key returns the same email instead of sending another.
-            return [_result(email, "retry", f"resend: HTTP 200 without an id: {excerpt(response)}")]
+            return [result(email, "retry", f"resend: HTTP 200 without an id: {excerpt(response)}")]
         return [self._refused(email, response.status_code, body, response)]
 
     def _refused(
@@ -166,20 +163,20 @@ class ResendProvider(HTTPProvider):
         """One email's result from an error answer; ``alone`` when the request carried only it
         (in a batch, an error about "the `to` field" may concern any of its emails)."""
         if not isinstance(body, dict):
-            return _result(email, "retry", f"resend: HTTP {status}: {excerpt(response)}")
+            return result(email, "retry", f"resend: HTTP {status}: {excerpt(response)}")
         name, message = str(body.get("name", "")), str(body.get("message", ""))
         error = f"resend: HTTP {status} {name}: {message}"
         if name == "invalid_idempotent_request":
             # The key was used within 24 h for a different payload (the lesson was edited since
             # an earlier attempt): that attempt was accepted, but we cannot be sure of it.
-            return _result(email, "uncertain", error)
+            return result(email, "uncertain", error)
         if name == "concurrent_idempotent_requests":
             # The first attempt is still in progress: it settles by itself, nobody must act.
             return SendResult(email.delivery_id, "retry", error=error, deferred=True)
         if status in (400, 422) and _bad_recipient(message, email, alone=alone):
             return SendResult(email.delivery_id, "failed", error=error, suppress=True)
         # Our payload or Resend's problem, not the address's: the email waits for a later run.
-        return _result(email, "retry", error)
+        return result(email, "retry", error)
 
     def _check_credentials(self, response: requests.Response) -> None:
         # Resend answers 403 "validation_error" when the sending domain is not verified, and
@@ -228,7 +225,7 @@ class ResendProvider(HTTPProvider):
                 return
             items = body.get("data") if isinstance(body, dict) else None
             for item in items or []:
-                at = _parse_time(item.get("created_at"))
+                at = parse_timestamp(item.get("created_at"))  # "2023-10-06 23:47:56.678+00"
                 if stop is not None and at is not None and at < stop:
                     return
                 origin = str(item.get("origin", ""))
@@ -256,44 +253,38 @@ class ResendBatchProvider(ResendProvider):
     idempotent: ClassVar[bool] = False
     repeatable: ClassVar[bool] = True
 
-    def build_requests(self, emails: Sequence[OutgoingEmail]) -> list[Call]:
-        self._check_sandbox(emails)
+    def chunks(self, emails: Sequence[OutgoingEmail]) -> list[Sequence[OutgoingEmail]]:
+        # In ledger order, so that the same rows make the same requests (and keys).
         ordered = sorted(emails, key=lambda e: e.delivery_id)
-        calls = []
-        for i in range(0, len(ordered), BATCH_LIMIT):
-            chunk = ordered[i : i + BATCH_LIMIT]
-            calls.append(
-                Call(
-                    "POST",
-                    "/emails/batch",
-                    chunk,
-                    json=[self.message(e) for e in chunk],
-                    headers={
-                        "Idempotency-Key": batch_key(chunk),
-                        # Permissive: one bad address no longer refuses the whole batch; the
-                        # answer lists it under "errors" by index.
-                        # https://resend.com/changelog/batch-validation-modes
-                        "x-batch-validation": "permissive",
-                    },
-                )
-            )
-        return calls
+        return [ordered[i : i + BATCH_LIMIT] for i in range(0, len(ordered), BATCH_LIMIT)]
 
-    def parse_response(self, call: Call, response: requests.Response) -> list[SendResult]:
+    def payload(self, emails: Sequence[OutgoingEmail]) -> Payload:
+        """``POST /emails/batch``: the emails' messages, under one key derived from theirs."""
+        self._check_sandbox(emails)
+        headers = {
+            "Idempotency-Key": batch_key(emails),
+            # Permissive: one bad address no longer refuses the whole batch; the answer lists
+            # it under "errors" by index. https://resend.com/changelog/batch-validation-modes
+            "x-batch-validation": "permissive",
+        }
+        messages = [self._message(e) for e in emails]
+        return Payload("POST", "/emails/batch", emails, json=messages, headers=headers)
+
+    def parse_response(self, payload: Payload, response: requests.Response) -> list[SendResult]:
         body = json_body(response)
         if response.status_code != 200:
             return [
                 self._refused(e, response.status_code, body, response, alone=False)
-                for e in call.emails
+                for e in payload.emails
             ]
         if not isinstance(body, dict) or not isinstance(body.get("data"), list):
             error = f"resend: HTTP 200 without a batch answer: {excerpt(response)}"
-            return [_result(e, "uncertain", error) for e in call.emails]
+            return [result(e, "uncertain", error) for e in payload.emails]
         refused: dict[int, str] = {}
         for item in body.get("errors") or []:
             if isinstance(item, dict) and isinstance(item.get("index"), int):
                 refused[item["index"]] = str(item.get("message", ""))
-        accepted = [e for i, e in enumerate(call.emails) if i not in refused]
+        accepted = [e for i, e in enumerate(payload.emails) if i not in refused]
         ids: list[str | None] = [
             str(item.get("id")) if isinstance(item, dict) else None for item in body["data"]
         ]
@@ -301,12 +292,12 @@ class ResendBatchProvider(ResendProvider):
             ids = [None] * len(accepted)
         results = [SendResult(e.delivery_id, "sent", i) for e, i in zip(accepted, ids, strict=True)]
         for index, message in refused.items():
-            email = call.emails[index]
+            email = payload.emails[index]
             error = f"resend: refused in batch: {message}"
             if _bad_recipient(message, email):
                 results.append(SendResult(email.delivery_id, "failed", error=error, suppress=True))
             else:
-                results.append(_result(email, "retry", error))
+                results.append(result(email, "retry", error))
         return results
 
 
@@ -315,11 +306,6 @@ def _unavailable(err: ProviderError) -> bool:
     skipped) rather than a wrong key (which must stop the command)."""
     wrong_key = any(name in err.body for name in ("invalid_api_key", "missing_api_key"))
     return err.status == 404 or (err.status in (401, 403) and not wrong_key)
-
-
-def tag_value(text: str) -> str:
-    """``text`` as a Resend tag name or value: ASCII letters, digits, ``_`` and ``-``."""
-    return _TAG_UNSAFE.sub("_", text)[:256] or "_"
 
 
 def batch_key(emails: Sequence[OutgoingEmail]) -> str:
@@ -331,26 +317,3 @@ def batch_key(emails: Sequence[OutgoingEmail]) -> str:
 def _bad_recipient(message: str, email: OutgoingEmail, *, alone: bool = True) -> bool:
     """Whether an error message blames this email's address."""
     return mentions(message, email.to_email) or (alone and bool(_BAD_TO.search(message)))
-
-
-def mentions(text: str, address: str) -> bool:
-    """Whether ``text`` names ``address`` (not merely a longer address containing it)."""
-    pattern = rf"(?<![\w.+-]){re.escape(address)}(?![\w-]|\.\w)"
-    return re.search(pattern, text, re.IGNORECASE) is not None
-
-
-def _result(email: OutgoingEmail, outcome: Outcome, error: str) -> SendResult:
-    return SendResult(email.delivery_id, outcome, error=error)
-
-
-def _parse_time(value: Any) -> datetime | None:
-    """Resend's ``created_at``, e.g. ``2023-10-06 23:47:56.678+00``."""
-    if not value:
-        return None
-    text = str(value).strip()
-    if re.search(r"[+-]\d\d$", text):
-        text += ":00"
-    try:
-        return as_utc(datetime.fromisoformat(text))
-    except ValueError:
-        return None

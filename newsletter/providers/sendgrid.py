@@ -19,24 +19,27 @@ import json
 import re
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime
-from typing import Any, ClassVar, Literal
+from datetime import datetime
+from typing import Any, ClassVar
 
 import requests
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from newsletter.config import Settings
+from newsletter.config import Settings, read_env_settings
 from newsletter.core.email import MergeFields, OutgoingEmail, SendResult
 from newsletter.core.errors import ProviderAuthError
-from newsletter.providers.base import (
-    SuppressedAddress,
+from newsletter.core.timestamps import parse_timestamp
+from newsletter.providers.base import Reason, SuppressedAddress
+from newsletter.providers.http import HTTPProvider, Payload, all_results
+from newsletter.providers.mime import ascii_address
+from newsletter.providers.settings import ApiKey, ApiURL
+from newsletter.providers.utils import (
+    json_body,
     merge_fields_of,
     merge_groups,
+    one_line,
     shared_headers,
 )
-from newsletter.providers.http import Call, HTTPProvider, all_results, json_body
-from newsletter.providers.mime import ascii_address
-from newsletter.providers.settings import ApiKey, ApiURL, read_provider_settings
 
 DEFAULT_API_URL = "https://api.sendgrid.com"  # EU subusers: https://api.eu.sendgrid.com
 MAX_PERSONALIZATIONS = 1000
@@ -45,7 +48,6 @@ _ADDRESS_FIELD = re.compile(r"^personalizations\.(\d+)\.to\.\d+\.email$")
 # Given to the emails of a refused request that were not to blame; they are sent again at once.
 _HELD_BACK = "sendgrid: refused with another recipient's bad address; sent again without it"
 
-Reason = Literal["bounced", "complained", "unsubscribed", "rejected"]
 SUPPRESSION_LISTS: tuple[tuple[str, Reason], ...] = (
     ("/v3/suppression/bounces", "bounced"),
     ("/v3/suppression/spam_reports", "complained"),
@@ -68,34 +70,29 @@ class SendGridProvider(HTTPProvider):
     name = "sendgrid"
     batch_size: ClassVar[int] = MAX_PERSONALIZATIONS
     idempotent: ClassVar[bool] = False
-    default_api_url = DEFAULT_API_URL
     key_env_var = "NEWSLETTER_SENDGRID_API_KEY"
 
     def __init__(
         self, settings: Settings, *, api_key: str, api_url: str = DEFAULT_API_URL, **options: Any
     ):
-        options.setdefault("rate", settings.rate_limit)
         super().__init__(settings, api_url=api_url, **options)
         self.session.headers["Authorization"] = f"Bearer {api_key}"
 
     @classmethod
     def from_settings(cls, settings: Settings, **options: Any) -> SendGridProvider:
-        own = read_provider_settings(SendGridSettings, settings)
+        own = read_env_settings(SendGridSettings, settings)
         return cls(settings, api_key=own.api_key.get_secret_value(), api_url=own.api_url, **options)
 
-    # -- building ----------------------------------------------------------------------------
+    # -- building: one request per message, each recipient a personalization ----------------
 
-    def build_requests(self, emails: Sequence[OutgoingEmail]) -> list[Call]:
-        return [
-            Call("POST", "/v3/mail/send", group, json=self.body(group))
-            for group in merge_groups(emails, MAX_PERSONALIZATIONS)
-        ]
+    def chunks(self, emails: Sequence[OutgoingEmail]) -> list[Sequence[OutgoingEmail]]:
+        return list(merge_groups(emails, MAX_PERSONALIZATIONS))
 
-    def body(self, emails: Sequence[OutgoingEmail]) -> dict[str, Any]:
-        """The request for emails of one message (one ``merge_groups`` group)."""
+    def payload(self, emails: Sequence[OutgoingEmail]) -> Payload:
+        """``POST /v3/mail/send`` for emails of one message (one ``merge_groups`` group)."""
         first = emails[0]
         fields = [merge_fields_of(e) for e in emails]
-        subject = " ".join(first.subject.split())
+        subject = one_line(first.subject)
         text_tags, html_tags = substitution_tags(fields, subject)
         common = shared_headers(emails)
         body: dict[str, Any] = {
@@ -122,48 +119,48 @@ class SendGridProvider(HTTPProvider):
             # Validated and answered 200, never delivered.
             # https://www.twilio.com/docs/sendgrid/for-developers/sending-email/sandbox-mode
             body["mail_settings"] = {"sandbox_mode": {"enable": True}}
-        return body
+        return Payload("POST", "/v3/mail/send", emails, json=body)
 
     # -- answers -----------------------------------------------------------------------------
 
-    def call(self, call: Call) -> list[SendResult]:
+    def post(self, payload: Payload) -> list[SendResult]:
         try:
-            results = super().call(call)
+            results = super().post(payload)
         except ProviderAuthError as err:
             raise _with_reason(err) from None
         held = {r.delivery_id for r in results if r.error == _HELD_BACK}
-        if not held or len(held) == len(call.emails):
+        if not held or len(held) == len(payload.emails):
             return results
         # SendGrid refused the request for some addresses only: send the others now.
-        rest = [e for e in call.emails if e.delivery_id in held]
+        rest = [e for e in payload.emails if e.delivery_id in held]
         done = [r for r in results if r.error != _HELD_BACK]
-        return done + [r for c in self.build_requests(rest) for r in self.call(c)]
+        return done + [r for p in self.build_requests(rest) for r in self.post(p)]
 
-    def parse_response(self, call: Call, response: requests.Response) -> list[SendResult]:
+    def parse_response(self, payload: Payload, response: requests.Response) -> list[SendResult]:
         status = response.status_code
         if status in (200, 202):  # 200: sandbox mode
             message_id = response.headers.get("X-Message-Id")
-            return [SendResult(e.delivery_id, "sent", message_id) for e in call.emails]
+            return [SendResult(e.delivery_id, "sent", message_id) for e in payload.emails]
         body = json_body(response)
         errors = body.get("errors") if isinstance(body, dict) else None
         if isinstance(errors, list):
             errors = [e for e in errors if isinstance(e, dict)]
         if not isinstance(errors, list) or not errors:
-            return all_results(call, "retry", f"sendgrid: HTTP {status}: {response.text[:200]}")
+            return all_results(payload, "retry", f"sendgrid: HTTP {status}: {response.text[:200]}")
         bad: dict[int, str] = {}
         for error in errors:
             found = _ADDRESS_FIELD.match(str(error.get("field") or ""))
-            if found and int(found[1]) < len(call.emails):
+            if found and int(found[1]) < len(payload.emails):
                 bad[int(found[1])] = str(error.get("message", ""))
         if not bad:
             # Our request is at fault, not an address: never suppress anyone for it.
             detail = "; ".join(f"{e.get('field') or '-'}: {e.get('message')}" for e in errors)
-            return all_results(call, "retry", f"sendgrid: HTTP {status}: {detail[:300]}")
+            return all_results(payload, "retry", f"sendgrid: HTTP {status}: {detail[:300]}")
         return [
             SendResult(e.delivery_id, "failed", error=f"sendgrid: {bad[i]}", suppress=True)
             if i in bad
             else SendResult(e.delivery_id, "retry", error=_HELD_BACK)
-            for i, e in enumerate(call.emails)
+            for i, e in enumerate(payload.emails)
         ]
 
     # -- suppression sync --------------------------------------------------------------------
@@ -269,10 +266,9 @@ def _with_reason(err: ProviderAuthError) -> ProviderAuthError:
 
 
 def _suppressed(item: Mapping[str, Any], reason: Reason, path: str) -> SuppressedAddress:
-    created = item.get("created")
     return SuppressedAddress(
         email=str(item["email"]),
         reason=reason,
         detail=str(item.get("reason") or f"sendgrid {path.rsplit('/', 1)[-1]}"),
-        at=datetime.fromtimestamp(created, UTC) if isinstance(created, int | float) else None,
+        at=parse_timestamp(item.get("created")),  # epoch seconds
     )

@@ -20,8 +20,8 @@ import base64
 import logging
 import re
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar, Literal
+from datetime import UTC, datetime
+from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import requests
@@ -33,13 +33,24 @@ from botocore.session import Session as BotocoreSession
 from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from newsletter.config import Settings
-from newsletter.core.email import Outcome, OutgoingEmail, SendResult
-from newsletter.core.errors import ConfigError, ProviderAuthError, UnsupportedFeature
-from newsletter.providers.base import SuppressedAddress
-from newsletter.providers.http import Call, HTTPProvider, as_utc, excerpt, json_body
+from newsletter.config import Settings, read_env_settings
+from newsletter.core.email import OutgoingEmail, SendResult
+from newsletter.core.errors import ConfigError, ProviderAuthError
+from newsletter.core.timestamps import parse_timestamp
+from newsletter.providers.base import Reason, SuppressedAddress
+from newsletter.providers.http import HTTPProvider, Payload
 from newsletter.providers.mime import ascii_address, build_mime
-from newsletter.providers.settings import OptionalApiKey, read_provider_settings
+from newsletter.providers.settings import OptionalApiKey
+from newsletter.providers.utils import (
+    SYNC_OVERLAP,
+    as_utc,
+    excerpt,
+    json_body,
+    mentions,
+    only_test_addresses,
+    result,
+    tag_value,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +62,13 @@ CREDENTIAL_VARS = "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY"
 # recipient, and that a sandboxed account may send to.
 # https://docs.aws.amazon.com/ses/latest/dg/send-an-email-from-console.html#send-email-simulator
 SIMULATOR_DOMAIN = "simulator.amazonses.com"
-SYNC_OVERLAP = timedelta(days=1)
+NO_TEST_MODE = (
+    "ses has no test mode per request: send to the mailbox simulator instead "
+    f"(success@{SIMULATOR_DOMAIN}, bounce@{SIMULATOR_DOMAIN}, "
+    f"complaint@{SIMULATOR_DOMAIN}), or test from an account still in the SES "
+    "sandbox, which only delivers to verified addresses"
+)
 
-Reason = Literal["bounced", "complained", "unsubscribed", "rejected"]
 REASONS: dict[str, Reason] = {"BOUNCE": "bounced", "COMPLAINT": "complained"}
 
 # Errors after which no further email can go out: the run stops (the rows stay due).
@@ -64,9 +79,6 @@ ACCOUNT_ERRORS = {
     "MailFromDomainNotVerifiedException": "the MAIL FROM domain is not verified",
 }
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
-# EmailTags names and values: ASCII letters, digits, "_" and "-", at most 256 characters.
-# https://docs.aws.amazon.com/ses/latest/APIReference-V2/API_MessageTag.html
-_TAG_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 # BadRequestException about an address, e.g. "Missing final '@domain'", "Illegal address",
 # "Local address contains control or whitespace", "Domain contains illegal character".
 _BAD_ADDRESS = re.compile(r"address|@domain|domain contains|local part", re.IGNORECASE)
@@ -110,7 +122,7 @@ class AWSKeySettings(BaseSettings):
 
 def aws_credentials(settings: Settings) -> Credentials:
     """Credentials from AWS_* (environment or ``.env``), else botocore's chain; never printed."""
-    keys = read_provider_settings(AWSKeySettings, settings)
+    keys = read_env_settings(AWSKeySettings, settings)
     key_id, secret = keys.access_key_id, keys.secret_access_key
     if key_id or secret:
         if not (key_id and secret):
@@ -166,8 +178,8 @@ class SESProvider(HTTPProvider):
     # Rows claimed per batch, one request each: few rows in flight, so few become uncertain if
     # the process dies mid-batch.
     batch_size: ClassVar[int] = 25
+    per_request: ClassVar[int | None] = 1  # the bulk endpoint takes templates only
     idempotent: ClassVar[bool] = False
-    default_api_url = DEFAULT_API_URL
     key_env_var = CREDENTIAL_VARS
     # The account's maximum send rate varies (1/s in the sandbox, 14/s and up in production):
     # set NEWSLETTER_RATE_LIMIT to it; 429s are honoured either way.
@@ -183,7 +195,6 @@ class SESProvider(HTTPProvider):
         configuration_set: str | None = None,
         **options: Any,
     ):
-        options.setdefault("rate", settings.rate_limit)
         super().__init__(
             settings, api_url=api_url or DEFAULT_API_URL.format(region=region), **options
         )
@@ -194,7 +205,7 @@ class SESProvider(HTTPProvider):
 
     @classmethod
     def from_settings(cls, settings: Settings, **options: Any) -> SESProvider:
-        own = read_provider_settings(SESSettings, settings)
+        own = read_env_settings(SESSettings, settings)
         return cls(
             settings,
             region=own.region,
@@ -213,15 +224,13 @@ class SESProvider(HTTPProvider):
         keys = self._signer.credentials.get_frozen_credentials()
         return [*super().secret_values(), keys.access_key, keys.secret_key, keys.token or ""]
 
-    # -- building ----------------------------------------------------------------------------
+    # -- building: one request per email, as raw MIME -----------------------------------------
 
-    def build_requests(self, emails: Sequence[OutgoingEmail]) -> list[Call]:
+    def payload(self, emails: Sequence[OutgoingEmail]) -> Payload:
+        """SESv2 ``SendEmail`` of the email as raw MIME."""
         if self.sandbox:
-            self._check_sandbox(emails)
-        return [Call("POST", SEND_PATH, [email], json=self.message(email)) for email in emails]
-
-    def message(self, email: OutgoingEmail) -> dict[str, Any]:
-        """One email as a SESv2 ``SendEmail`` request body."""
+            only_test_addresses(emails, SIMULATOR_DOMAIN, NO_TEST_MODE)
+        (email,) = emails
         raw = build_mime(email, self.sender).as_bytes()
         message: dict[str, Any] = {
             "FromEmailAddress": self._from,
@@ -237,22 +246,12 @@ class SESProvider(HTTPProvider):
         }
         if self.configuration_set:
             message["ConfigurationSetName"] = self.configuration_set
-        return message
-
-    def _check_sandbox(self, emails: Sequence[OutgoingEmail]) -> None:
-        real = [e for e in emails if not e.to_email.lower().endswith("@" + SIMULATOR_DOMAIN)]
-        if real:
-            raise UnsupportedFeature(
-                "ses has no test mode per request: send to the mailbox simulator instead "
-                f"(success@{SIMULATOR_DOMAIN}, bounce@{SIMULATOR_DOMAIN}, "
-                f"complaint@{SIMULATOR_DOMAIN}), or test from an account still in the SES "
-                "sandbox, which only delivers to verified addresses"
-            )
+        return Payload("POST", SEND_PATH, emails, json=message)
 
     # -- answers -----------------------------------------------------------------------------
 
-    def parse_response(self, call: Call, response: requests.Response) -> list[SendResult]:
-        email = call.emails[0]
+    def parse_response(self, payload: Payload, response: requests.Response) -> list[SendResult]:
+        email = payload.emails[0]
         body = json_body(response)
         status = response.status_code
         if status == 200:
@@ -260,7 +259,7 @@ class SESProvider(HTTPProvider):
                 return [SendResult(email.delivery_id, "sent", str(body["MessageId"]))]
             # Something answered 200 that is not SES: the email may or may not have gone out.
             error = f"ses: HTTP 200 without a MessageId: {excerpt(response)}"
-            return [_result(email, "uncertain", error)]
+            return [result(email, "uncertain", error)]
         code, message = error_code(response, body)
         error = f"ses: HTTP {status} {code or ''}: {message or excerpt(response)}".replace(
             " :", ":"
@@ -269,7 +268,7 @@ class SESProvider(HTTPProvider):
             return [SendResult(email.delivery_id, "failed", error=error, suppress=True)]
         # MessageRejected (content, or an unverified recipient in the sandbox), a limit, our own
         # bug: not the address's fault, and fixable by the author, so the email waits.
-        return [_result(email, "retry", error)]
+        return [result(email, "retry", error)]
 
     def _stop_if_account_refused(self, code: str | None, message: str, status: int) -> None:
         hint = ACCOUNT_ERRORS.get(code or "")
@@ -335,7 +334,7 @@ class SESProvider(HTTPProvider):
                     email=str(item["EmailAddress"]),
                     reason=REASONS.get(reason, "rejected"),
                     detail=f"ses suppression list ({reason or 'unknown reason'})",
-                    at=_parse_time(item.get("LastUpdateTime")),
+                    at=parse_timestamp(item.get("LastUpdateTime")),  # epoch seconds
                 )
             token = body.get("NextToken")
             if not token:
@@ -356,11 +355,6 @@ def error_code(response: requests.Response, body: Any) -> tuple[str | None, str]
     return code, message
 
 
-def tag_value(text: str) -> str:
-    """``text`` as an SES tag value: ASCII letters, digits, ``_`` and ``-``."""
-    return _TAG_UNSAFE.sub("_", text)[:256] or "_"
-
-
 def _bad_address(message: str, email: OutgoingEmail) -> bool:
     """Whether a BadRequestException blames the recipient (each request has only one), not our
     own From or Reply-To address."""
@@ -369,27 +363,3 @@ def _bad_address(message: str, email: OutgoingEmail) -> bool:
     if re.search(r"from|reply|sender|source", message, re.IGNORECASE):
         return False
     return bool(_BAD_ADDRESS.search(message))
-
-
-def mentions(text: str, address: str, *, domain: bool = False) -> bool:
-    """Whether ``text`` names ``address`` (a bare domain when ``domain``: not inside an address
-    or a longer domain)."""
-    before = r"(?<![\w.@+-])" if domain else r"(?<![\w.+-])"
-    pattern = rf"{before}{re.escape(address)}(?![\w-]|\.\w)"
-    return re.search(pattern, text, re.IGNORECASE) is not None
-
-
-def _result(email: OutgoingEmail, outcome: Outcome, error: str) -> SendResult:
-    return SendResult(email.delivery_id, outcome, error=error)
-
-
-def _parse_time(value: Any) -> datetime | None:
-    """A JSON timestamp as SES sends it: epoch seconds (or, to be safe, ISO 8601)."""
-    if value is None:
-        return None
-    if isinstance(value, int | float):
-        return datetime.fromtimestamp(value, UTC)
-    try:
-        return as_utc(datetime.fromisoformat(str(value)))
-    except ValueError:
-        return None

@@ -1,20 +1,16 @@
-"""Each provider's own settings (keys, API URLs), read from the environment and ``.env`` only.
+"""The field types of providers' own settings (keys, API URLs).
 
-They are kept out of the main ``Settings`` so that a project using Postmark is never asked about
-Mailgun, and so that keys can never come from the tracked ``newsletter.toml``.
+Each provider module declares its settings as a ``BaseSettings`` with these fields, read by
+``newsletter.config.read_env_settings``: from the environment and ``.env`` only, kept out of
+the main ``Settings`` so that a project using Postmark is never asked about Mailgun, and so that
+keys can never come from the tracked ``newsletter.toml``.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, TypeVar
+from typing import Annotated
 
-from pydantic import AfterValidator, SecretStr, ValidationError
-from pydantic_settings import BaseSettings
-
-from newsletter.config import Settings
-from newsletter.core.errors import ConfigError
-
-S = TypeVar("S", bound=BaseSettings)
+from pydantic import AfterValidator, SecretStr
 
 
 def _credential(value: SecretStr) -> SecretStr:
@@ -53,19 +49,3 @@ def _printable_ascii(text: str) -> bool:
 ApiKey = Annotated[SecretStr, AfterValidator(_credential)]
 OptionalApiKey = Annotated[SecretStr | None, AfterValidator(_optional_credential)]
 ApiURL = Annotated[str, AfterValidator(_http_url)]
-
-
-def read_provider_settings(model: type[S], settings: Settings) -> S:
-    """Load ``model`` (a BaseSettings with an ``env_prefix``) or stop naming the variable."""
-    prefix = str(model.model_config.get("env_prefix", ""))
-    try:
-        return model(_env_file=settings.project_dir / ".env")
-    except ValidationError as err:
-        lines = []
-        for e in err.errors():
-            var = prefix + "_".join(str(p) for p in e["loc"]).upper()
-            reason = (
-                "is not set" if e["type"] == "missing" else e["msg"].removeprefix("Value error, ")
-            )
-            lines.append(f"{var} {reason}: set it in the environment or .env")
-        raise ConfigError("\n".join(lines)) from None

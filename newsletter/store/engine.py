@@ -13,10 +13,11 @@ import hashlib
 import json
 import logging
 import weakref
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from alembic import command
@@ -30,6 +31,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from newsletter.core.errors import StoreError
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 60_000
@@ -139,6 +141,15 @@ def among(conn: Connection, column: Any, values: Iterable[Any]) -> Any:
         each = sa.func.json_each(sa.bindparam(None, json.dumps(listed))).table_valued("value")
         return column.in_(sa.select(each.c.value))
     return column.in_(listed)
+
+
+def grouped(items: Iterable[T], key: Callable[[T], Any]) -> dict[Any, list[T]]:
+    """``items`` by ``key``, in the order first seen: the rows of a batch that one statement
+    can write together."""
+    groups: dict[Any, list[T]] = defaultdict(list)
+    for item in items:
+        groups[key(item)].append(item)
+    return groups
 
 
 def update_rows(conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:

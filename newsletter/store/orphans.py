@@ -1,5 +1,6 @@
 """Ledger rows still to go out whose message is no longer in content/: found, moved to another
-message id, or cancelled. What to do with them is decided in newsletter/jobs/orphans.py."""
+message id, or cancelled. What to do with them is decided in newsletter/core/orphans.py and done
+in newsletter/jobs/orphans.py."""
 
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from newsletter.core.delivery import OUTSTANDING, Delivered
 from newsletter.store.engine import among
-from newsletter.store.ledger import Delivered, in_state
+from newsletter.store.ledger import in_state
 from newsletter.store.schema import deliveries, subscribers
 
-OUTSTANDING = ("due", "sending", "uncertain")
 # The outstanding rows nobody is working on. A ``sending`` row belongs to a live run (`send`
 # reaps the dead runs' rows before it looks): that run records the answer, and if it is a
 # retry, the row is ``due`` for the next run to deal with.

@@ -3,20 +3,20 @@ a later run can tell a row stuck in ``sending`` by a dead process from one still
 
 A dead run's rows are retried when its provider is idempotent (the retry cannot duplicate) and
 marked ``uncertain`` otherwise; only the author decides what happens to those, with
-``resend_uncertain`` or ``mark_uncertain_sent``.
+``resend_uncertain`` or ``uncertain_to_sent``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from newsletter.core.courses import Course
-from newsletter.store.ledger import in_state, lesson_sent
+from newsletter.core.delivery import Delivered
+from newsletter.store.ledger import in_state
 from newsletter.store.schema import deliveries, runs, subscribers
 
 # A claimant that has not been heard of for this long is presumed dead.
@@ -144,18 +144,15 @@ def resend_uncertain(conn: Connection, now: datetime) -> int:
     return result.rowcount or 0
 
 
-def mark_uncertain_sent(
-    conn: Connection, now: datetime, courses: Mapping[str, Course], default_tz: str
-) -> int:
-    """The author's other choice: treat the uncertain rows as delivered and move on."""
-    rows = conn.execute(sa.select(deliveries).where(in_state("uncertain"))).all()
-    for row in rows:
-        conn.execute(
-            deliveries.update()
-            .where(deliveries.c.id == row.id)
-            .values(
-                state="sent", sent_at=now, updated_at=now, last_error="marked sent by the author"
-            )
-        )
-        lesson_sent(conn, row.subscriber_id, row.course, row.position, now, courses, default_tz)
-    return len(rows)
+def uncertain_to_sent(conn: Connection, now: datetime) -> list[Delivered]:
+    """The author's other choice: the uncertain rows become ``sent`` at ``now``. Returns the
+    lessons among them (subscriber, course, position), for the course progress that follows
+    (newsletter/jobs/recording.py)."""
+    d = deliveries
+    marked = conn.execute(
+        d.update()
+        .where(in_state("uncertain"))
+        .values(state="sent", sent_at=now, updated_at=now, last_error="marked sent by the author")
+        .returning(d.c.subscriber_id, d.c.course, d.c.position)
+    )
+    return [(sub_id, course, position) for sub_id, course, position in marked]

@@ -222,7 +222,7 @@ runs = Table(
 
 # One row per scheduled broadcast: from schedules/broadcasts.toml (source "file", identified by
 # message and audience) or from `newsletter broadcast` (source "cli"). Deliveries point here
-# through ``deliveries.broadcast_id``. See newsletter/jobs/broadcasts.py.
+# through ``deliveries.broadcast_id``. See newsletter/jobs/broadcasting.py.
 broadcasts = Table(
     "broadcasts",
     metadata,

@@ -95,7 +95,7 @@ def create_app(
         options=options,
         pages=Pages(settings),
         clock=clock or Clock.system(),
-        webhook_secrets=provider_webhooks.load_secrets(settings, fetch=certificate_fetch),
+        webhooks=provider_webhooks.configured(settings, fetch=certificate_fetch),
         tokens=_tokens(settings, show_preview),
     )
     if provider_factory is not None:

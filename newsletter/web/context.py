@@ -1,5 +1,5 @@
 """What every route needs, built once per app: settings, the clock, the store, signed links, pages,
-the project (reloaded on change), rate limits and webhook secrets."""
+the project (reloaded on change), rate limits and webhook handlers."""
 
 from __future__ import annotations
 
@@ -8,21 +8,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
-from typing import Any
 
 from starlette.requests import Request
 
 from newsletter.clock import Clock
 from newsletter.config import Settings
+from newsletter.core.courses import Timing
 from newsletter.core.errors import NewsletterError
 from newsletter.core.tokens import Tokens
 from newsletter.providers import Provider, get_provider
 from newsletter.render.personalise import Envelopes
 from newsletter.store import Store, open_store
-from newsletter.store.subscribers import Timing
 from newsletter.web.live import ProjectHolder
 from newsletter.web.pages import Pages
 from newsletter.web.ratelimit import Limit, RateLimiter
+from newsletter.webhooks import WebhookHandler
 
 ProviderFactory = Callable[[Settings], Provider]
 
@@ -59,7 +59,7 @@ class WebContext:
     # checks providers' signed timestamps.
     clock: Clock = field(default_factory=Clock.system)
     provider_factory: ProviderFactory = get_provider
-    webhook_secrets: dict[str, Any] = field(default_factory=dict)
+    webhooks: dict[str, WebhookHandler] = field(default_factory=dict)
     tokens: Tokens | None = None
 
     def __post_init__(self) -> None:

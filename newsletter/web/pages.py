@@ -58,6 +58,8 @@ class Pages:
             "color": settings.brand_color,
             "accent": settings.accent_color,
         }
+        # Course-specific wording comes from the settings, so the templates stay neutral.
+        self.env.globals["pause_heading"] = settings.pause_heading
 
     def render(
         self,

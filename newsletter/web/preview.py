@@ -35,16 +35,19 @@ from starlette.responses import HTMLResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from newsletter.core import arrivals
+from newsletter.core.addresses import check_timezone
 from newsletter.core.arrivals import Arrival
 from newsletter.core.errors import ContentError, NewsletterError, StoreError
 from newsletter.core.message import Message
+from newsletter.core.subscribers import Enrolment, Subscriber
 from newsletter.jobs import practice
-from newsletter.jobs.check import HOSTILE_FIRST_NAME, Problem, check_message, check_project
+from newsletter.jobs.check import HOSTILE_FIRST_NAME, check_message, check_project
 from newsletter.jobs.check_style import cta_problems
+from newsletter.jobs.problem import Problem
 from newsletter.project import Project
 from newsletter.render.renderer import Recipient, sample_recipient
-from newsletter.store import subscribers as store
-from newsletter.store.subscribers import Enrolment, Subscriber
+from newsletter.store.enrolments import enrolments_of
+from newsletter.store.subscribers import find_subscriber
 from newsletter.web.context import WebContext, context
 from newsletter.web.pages import email_page
 from newsletter.web.security import preview_allowed
@@ -117,9 +120,9 @@ def viewer_for(ctx: WebContext, params: dict[str, str]) -> Viewer:
     zone = _zone(params.get("tz")) or default_zone
     if "@" in wanted:
         with ctx.store.read() as conn:
-            sub = store.find_subscriber(conn, wanted)
+            sub = find_subscriber(conn, wanted)
             if sub is not None and sub.status != "forgotten":
-                found = tuple(store.enrolments_of(conn, sub.id))
+                found = tuple(enrolments_of(conn, sub.id))
                 label = f"{sub.email} ({sub.status})"
                 own_zone = sub.timezone or default_zone
                 return Viewer(wanted, label, sub.name, own_zone, sub, found)
@@ -135,7 +138,7 @@ def _persona(key: str, zone: str) -> Viewer:
 
 def _zone(name: str | None) -> str | None:
     try:
-        return store.check_timezone(name)
+        return check_timezone(name)
     except StoreError:
         return None
 

@@ -22,13 +22,14 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from newsletter.core.sessions import Session, sample_had, session_for
+from newsletter.core.subscribers import Subscriber
 from newsletter.core.tokens import BadToken
 from newsletter.jobs import practice
 from newsletter.project import Project
 from newsletter.render.fields import first_name
 from newsletter.store import practice as practice_log
-from newsletter.store import subscribers as store
-from newsletter.store.subscribers import Subscriber
+from newsletter.store.enrolments import enrolments_of
+from newsletter.store.subscribers import get_subscriber_by_id
 from newsletter.web.context import LinksUnavailable, WebContext, context
 from newsletter.web.security import preview_allowed, same_origin
 from newsletter.web.subscriber import bad_link, published, subscriber_for
@@ -77,7 +78,7 @@ def _log(ctx: WebContext, subscriber_id: int, course: str) -> str:
     """Record today's session; the DONE key to show."""
     now = ctx.now()
     with ctx.store.write() as conn:
-        sub = store.get_subscriber_by_id(conn, subscriber_id)
+        sub = get_subscriber_by_id(conn, subscriber_id)
         if sub.status != "active" or course not in sub.courses:
             return "off"
         logged = practice.log_session(conn, sub, course, now, ctx.settings.default_timezone)
@@ -91,7 +92,7 @@ def _personal(ctx: WebContext, sub: Subscriber, course: str) -> dict[str, Any] |
         return None
     now, zone = ctx.now(), ctx.settings.default_timezone
     with ctx.store.read() as conn:
-        enrolment = next(e for e in store.enrolments_of(conn, sub.id) if e.course == course)
+        enrolment = next(e for e in enrolments_of(conn, sub.id) if e.course == course)
         today: date = practice.today(sub, now, zone)
         logged = Logged(
             can_log=sub.status == "active",

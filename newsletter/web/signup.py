@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -32,13 +33,23 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from newsletter.core.addresses import check_timezone, clean_name, normalise_email
 from newsletter.core.email import OutgoingEmail
 from newsletter.core.errors import NewsletterError, StoreError
+from newsletter.core.subscribers import Subscriber
 from newsletter.core.tokens import BadToken
+from newsletter.jobs import subscriptions
+from newsletter.jobs.sending import send_one
 from newsletter.project import Project
 from newsletter.render.renderer import first_name
-from newsletter.store import membership
-from newsletter.store import subscribers as store
+from newsletter.store.enrolments import enrolments_of
+from newsletter.store.subscribers import (
+    add_pending_subscriber,
+    confirm_subscriber,
+    find_subscriber,
+    get_subscriber_by_id,
+)
+from newsletter.store.suppressions import suppression_for
 from newsletter.web.context import LinksUnavailable, WebContext, context
 from newsletter.web.pages import mask_email
 from newsletter.web.security import same_origin
@@ -93,7 +104,7 @@ async def _signup(request: Request, ctx: WebContext, options: list[tuple[str, st
     form = await form_of(request)
     values = {k: form.get(k, "") for k in ("email", "name", "course")}
     try:
-        address, key = store.normalise_email(values["email"])
+        address, key = normalise_email(values["email"])
     except StoreError:
         return _form_error(ctx, options, values, "That does not look like an email address.")
     if values["course"] not in dict(options):
@@ -103,7 +114,7 @@ async def _signup(request: Request, ctx: WebContext, options: list[tuple[str, st
         return sent  # a bot: same answer, nothing done
     # Counted per address even for unknown ones, so the limit itself reveals nothing.
     if ctx.per_address.allow(key):
-        name = (store.clean_name(values["name"]) or "")[:NAME_LIMIT] or None
+        name = (clean_name(values["name"]) or "")[:NAME_LIMIT] or None
         timezone = form.get("timezone") or None
         sent.background = BackgroundTask(signup, ctx, address, name, values["course"], timezone)
     else:
@@ -136,18 +147,18 @@ def _who(
     conn: Connection, address: str, name: str | None, timezone: str | None, now: datetime
 ) -> int | None:
     """The subscriber to send a confirmation to (created pending if new), or None for nobody."""
-    sub = store.find_subscriber(conn, address)
+    sub = find_subscriber(conn, address)
     if sub is None:
-        if store.suppression_for(conn, store.normalise_email(address)[1]) is not None:
+        if suppression_for(conn, normalise_email(address)[1]) is not None:
             return None
         zone = _zone_or_none(timezone)
-        return membership.add_pending_subscriber(
+        return add_pending_subscriber(
             conn, address, now=now, name=name, timezone=zone, source="signup"
         ).id
     if sub.status in ("pending", "active"):
         return sub.id
     if sub.status == "unsubscribed":
-        row = store.suppression_for(conn, sub.email_key)
+        row = suppression_for(conn, sub.email_key)
         return sub.id if row is None or row.reason == "unsubscribed" else None
     return None
 
@@ -155,7 +166,7 @@ def _who(
 def _zone_or_none(timezone: str | None) -> str | None:
     """The browser's zone from the form's hidden field; a bad one is ignored, not an error."""
     try:
-        return store.check_timezone(timezone)
+        return check_timezone(timezone)
     except StoreError:
         return None
 
@@ -199,14 +210,10 @@ def send_confirmation(
         date=now,
         message_id_header=f"<nl.confirm.{nonce}@{ctx.settings.sender_domain}>",
     )
-    provider = ctx.provider_factory(ctx.settings)
-    try:
-        results = provider.send_batch([email])
-    finally:
-        provider.close()
-    if not results or results[0].outcome != "sent":
-        outcome = results[0].outcome if results else "no answer"
-        log.warning("signup: the provider did not accept a confirmation email (%s)", outcome)
+    with closing(ctx.provider_factory(ctx.settings)) as provider:
+        result = send_one(provider, email)
+    if result.outcome != "sent":
+        log.warning("signup: the provider did not accept a confirmation email (%s)", result.outcome)
 
 
 # -- confirming: /confirm/<token> ------------------------------------------------------------------
@@ -263,9 +270,9 @@ def _check(ctx: WebContext, payload: dict[str, Any]) -> tuple[str, str | None]:
     return mask_email(sub.email), info.title if info else None
 
 
-def _still_valid(conn: Connection, payload: dict[str, Any]) -> store.Subscriber:
+def _still_valid(conn: Connection, payload: dict[str, Any]) -> Subscriber:
     try:
-        sub = store.get_subscriber_by_id(conn, payload["s"])
+        sub = get_subscriber_by_id(conn, payload["s"])
     except StoreError:
         raise BadToken("this link is not valid") from None
     issued = payload.get("t")
@@ -283,22 +290,22 @@ def _confirm(ctx: WebContext, payload: dict[str, Any]) -> Confirmed:
     with ctx.store.write() as conn:
         sub = _still_valid(conn, payload)
         if sub.status == "pending":
-            membership.confirm_subscriber(conn, sub, now)
+            confirm_subscriber(conn, sub, now)
         elif sub.status == "unsubscribed":
-            membership.resubscribe(conn, sub, timing, now, rejoin=False, source="confirm")
-        sub = store.get_subscriber_by_id(conn, sub.id)
+            subscriptions.resubscribe(conn, sub, timing, now, rejoin=False, source="confirm")
+        sub = get_subscriber_by_id(conn, sub.id)
         first_at = None
         if course in timing.schedules:
-            if not store.enrol_subscriber(conn, sub, course, timing, now):
-                membership.rejoin_course(conn, sub, course, timing, now, source="confirm")
+            if not subscriptions.enrol_subscriber(conn, sub, course, timing, now):
+                subscriptions.rejoin_course(conn, sub, course, timing, now, source="confirm")
             first_at = _next_due(conn, sub, course)
     info = ctx.holder.project().renderer.courses.get(course)
     zone = sub.timezone or ctx.settings.default_timezone
     return Confirmed(info.title if info else None, first_at, zone)
 
 
-def _next_due(conn: Connection, sub: store.Subscriber, course: str) -> datetime | None:
-    mine = [e for e in store.enrolments_of(conn, sub.id) if e.course == course]
+def _next_due(conn: Connection, sub: Subscriber, course: str) -> datetime | None:
+    mine = [e for e in enrolments_of(conn, sub.id) if e.course == course]
     return mine[0].next_due_at if mine else None
 
 

@@ -26,16 +26,18 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from newsletter.core.errors import NewsletterError, StoreError
+from newsletter.core.subscribers import NOT_LEFT, Enrolment, Subscriber
 from newsletter.core.tokens import BadToken
 from newsletter.core.zones import canonical_zones
 from newsletter.files.folders import resolve_within
-from newsletter.jobs import practice
+from newsletter.jobs import practice, subscriptions
 from newsletter.project import Project
 from newsletter.render.renderer import Recipient, sample_session_url, web_version_url
-from newsletter.store import membership
-from newsletter.store import subscribers as store
+from newsletter.store.enrolments import enrolments_of, leave_course
 from newsletter.store.schema import deliveries, events
-from newsletter.store.subscribers import Enrolment, Subscriber
+from newsletter.store.stopping import unsubscribe
+from newsletter.store.subscribers import get_subscriber_by_id
+from newsletter.store.suppressions import suppression_for
 from newsletter.web.context import LinksUnavailable, WebContext, context
 from newsletter.web.pages import email_page, mask_email
 from newsletter.web.security import preview_allowed, same_origin
@@ -65,7 +67,7 @@ def subscriber_for(ctx: WebContext, purpose: str, token: str) -> Subscriber:
     payload = ctx.require_tokens().read(purpose, token)
     with ctx.store.read() as conn:
         try:
-            return store.get_subscriber_by_id(conn, payload["s"])
+            return get_subscriber_by_id(conn, payload["s"])
         except StoreError:
             raise BadToken("this link is not valid") from None
 
@@ -113,8 +115,8 @@ async def unsubscribe_page(request: Request) -> Response:
 def _unsubscribe(ctx: WebContext, subscriber_id: int, source: str) -> None:
     now = ctx.now()
     with ctx.store.write() as conn:
-        sub = store.get_subscriber_by_id(conn, subscriber_id)
-        if sub.status in store.NOT_LEFT and store.unsubscribe(conn, sub, now, source):
+        sub = get_subscriber_by_id(conn, subscriber_id)
+        if sub.status in NOT_LEFT and unsubscribe(conn, sub, now, source):
             _attribute_to_last_email(conn, sub.id)
 
 
@@ -190,9 +192,9 @@ def _render_manage(
 ) -> Response:
     now = ctx.now()
     with ctx.store.read() as conn:
-        sub = store.get_subscriber_by_id(conn, subscriber_id)
-        enrolments = store.enrolments_of(conn, sub.id)
-        suppression = store.suppression_for(conn, sub.email_key)
+        sub = get_subscriber_by_id(conn, subscriber_id)
+        enrolments = enrolments_of(conn, sub.id)
+        suppression = suppression_for(conn, sub.email_key)
         sessions = {e.course: practice.per_lesson(conn, sub.id, e) for e in enrolments}
     zone = sub.timezone or ctx.settings.default_timezone
     views = [_course_view(ctx, sub, e, now, sessions[e.course]) for e in enrolments]
@@ -269,33 +271,33 @@ def _manage_action(ctx: WebContext, subscriber_id: int, form: dict[str, str]) ->
     timing = ctx.timing()
     action = form.get("action", "")
     with ctx.store.write() as conn:
-        sub = store.get_subscriber_by_id(conn, subscriber_id)
+        sub = get_subscriber_by_id(conn, subscriber_id)
         course = form.get("course", "")
         if course and course not in sub.courses:
             raise StoreError("that course is not one of yours")
         if action == "pause":
-            store.pause(conn, sub, now + timedelta(weeks=_weeks(form)), now, timing)
+            subscriptions.pause(conn, sub, now + timedelta(weeks=_weeks(form)), now, timing)
             return "paused"
         if action == "resume":
-            store.resume(conn, sub, now, timing)
+            subscriptions.resume(conn, sub, now, timing)
             return "resumed"
         if action == "leave":
-            if not membership.leave_course(conn, sub, course, now, source="manage"):
+            if not leave_course(conn, sub.id, course, now, source="manage"):
                 raise StoreError("you are not getting that course any more")
             return "left"
         if action == "restart":
-            if not membership.rejoin_course(conn, sub, course, timing, now, source="manage"):
+            if not subscriptions.rejoin_course(conn, sub, course, timing, now, source="manage"):
                 raise StoreError("that course cannot be restarted")
             return "restarted"
         if action == "resubscribe":
-            membership.resubscribe(conn, sub, timing, now, source="manage")
+            subscriptions.resubscribe(conn, sub, timing, now, source="manage")
             return "resubscribed"
         if action == "timing":
-            sub = store.set_timezone(conn, sub, form.get("timezone") or None, now, timing)
-            store.set_send_time(conn, sub, form.get("send_time") or None, now, timing)
+            sub = subscriptions.set_timezone(conn, sub, form.get("timezone") or None, now, timing)
+            subscriptions.set_send_time(conn, sub, form.get("send_time") or None, now, timing)
             return "timing"
         if action == "unsubscribe":
-            if sub.status in store.NOT_LEFT and store.unsubscribe(conn, sub, now, "manage"):
+            if sub.status in NOT_LEFT and unsubscribe(conn, sub, now, "manage"):
                 _attribute_to_last_email(conn, sub.id)
             return "unsubscribed"
     raise StoreError("unknown action")

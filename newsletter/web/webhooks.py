@@ -19,8 +19,7 @@ from starlette.routing import Route
 
 from newsletter.jobs.ingest import IngestReport, ingest
 from newsletter.web.context import WebContext, context
-from newsletter.webhooks import PROVIDERS, WebhookError, WebhookRequest, receive
-from newsletter.webhooks.base import Event
+from newsletter.webhooks import Event, WebhookError, WebhookRequest
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +27,8 @@ log = logging.getLogger(__name__)
 async def webhook(request: Request) -> Response:
     ctx = context(request)
     name = request.path_params["provider"]
-    secrets = ctx.webhook_secrets.get(name) if name in PROVIDERS else None
-    if secrets is None:
+    handler = ctx.webhooks.get(name)
+    if handler is None:
         return JSONResponse({"error": "no such webhook"}, status_code=404)
     received = WebhookRequest(
         body=await request.body(),
@@ -38,7 +37,7 @@ async def webhook(request: Request) -> Response:
     )
     try:
         # In a thread: SES may fetch a certificate, and the store may wait for a lock.
-        found = await run_in_threadpool(receive, name, secrets, received, ctx.clock.wall())
+        found = await run_in_threadpool(handler.receive, received, ctx.clock.wall())
     except WebhookError as err:
         log.info("webhook %s: refused (%d): %s", name, err.status, err)
         headers = {"www-authenticate": 'Basic realm="webhooks"'} if err.status == 401 else None

@@ -1,81 +1,71 @@
-"""Provider webhooks, framework-free: verify a request, parse its events, store them.
+"""Provider webhooks, framework-free: one handler class per provider on ``WebhookHandler``.
 
-One module per provider (postmark, sendgrid, mailgun, resend, ses, brevo), each with
-
-* ``load_secrets(settings)``: its credentials from the environment or ``.env``, or None when the
-  webhook is not configured (the endpoint then answers 404);
-* ``verify(request, secrets, now)``: returns, or raises ``WebhookError`` (401/403/400);
-* ``parse(body)``: the request's events, normalised to ``Event``s.
-
-``ingest.ingest`` writes events to the ``events`` table and applies what they mean (suppress a
-bounced address, unsubscribe a complainer). See docs/webhooks.md.
+Each handler (postmark, sendgrid, mailgun, resend, ses, brevo) takes its secrets from the
+settings like any other setting (``NEWSLETTER_<ESP>_WEBHOOK_*``, environment or ``.env``),
+``verify``-s a request (or raises ``WebhookError``: 401/403/400/503) and ``parse``-s its
+events, normalised to ``Event``s. ``configured`` makes the handlers whose secrets are set; a
+provider without one has no webhook (the endpoint answers 404). ``newsletter.jobs.ingest``
+writes events to the ``events`` table and applies what they mean (suppress a bounced address,
+unsubscribe a complainer). See docs/webhooks.md.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
-from datetime import datetime
-from types import ModuleType
-from typing import Any
-
 from newsletter.config import Settings
 from newsletter.webhooks.base import (
     Event,
+    Fetch,
     Forbidden,
     Malformed,
     Unauthorized,
+    Unavailable,
     WebhookError,
+    WebhookHandler,
     WebhookRequest,
+    fetch_url,
 )
+from newsletter.webhooks.brevo import BrevoWebhook
+from newsletter.webhooks.mailgun import MailgunWebhook
+from newsletter.webhooks.postmark import PostmarkWebhook
+from newsletter.webhooks.resend import ResendWebhook
+from newsletter.webhooks.sendgrid import SendGridWebhook
+from newsletter.webhooks.ses import SESWebhook
 
-Fetch = Callable[[str], bytes]
-PROVIDERS = ("postmark", "sendgrid", "mailgun", "resend", "ses", "brevo")
+HANDLERS: dict[str, type[WebhookHandler]] = {
+    handler.name: handler
+    for handler in (
+        PostmarkWebhook,
+        SendGridWebhook,
+        MailgunWebhook,
+        ResendWebhook,
+        SESWebhook,
+        BrevoWebhook,
+    )
+}
 
 
-def module(name: str) -> ModuleType:
-    if name not in PROVIDERS:
-        raise KeyError(name)
-    return importlib.import_module(f"newsletter.webhooks.{name}")
+def configured(settings: Settings, *, fetch: Fetch | None = None) -> dict[str, WebhookHandler]:
+    """The webhook handler of every provider whose secrets are set, by provider name.
 
-
-def load_secrets(settings: Settings, *, fetch: Fetch | None = None) -> dict[str, Any]:
-    """Secrets of every configured provider webhook, by provider name.
-
-    ``fetch`` replaces the HTTP GET that SES verification uses for SNS certificates (tests)."""
+    ``fetch`` replaces the HTTP GET a handler may need besides the request (SES: SNS
+    certificates), for tests."""
     found = {}
-    for name in PROVIDERS:
-        provider = module(name)
-        secrets = (
-            provider.load_secrets(settings, fetch=fetch)
-            if name == "ses"
-            else provider.load_secrets(settings)
-        )
-        if secrets is not None:
-            found[name] = secrets
+    for name, handler in HANDLERS.items():
+        made = handler.from_settings(settings, fetch=fetch or fetch_url)
+        if made is not None:
+            found[name] = made
     return found
 
 
-def receive(name: str, secrets: Any, request: WebhookRequest, now: datetime) -> list[Event]:
-    """Verify ``request`` for provider ``name`` and return its events (or raise WebhookError)."""
-    provider = module(name)
-    provider.verify(request, secrets, now)
-    hook = getattr(provider, "on_verified", None)
-    if hook is not None:
-        hook(request, secrets)
-    events: list[Event] = provider.parse(request.body)
-    return events
-
-
 __all__ = [
-    "PROVIDERS",
+    "HANDLERS",
     "Event",
     "Forbidden",
     "Malformed",
     "Unauthorized",
+    "Unavailable",
     "WebhookError",
+    "WebhookHandler",
     "WebhookRequest",
-    "load_secrets",
-    "module",
-    "receive",
+    "configured",
 ]

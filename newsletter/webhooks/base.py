@@ -1,5 +1,5 @@
-"""What every provider's webhook module shares: the request as received, the normalised event,
-the errors that decide the HTTP answer, and the small checks each verifier needs.
+"""What every provider's webhook shares: the request as received, the normalised event, the
+errors that decide the HTTP answer, and ``WebhookHandler``, the base of one class per provider.
 
 Nothing here knows about a web framework: the web layer hands over the raw parts of a request
 (``WebhookRequest``) and turns ``WebhookError`` into a status code. Verification works on the
@@ -8,17 +8,20 @@ body's exact bytes, never on a re-serialised copy.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
-from collections.abc import Mapping
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from datetime import datetime, timedelta
+from typing import Any, ClassVar, Literal, Self
 
-from newsletter.core.errors import NewsletterError
+import requests
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings
 
-# The event types `newsletter status` counts per message (see reports.py), plus soft bounces,
+from newsletter.config import Settings, read_env_settings
+from newsletter.core.errors import ConfigError, NewsletterError
+
+# The event types `newsletter status` counts per message (see jobs/status.py), plus soft bounces,
 # which are kept for the record but neither counted nor acted on (the provider retries them).
 EventType = Literal[
     "delivered", "bounced", "soft_bounced", "complained", "unsubscribed", "opened", "clicked"
@@ -27,7 +30,11 @@ EventType = Literal[
 # replayed later. Providers that sign a timestamp re-sign each retry; a retry that still arrives
 # late is refused, and `newsletter sync` pulls the suppressions it carried anyway.
 REPLAY_WINDOW = timedelta(minutes=5)
-EXTERNAL_ID_LIMIT = 200  # events.external_id is String(200)
+FETCH_TIMEOUT = 10  # seconds
+
+# The HTTP GET a handler may need besides the request (SES: SNS certificates); tests pass one
+# that needs no network.
+Fetch = Callable[[str], bytes]
 
 
 class WebhookError(NewsletterError):
@@ -52,6 +59,12 @@ class Malformed(WebhookError):
     """The body is not what the provider sends (400)."""
 
     status = 400
+
+
+class Unavailable(WebhookError):
+    """Something the check needs could not be fetched: 503, so that the provider tries again."""
+
+    status = 503
 
 
 @dataclass(frozen=True)
@@ -81,89 +94,68 @@ class Event:
     detail: str = ""
 
 
-# -- helpers for the provider modules -------------------------------------------------------
+def fetch_url(url: str) -> bytes:
+    """GET ``url`` (a URL the handler has already checked), without following redirects."""
+    response = requests.get(url, timeout=FETCH_TIMEOUT, allow_redirects=False)
+    response.raise_for_status()
+    return response.content
 
 
-def load_json(body: bytes) -> Any:
-    """The body as JSON, or Malformed."""
-    try:
-        return json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: "[[[[…"
-        raise Malformed("the body is not JSON") from None
+class WebhookHandler(ABC):
+    """One provider's webhook (django-anymail's ``AnymailBaseWebhookView``): ``verify`` the
+    request, then ``parse`` its events.
 
+    Its secrets are settings like any other, read by ``from_settings`` from the group
+    ``config`` (``NEWSLETTER_<ESP>_WEBHOOK_*``, environment or ``.env``): a webhook is on when
+    every variable of its group is set, and off (no handler: the endpoint answers 404) when
+    any is missing.
+    """
 
-def same(given: str | bytes, expected: str | bytes) -> bool:
-    """Constant-time comparison: how long it takes says nothing about how much matched."""
-    a = given.encode() if isinstance(given, str) else given
-    b = expected.encode() if isinstance(expected, str) else expected
-    return hmac.compare_digest(a, b)
+    name: ClassVar[str]
+    config: ClassVar[type[BaseSettings]]
 
+    def __init__(self, config: Any, fetch: Fetch = fetch_url):
+        self.fetch = fetch
 
-def hmac_sha256(key: bytes, message: bytes) -> bytes:
-    return hmac.new(key, message, hashlib.sha256).digest()
-
-
-def check_fresh(timestamp: str | int | float, now: datetime, what: str = "timestamp") -> None:
-    """Unauthorized unless ``timestamp`` (Unix seconds) lies within the replay window of now."""
-    try:
-        signed_at = datetime.fromtimestamp(float(timestamp), UTC)
-    except (TypeError, ValueError, OverflowError, OSError):
-        raise Unauthorized(f"the {what} is not a Unix time") from None
-    if abs(now - signed_at) > REPLAY_WINDOW:
-        raise Unauthorized(f"the {what} is outside the {REPLAY_WINDOW} replay window")
-
-
-def external_id(provider: str, *parts: object) -> str:
-    """A stable id for ``events.external_id``, unique across providers; hashed when too long."""
-    joined = ":".join(str(p) for p in parts)
-    text = f"{provider}:{joined}"
-    if len(text) <= EXTERNAL_ID_LIMIT:
-        return text
-    return f"{provider}:sha256:{hashlib.sha256(joined.encode()).hexdigest()}"
-
-
-def as_int(value: Any) -> int | None:
-    """A positive ledger id from metadata (a string or a number), else None."""
-    try:
-        number = int(str(value))
-    except (TypeError, ValueError):
-        return None
-    return number if number > 0 else None
-
-
-def as_text(value: Any, limit: int = 500) -> str:
-    return "" if value is None else str(value)[:limit]
-
-
-def parse_time(value: Any) -> datetime | None:
-    """An ISO-8601 string or Unix seconds as an aware UTC datetime; None when unreadable."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        try:
-            return datetime.fromtimestamp(float(value), UTC)
-        except (ValueError, OverflowError, OSError):
+    @classmethod
+    def from_settings(cls, settings: Settings, *, fetch: Fetch = fetch_url) -> Self | None:
+        """The handler with its secrets, or None when they are not all configured."""
+        own = read_env_settings(cls.config, settings)
+        values = [getattr(own, name) for name in type(own).model_fields]
+        if not all(_given(value) for value in values):
             return None
-    if isinstance(value, str) and value:
-        try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-    return None
+        return cls(own, fetch)
+
+    def receive(self, request: WebhookRequest, now: datetime) -> list[Event]:
+        """Verify ``request`` and return its events, or raise ``WebhookError``."""
+        self.verify(request, now)
+        self.on_verified(request)
+        return self.parse(request.body)
+
+    @abstractmethod
+    def verify(self, request: WebhookRequest, now: datetime) -> None:
+        """Return, or raise ``WebhookError`` (401, 403, 400, 503)."""
+
+    def on_verified(self, request: WebhookRequest) -> None:  # noqa: B027 - an optional hook
+        """What a verified request asks of us besides its events (SNS: confirm a
+        subscription)."""
+
+    @abstractmethod
+    def parse(self, body: bytes) -> list[Event]:
+        """The request's events, normalised (those we do not use are left out)."""
 
 
-def require(condition: bool, problem: str) -> None:
-    if not condition:
-        raise Malformed(problem)
+def required(config: BaseSettings, name: str) -> str:
+    """The value of the setting ``name`` of a handler's group, which must be set (a handler is
+    made only then, but one made by hand must not run with an empty secret)."""
+    value = getattr(config, name)
+    if not _given(value):
+        prefix = str(config.model_config.get("env_prefix", ""))
+        raise ConfigError(f"{prefix}{name.upper()} is not set: set it in the environment or .env")
+    return str(value.get_secret_value() if isinstance(value, SecretStr) else value)
 
 
-def as_dict(value: Any) -> dict[str, Any]:
-    """``value`` if it is a JSON object, else an empty one (absent optional parts)."""
-    return value if isinstance(value, dict) else {}
-
-
-def object_at(data: Any, key: str) -> dict[str, Any]:
-    """The JSON object ``data[key]``, or Malformed when it is not one."""
-    value = data.get(key) if isinstance(data, dict) else None
-    if not isinstance(value, dict):
-        raise Malformed(f"no {key} object")
-    return value
+def _given(value: Any) -> bool:
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    return bool(value)

@@ -11,25 +11,29 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from newsletter.config import Settings
+from newsletter.core.timestamps import parse_timestamp
 from newsletter.webhooks.base import (
     Event,
     EventType,
+    Fetch,
     Unauthorized,
+    WebhookHandler,
     WebhookRequest,
+    fetch_url,
+    required,
+)
+from newsletter.webhooks.utils import (
     as_dict,
     as_int,
     as_text,
     external_id,
     load_json,
-    parse_time,
     require,
     same,
 )
@@ -50,46 +54,43 @@ COMPLAINT_BOUNCES = frozenset({"SpamComplaint", "SpamNotification"})
 TIME_FIELDS = ("DeliveredAt", "BouncedAt", "ReceivedAt", "ChangedAt")
 
 
-class _Env(BaseSettings):
+class PostmarkWebhookSettings(BaseSettings):
+    """``NEWSLETTER_POSTMARK_WEBHOOK_USER`` and ``…_PASSWORD``: the URL's credentials."""
+
     model_config = SettingsConfigDict(env_prefix="NEWSLETTER_POSTMARK_WEBHOOK_", extra="ignore")
 
     user: str | None = None
     password: SecretStr | None = None
 
 
-@dataclass(frozen=True)
-class Secrets:
-    user: str
-    password: str
+class PostmarkWebhook(WebhookHandler):
+    name = NAME
+    config = PostmarkWebhookSettings
 
+    def __init__(self, config: PostmarkWebhookSettings, fetch: Fetch = fetch_url):
+        super().__init__(config, fetch)
+        self.user = required(config, "user")
+        self.password = required(config, "password")
 
-def load_secrets(settings: Settings) -> Secrets | None:
-    env = _Env(_env_file=settings.project_dir / ".env")  # type: ignore[call-arg]
-    if not env.user or env.password is None or not env.password.get_secret_value():
-        return None
-    return Secrets(env.user, env.password.get_secret_value())
+    def verify(self, request: WebhookRequest, now: datetime) -> None:
+        scheme, _, encoded = request.header("authorization").partition(" ")
+        if scheme.lower() != "basic" or not encoded:
+            raise Unauthorized("basic auth credentials are missing")
+        try:
+            user, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            raise Unauthorized("basic auth credentials are unreadable") from None
+        # Both compared in full, so the time taken does not tell which one was wrong.
+        user_ok = same(user, self.user)
+        password_ok = same(password, self.password)
+        if not (user_ok and password_ok):
+            raise Unauthorized("basic auth credentials are wrong")
 
-
-def verify(request: WebhookRequest, secrets: Secrets, now: datetime) -> None:
-    scheme, _, encoded = request.header("authorization").partition(" ")
-    if scheme.lower() != "basic" or not encoded:
-        raise Unauthorized("basic auth credentials are missing")
-    try:
-        user, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        raise Unauthorized("basic auth credentials are unreadable") from None
-    # Both compared in full, so the time taken does not tell which one was wrong.
-    user_ok = same(user, secrets.user)
-    password_ok = same(password, secrets.password)
-    if not (user_ok and password_ok):
-        raise Unauthorized("basic auth credentials are wrong")
-
-
-def parse(body: bytes) -> list[Event]:
-    data = load_json(body)
-    require(isinstance(data, dict) and isinstance(data.get("RecordType"), str), "no RecordType")
-    event = _event(data)
-    return [event] if event is not None else []
+    def parse(self, body: bytes) -> list[Event]:
+        data = load_json(body)
+        require(isinstance(data, dict) and isinstance(data.get("RecordType"), str), "no RecordType")
+        event = _event(data)
+        return [event] if event is not None else []
 
 
 def _event(data: dict[str, Any]) -> Event | None:
@@ -106,7 +107,7 @@ def _event(data: dict[str, Any]) -> Event | None:
         type=kind,
         external_id=external_id(NAME, record, ident),
         email=as_text(data.get("Email") or data.get("Recipient")) or None,
-        occurred_at=parse_time(when),
+        occurred_at=parse_timestamp(when),
         delivery_id=as_int(metadata.get("delivery_id")),
         message_id=as_text(metadata.get("message_id")) or None,
         provider_message_id=as_text(data.get("MessageID")) or None,

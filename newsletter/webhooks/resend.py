@@ -12,20 +12,25 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from newsletter.config import Settings
 from newsletter.core.errors import ConfigError
+from newsletter.core.timestamps import parse_timestamp
 from newsletter.webhooks.base import (
     Event,
     EventType,
+    Fetch,
     Unauthorized,
+    WebhookHandler,
     WebhookRequest,
+    fetch_url,
+    required,
+)
+from newsletter.webhooks.utils import (
     as_dict,
     as_int,
     as_text,
@@ -34,7 +39,6 @@ from newsletter.webhooks.base import (
     hmac_sha256,
     load_json,
     object_at,
-    parse_time,
     require,
     same,
 )
@@ -51,22 +55,44 @@ EVENT_TYPES: dict[str, EventType] = {
 }
 
 
-class _Env(BaseSettings):
+class ResendWebhookSettings(BaseSettings):
+    """``NEWSLETTER_RESEND_WEBHOOK_SECRET``: the endpoint's signing secret (``whsec_…``)."""
+
     model_config = SettingsConfigDict(env_prefix="NEWSLETTER_RESEND_WEBHOOK_", extra="ignore")
 
     secret: SecretStr | None = None
 
 
-@dataclass(frozen=True)
-class Secrets:
-    key: bytes
+class ResendWebhook(WebhookHandler):
+    name = NAME
+    config = ResendWebhookSettings
 
+    def __init__(self, config: ResendWebhookSettings, fetch: Fetch = fetch_url):
+        super().__init__(config, fetch)
+        self.key = signing_key(required(config, "secret"))
 
-def load_secrets(settings: Settings) -> Secrets | None:
-    env = _Env(_env_file=settings.project_dir / ".env")  # type: ignore[call-arg]
-    if env.secret is None or not env.secret.get_secret_value():
-        return None
-    return Secrets(signing_key(env.secret.get_secret_value()))
+    def verify(self, request: WebhookRequest, now: datetime) -> None:
+        ident, timestamp = request.header("svix-id"), request.header("svix-timestamp")
+        signatures = request.header("svix-signature")
+        if not (ident and timestamp and signatures):
+            raise Unauthorized("the svix signature headers are missing")
+        signed = f"{ident}.{timestamp}.".encode() + request.body
+        expected = base64.b64encode(hmac_sha256(self.key, signed)).decode()
+        offered = [s.partition(",")[2] for s in signatures.split() if s.startswith("v1,")]
+        # Every candidate is compared, so the time taken does not depend on which one matched.
+        matches = [same(candidate, expected) for candidate in offered]
+        if not any(matches):
+            raise Unauthorized("the signature does not match")
+        check_fresh(timestamp, now)
+
+    def parse(self, body: bytes) -> list[Event]:
+        data = load_json(body)
+        require(isinstance(data, dict) and isinstance(data.get("type"), str), "no event type")
+        payload = object_at(data, "data")
+        kind = _kind(data["type"], payload)
+        if kind is None:
+            return []
+        return [_event(kind, data, payload)]
 
 
 def signing_key(secret: str) -> bytes:
@@ -80,44 +106,21 @@ def signing_key(secret: str) -> bytes:
         ) from None
 
 
-def verify(request: WebhookRequest, secrets: Secrets, now: datetime) -> None:
-    ident, timestamp = request.header("svix-id"), request.header("svix-timestamp")
-    signatures = request.header("svix-signature")
-    if not (ident and timestamp and signatures):
-        raise Unauthorized("the svix signature headers are missing")
-    signed = f"{ident}.{timestamp}.".encode() + request.body
-    expected = base64.b64encode(hmac_sha256(secrets.key, signed)).decode()
-    offered = [s.partition(",")[2] for s in signatures.split() if s.startswith("v1,")]
-    # Every candidate is compared, so the time taken does not depend on which one matched.
-    matches = [same(candidate, expected) for candidate in offered]
-    if not any(matches):
-        raise Unauthorized("the signature does not match")
-    check_fresh(timestamp, now)
-
-
-def parse(body: bytes) -> list[Event]:
-    data = load_json(body)
-    require(isinstance(data, dict) and isinstance(data.get("type"), str), "no event type")
-    payload = object_at(data, "data")
-    kind = _kind(data["type"], payload)
-    if kind is None:
-        return []
+def _event(kind: EventType, data: dict[str, Any], payload: dict[str, Any]) -> Event:
     tags = _tags(payload.get("tags"))
     recipients = payload.get("to") if isinstance(payload.get("to"), list) else []
     # The body's created_at is the event's own moment (svix-timestamp changes per attempt).
     when = data.get("created_at")
-    return [
-        Event(
-            type=kind,
-            external_id=external_id(NAME, data["type"], payload.get("email_id"), when),
-            email=as_text(recipients[0]) if recipients else None,
-            occurred_at=parse_time(when),
-            delivery_id=as_int(tags.get("delivery_id")),
-            message_id=tags.get("message") or None,
-            provider_message_id=as_text(payload.get("email_id")) or None,
-            detail=as_text(_detail(payload)),
-        )
-    ]
+    return Event(
+        type=kind,
+        external_id=external_id(NAME, data["type"], payload.get("email_id"), when),
+        email=as_text(recipients[0]) if recipients else None,
+        occurred_at=parse_timestamp(when),
+        delivery_id=as_int(tags.get("delivery_id")),
+        message_id=tags.get("message") or None,
+        provider_message_id=as_text(payload.get("email_id")) or None,
+        detail=as_text(_detail(payload)),
+    )
 
 
 def _kind(name: str, payload: dict[str, Any]) -> EventType | None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -20,19 +19,24 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from newsletter.config import Settings
 from newsletter.core.errors import ConfigError
+from newsletter.core.timestamps import parse_timestamp
 from newsletter.webhooks.base import (
     Event,
     EventType,
+    Fetch,
     Unauthorized,
+    WebhookHandler,
     WebhookRequest,
+    fetch_url,
+    required,
+)
+from newsletter.webhooks.utils import (
     as_int,
     as_text,
     check_fresh,
     external_id,
     load_json,
-    parse_time,
     require,
 )
 
@@ -52,22 +56,42 @@ EVENT_TYPES: dict[str, EventType] = {
 }
 
 
-class _Env(BaseSettings):
+class SendGridWebhookSettings(BaseSettings):
+    """``NEWSLETTER_SENDGRID_WEBHOOK_PUBLIC_KEY``: the verification key SendGrid shows."""
+
     model_config = SettingsConfigDict(env_prefix="NEWSLETTER_SENDGRID_WEBHOOK_", extra="ignore")
 
     public_key: str | None = None
 
 
-@dataclass(frozen=True)
-class Secrets:
-    public_key: ec.EllipticCurvePublicKey
+class SendGridWebhook(WebhookHandler):
+    name = NAME
+    config = SendGridWebhookSettings
 
+    def __init__(self, config: SendGridWebhookSettings, fetch: Fetch = fetch_url):
+        super().__init__(config, fetch)
+        self.public_key = read_public_key(required(config, "public_key"))
 
-def load_secrets(settings: Settings) -> Secrets | None:
-    env = _Env(_env_file=settings.project_dir / ".env")  # type: ignore[call-arg]
-    if not env.public_key:
-        return None
-    return Secrets(read_public_key(env.public_key))
+    def verify(self, request: WebhookRequest, now: datetime) -> None:
+        signature, timestamp = request.header(SIGNATURE_HEADER), request.header(TIMESTAMP_HEADER)
+        if not signature or not timestamp:
+            raise Unauthorized("the signature headers are missing")
+        try:
+            self.public_key.verify(
+                base64.b64decode(signature, validate=True),
+                timestamp.encode() + request.body,
+                ec.ECDSA(hashes.SHA256()),
+            )
+        except (InvalidSignature, binascii.Error, ValueError):
+            raise Unauthorized("the signature does not match") from None
+        # Checked after the signature, so an attacker learns nothing from which check failed.
+        check_fresh(timestamp, now)
+
+    def parse(self, body: bytes) -> list[Event]:
+        data = load_json(body)
+        require(isinstance(data, list), "the body is not a list of events")
+        require(all(isinstance(item, dict) for item in data), "an event is not an object")
+        return [e for item in data if (e := _event(item)) is not None]
 
 
 def read_public_key(text: str) -> ec.EllipticCurvePublicKey:
@@ -85,29 +109,6 @@ def read_public_key(text: str) -> ec.EllipticCurvePublicKey:
     return key
 
 
-def verify(request: WebhookRequest, secrets: Secrets, now: datetime) -> None:
-    signature, timestamp = request.header(SIGNATURE_HEADER), request.header(TIMESTAMP_HEADER)
-    if not signature or not timestamp:
-        raise Unauthorized("the signature headers are missing")
-    try:
-        secrets.public_key.verify(
-            base64.b64decode(signature, validate=True),
-            timestamp.encode() + request.body,
-            ec.ECDSA(hashes.SHA256()),
-        )
-    except (InvalidSignature, binascii.Error, ValueError):
-        raise Unauthorized("the signature does not match") from None
-    # Checked after the signature, so an attacker learns nothing from which check failed.
-    check_fresh(timestamp, now)
-
-
-def parse(body: bytes) -> list[Event]:
-    data = load_json(body)
-    require(isinstance(data, list), "the body is not a list of events")
-    require(all(isinstance(item, dict) for item in data), "an event is not an object")
-    return [e for item in data if (e := _event(item)) is not None]
-
-
 def _event(item: dict[str, Any]) -> Event | None:
     name = item.get("event")
     kind = _kind(name, item)
@@ -118,7 +119,7 @@ def _event(item: dict[str, Any]) -> Event | None:
         type=kind,
         external_id=external_id(NAME, item["sg_event_id"]),
         email=as_text(item.get("email")) or None,
-        occurred_at=parse_time(item.get("timestamp")),
+        occurred_at=parse_timestamp(item.get("timestamp")),
         # custom_args come back as top-level fields of each event.
         delivery_id=as_int(item.get("delivery_id")),
         message_id=as_text(item.get("message_id")) or None,

@@ -26,7 +26,6 @@ import logging
 import re
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -37,30 +36,34 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from newsletter.config import Settings
 from newsletter.core.errors import ConfigError
+from newsletter.core.timestamps import parse_timestamp
 from newsletter.webhooks.base import (
     Event,
     EventType,
+    Fetch,
     Forbidden,
     Malformed,
     Unauthorized,
-    WebhookError,
+    Unavailable,
+    WebhookHandler,
     WebhookRequest,
+    fetch_url,
+    required,
+)
+from newsletter.webhooks.utils import (
     as_dict,
     as_int,
     as_text,
     check_fresh,
     external_id,
     load_json,
-    parse_time,
     require,
 )
 
 log = logging.getLogger(__name__)
 
 NAME = "ses"
-FETCH_TIMEOUT = 10  # seconds
 _ARN = re.compile(r"^arn:aws[a-z-]*:sns:([a-z0-9-]+):\d{12}:[\w-]{1,256}$")
 _SIGNED_FIELDS = {
     "Notification": ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"),
@@ -77,36 +80,40 @@ _SIGNED_FIELDS = {
 _SIGNED_FIELDS["UnsubscribeConfirmation"] = _SIGNED_FIELDS["SubscriptionConfirmation"]
 _HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {"1": hashes.SHA1, "2": hashes.SHA256}
 
-Fetch = Callable[[str], bytes]
 
+class SESWebhookSettings(BaseSettings):
+    """``NEWSLETTER_SES_WEBHOOK_TOPIC_ARN``: the SNS topics (comma-separated) that are ours."""
 
-class Unavailable(WebhookError):
-    """The certificate could not be fetched: answer 503 so that SNS tries again later."""
-
-    status = 503
-
-
-class _Env(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="NEWSLETTER_SES_WEBHOOK_", extra="ignore")
 
     topic_arn: str | None = None
 
 
-def fetch_url(url: str) -> bytes:
-    """GET ``url`` (an SNS certificate or subscription URL already checked by the caller)."""
-    response = requests.get(url, timeout=FETCH_TIMEOUT, allow_redirects=False)
-    response.raise_for_status()
-    return response.content
+class SESWebhook(WebhookHandler):
+    """Verifies SNS's signatures with certificates fetched (``fetch``) from SNS and cached."""
 
+    name = NAME
+    config = SESWebhookSettings
 
-@dataclass
-class Secrets:
-    """The topics we accept, and a cache of SNS signing certificates by URL."""
+    def __init__(self, config: SESWebhookSettings, fetch: Fetch = fetch_url):
+        super().__init__(config, fetch)
+        self.topic_arns = topic_arns(required(config, "topic_arn"))
+        self._certificates: dict[str, x509.Certificate] = {}
+        self._lock = threading.Lock()
 
-    topic_arns: frozenset[str]
-    fetch: Fetch = fetch_url
-    _certificates: dict[str, x509.Certificate] = field(default_factory=dict, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    def verify(self, request: WebhookRequest, now: datetime) -> None:
+        message = _message(request)
+        topic = message["TopicArn"]
+        if topic not in self.topic_arns:
+            raise Forbidden("the SNS topic is not one of NEWSLETTER_SES_WEBHOOK_TOPIC_ARN")
+        cert_url = message["SigningCertURL"]
+        if not (sns_endpoint(topic).match(cert_url) and cert_url.endswith(".pem")):
+            raise Forbidden("the signing certificate is not on the topic's SNS endpoint")
+        _check_signature(message, self.certificate(cert_url), now)
+        signed_at = parse_timestamp(message["Timestamp"])
+        if signed_at is None:
+            raise Unauthorized("the SNS Timestamp is not a time")
+        check_fresh(signed_at.timestamp(), now, "SNS Timestamp")
 
     def certificate(self, url: str) -> x509.Certificate:
         with self._lock:
@@ -125,19 +132,45 @@ class Secrets:
             self._certificates[url] = cert
         return cert
 
+    def on_verified(self, request: WebhookRequest) -> None:
+        """Confirm a verified subscription request, so the topic starts posting here."""
+        message = json.loads(request.body)
+        if message.get("Type") != "SubscriptionConfirmation":
+            return
+        url = message.get("SubscribeURL", "")
+        if not sns_endpoint(message["TopicArn"]).match(url):
+            raise Forbidden("the SubscribeURL is not on the topic's SNS endpoint")
+        try:
+            self.fetch(url)
+        except (requests.RequestException, OSError) as err:
+            raise Unavailable(f"the SNS subscription could not be confirmed: {err}") from None
+        log.info("ses: confirmed the SNS subscription of %s", message["TopicArn"])
 
-def load_secrets(settings: Settings, fetch: Fetch | None = None) -> Secrets | None:
-    env = _Env(_env_file=settings.project_dir / ".env")  # type: ignore[call-arg]
-    if not env.topic_arn:
-        return None
-    arns = frozenset(a.strip() for a in env.topic_arn.split(",") if a.strip())
+    def parse(self, body: bytes) -> list[Event]:
+        message = load_json(body)
+        require(isinstance(message, dict), "the body is not an SNS message")
+        if message.get("Type") != "Notification":
+            return []
+        try:
+            ses_event = json.loads(message.get("Message", ""))
+        except ValueError:
+            # e.g. "Successfully validated SNS topic for Amazon SES event publishing."
+            return []
+        if not isinstance(ses_event, dict):
+            return []
+        return _events(ses_event, message)
+
+
+def topic_arns(setting: str) -> frozenset[str]:
+    """The topics of ``NEWSLETTER_SES_WEBHOOK_TOPIC_ARN``, or ConfigError."""
+    arns = frozenset(a.strip() for a in setting.split(",") if a.strip())
     bad = [a for a in arns if not _ARN.match(a)]
     if bad or not arns:
         raise ConfigError(
             "NEWSLETTER_SES_WEBHOOK_TOPIC_ARN must be SNS topic ARNs (comma-separated), e.g. "
             "arn:aws:sns:eu-west-1:123456789012:newsletter-events"
         )
-    return Secrets(arns, fetch or fetch_url)
+    return arns
 
 
 def sns_endpoint(topic_arn: str) -> re.Pattern[str]:
@@ -147,15 +180,9 @@ def sns_endpoint(topic_arn: str) -> re.Pattern[str]:
     return re.compile(rf"^https://sns\.{region}\.amazonaws\.com(\.cn)?/[^#\s]*$")
 
 
-def verify(request: WebhookRequest, secrets: Secrets, now: datetime) -> None:
-    message = _message(request)
-    topic = message["TopicArn"]
-    if topic not in secrets.topic_arns:
-        raise Forbidden("the SNS topic is not one of NEWSLETTER_SES_WEBHOOK_TOPIC_ARN")
-    cert_url = message["SigningCertURL"]
-    if not (sns_endpoint(topic).match(cert_url) and cert_url.endswith(".pem")):
-        raise Forbidden("the signing certificate is not on the topic's SNS endpoint")
-    cert = secrets.certificate(cert_url)
+def _check_signature(message: dict[str, Any], cert: x509.Certificate, now: datetime) -> None:
+    """Forbidden or Unauthorized unless SNS's RSA signature of ``message`` verifies with the
+    (valid) certificate ``cert``."""
     if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
         raise Forbidden("the SNS signing certificate is not valid now")
     key = cert.public_key()
@@ -170,10 +197,6 @@ def verify(request: WebhookRequest, secrets: Secrets, now: datetime) -> None:
         )
     except (InvalidSignature, binascii.Error, ValueError):
         raise Unauthorized("the SNS signature does not match") from None
-    signed_at = parse_time(message["Timestamp"])
-    if signed_at is None:
-        raise Unauthorized("the SNS Timestamp is not a time")
-    check_fresh(signed_at.timestamp(), now, "SNS Timestamp")
 
 
 def _message(request: WebhookRequest) -> dict[str, Any]:
@@ -201,36 +224,6 @@ def string_to_sign(message: dict[str, Any]) -> bytes:
     ).encode()
 
 
-def on_verified(request: WebhookRequest, secrets: Secrets) -> None:
-    """Confirm a verified subscription request, so the topic starts posting here."""
-    message = json.loads(request.body)
-    if message.get("Type") != "SubscriptionConfirmation":
-        return
-    url = message.get("SubscribeURL", "")
-    if not sns_endpoint(message["TopicArn"]).match(url):
-        raise Forbidden("the SubscribeURL is not on the topic's SNS endpoint")
-    try:
-        secrets.fetch(url)
-    except (requests.RequestException, OSError) as err:
-        raise Unavailable(f"the SNS subscription could not be confirmed: {err}") from None
-    log.info("ses: confirmed the SNS subscription of %s", message["TopicArn"])
-
-
-def parse(body: bytes) -> list[Event]:
-    message = load_json(body)
-    require(isinstance(message, dict), "the body is not an SNS message")
-    if message.get("Type") != "Notification":
-        return []
-    try:
-        ses_event = json.loads(message.get("Message", ""))
-    except ValueError:
-        # e.g. "Successfully validated SNS topic for Amazon SES event publishing."
-        return []
-    if not isinstance(ses_event, dict):
-        return []
-    return _events(ses_event, message)
-
-
 def _events(ses_event: dict[str, Any], message: dict[str, Any]) -> list[Event]:
     # Event publishing says eventType; the older notifications say notificationType.
     name = ses_event.get("eventType") or ses_event.get("notificationType")
@@ -245,7 +238,7 @@ def _events(ses_event: dict[str, Any], message: dict[str, Any]) -> list[Event]:
             type=kind,
             external_id=external_id(NAME, message.get("MessageId"), kind, address),
             email=address,
-            occurred_at=parse_time(message.get("Timestamp")),
+            occurred_at=parse_timestamp(message.get("Timestamp")),
             delivery_id=as_int(tags.get("delivery_id")),
             message_id=as_text(tags.get("message")) or None,
             provider_message_id=as_text(mail.get("messageId")) or None,
@@ -286,4 +279,4 @@ def _addresses(items: Any) -> list[str]:
     return [str(i["emailAddress"]) for i in items if isinstance(i, dict) and i.get("emailAddress")]
 
 
-__all__ = ["NAME", "Secrets", "Unavailable", "load_secrets", "on_verified", "parse", "verify"]
+__all__ = ["NAME", "SESWebhook", "SESWebhookSettings", "sns_endpoint", "string_to_sign"]

@@ -1,16 +1,13 @@
 """Shared pieces for the provider tests: real emails from the repository's project, a recorded
-sleep, and addresses where nothing answers."""
+sleep, and addresses where nothing answers. The fake provider APIs are in tests/fakes/."""
 
 from __future__ import annotations
 
-import json
 import socket
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
-from werkzeug import Request, Response
 
 from newsletter.config import Settings
 from newsletter.core.email import OutgoingEmail
@@ -94,35 +91,3 @@ def silent_url() -> Iterator[str]:
 def fast_timeouts(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("newsletter.providers.http.READ_TIMEOUT", 0.2)
     monkeypatch.setattr("newsletter.providers.http.CONNECT_TIMEOUT", 0.5)
-
-
-class Recorder:
-    """A request handler answering from a list of responses (the last one repeats), keeping
-    every request it saw."""
-
-    def __init__(self, *responses: Response | Callable[[Request], Response]):
-        self.responses = list(responses)
-        self.requests: list[Request] = []
-        self.bodies: list[Any] = []
-
-    def __call__(self, request: Request) -> Response:
-        self.requests.append(request)
-        data = request.get_data()
-        try:
-            self.bodies.append(json.loads(data) if data else None)
-        except ValueError:
-            self.bodies.append(data)
-        answer = self.responses[min(len(self.requests), len(self.responses)) - 1]
-        return answer(request) if callable(answer) and not isinstance(answer, Response) else answer  # type: ignore[return-value]
-
-
-def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(json.dumps(body), status, headers, content_type="application/json")
-
-
-HTML_502 = Response(
-    "<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1>"
-    "<hr><center>nginx</center></body></html>",
-    502,
-    content_type="text/html",
-)

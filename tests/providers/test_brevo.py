@@ -1,26 +1,20 @@
-"""Brevo over real HTTP on loopback: a fake of ``/v3/smtp/email`` that checks each request
-against the documented fields and limits, renders each version as Brevo's template language
-would (the little of it we use), and refuses a reused idempotency key as Brevo does."""
+"""Brevo over real HTTP on loopback, against the fake of tests/fakes/brevo.py: each request
+checked against the documented fields and limits, each version rendered as Brevo's template
+language would, a reused idempotency key refused as Brevo does."""
 
 from __future__ import annotations
 
-import html
 import json
 import os
-import re
-import threading
-import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-import jsonschema
 import pytest
 from pytest_httpserver import HTTPServer
-from werkzeug import Request, Response
 
 from newsletter.config import Settings
 from newsletter.core.email import MergeFields
@@ -32,221 +26,17 @@ from newsletter.providers.brevo import (
     html_template,
     request_key,
 )
-from tests.providers.conftest import HTML_502, OTHER_LESSON, MakeEmails, Sleeps
-from tests.providers.fakes_b import json_response, threaded_server
+from tests.fakes.brevo import BLOCKED, SEND, FakeBrevo
+from tests.fakes.server import HTML_502, json_response, threaded_server
+from tests.providers.conftest import OTHER_LESSON, MakeEmails, Sleeps
 
 KEY = "xkeysib-0123456789abcdef-TEST"
 LIVE_KEY = os.environ.get("NEWSLETTER_BREVO_API_KEY_LIVE")
-SEND = "/v3/smtp/email"
-BLOCKED = "/v3/smtp/blockedContacts"
-
-# The request body of sendTransacEmail, as documented
-# (https://developers.brevo.com/reference/send-transac-email). `headers` in a message version
-# is not in the reference; django-anymail sends it (merge_headers) and Brevo honours it.
-PERSON = {
-    "type": "object",
-    "properties": {"email": {"type": "string", "minLength": 3}, "name": {"type": "string"}},
-    "required": ["email"],
-    "additionalProperties": False,
-}
-HEADERS = {"type": "object", "additionalProperties": {"type": "string", "pattern": "^[ -~]*$"}}
-PEOPLE = {"type": "array", "items": PERSON, "minItems": 1}
-VERSION = {
-    "type": "object",
-    "properties": {
-        "to": {**PEOPLE, "maxItems": 99},
-        "params": {"type": "object"},
-        "bcc": PEOPLE,
-        "cc": PEOPLE,
-        "replyTo": PERSON,
-        "subject": {"type": "string"},
-        "htmlContent": {"type": "string"},
-        "textContent": {"type": "string"},
-        "headers": HEADERS,
-    },
-    "required": ["to"],
-    "additionalProperties": False,
-}
-BODY = jsonschema.Draft202012Validator(
-    {
-        "type": "object",
-        "properties": {
-            "sender": {
-                "type": "object",
-                "properties": {
-                    "email": {"type": "string"},
-                    "name": {"type": "string"},
-                    "id": {"type": "integer"},
-                },
-                "additionalProperties": False,
-            },
-            "to": PEOPLE,
-            "bcc": PEOPLE,
-            "cc": PEOPLE,
-            "htmlContent": {"type": "string"},
-            "textContent": {"type": "string"},
-            "subject": {"type": "string"},
-            "replyTo": PERSON,
-            "attachment": {"type": "array"},
-            "headers": HEADERS,
-            "templateId": {"type": "integer"},
-            "params": {"type": "object"},
-            "messageVersions": {"type": "array", "items": VERSION, "minItems": 1, "maxItems": 1000},
-            "tags": {"type": "array", "items": {"type": "string"}},
-            "scheduledAt": {"type": "string"},
-            "batchId": {"type": "string"},
-        },
-        "required": ["sender", "subject", "htmlContent"],
-        "additionalProperties": False,
-    }
-)
-# What our requests use of Brevo's template language: quoted text, and fields with and without
-# escaping. Anything else that looks like a tag would be Brevo's to interpret: refused here.
-TOKEN = re.compile(
-    r"\{% verbatim %\}(?P<quoted>.*?)\{% endverbatim %\}"
-    r"|\{% autoescape off %\}\{\{ params\.(?P<raw>\w+) \}\}\{% endautoescape %\}"
-    r"|\{\{ ?params\.(?P<escaped>\w+) ?\}\}",
-    re.DOTALL,
-)
-
-
-def render(template: str, params: dict[str, Any]) -> str:
-    """A message version's text as Brevo's template language renders it (autoescape on)."""
-    out, pos = [], 0
-    for found in [*TOKEN.finditer(template), None]:
-        static = template[pos : found.start() if found else len(template)]
-        if re.search(r"\{[{%#]", static):
-            raise AssertionError(f"left for Brevo to interpret: {static[:80]!r}")
-        out.append(static)
-        if found is None:
-            break
-        if found["quoted"] is not None:
-            out.append(found["quoted"])
-        elif found["raw"]:
-            out.append(str(params[found["raw"]]))
-        else:
-            out.append(html.escape(str(params[found["escaped"]])))
-        pos = found.end()
-    return "".join(out)
-
-
-@dataclass
-class Sent:
-    to: str
-    name: str | None
-    subject: str
-    html: str
-    text: str
-    headers: dict[str, str]
-    message_id: str
-
-
-@dataclass
-class FakeBrevo:
-    faults: list[Response | float] = field(default_factory=list)
-    invalid: set[str] = field(default_factory=set)  # refused, without saying which
-    blocked: list[dict[str, Any]] = field(default_factory=list)
-    sent: list[Sent] = field(default_factory=list)
-    requests: list[Request] = field(default_factory=list)
-    bodies: list[Any] = field(default_factory=list)
-    keys: list[str] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-    _used: set[str] = field(default_factory=set)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def install(self, server: HTTPServer) -> FakeBrevo:
-        server.expect_request(SEND, method="POST").respond_with_handler(self._send)
-        server.expect_request(BLOCKED, method="GET").respond_with_handler(self._blocked)
-        return self
-
-    def _send(self, request: Request) -> Response:
-        with self._lock:
-            self.requests.append(request)
-            fault = self.faults.pop(0) if self.faults else None
-        if isinstance(fault, Response):
-            return fault
-        if request.headers.get("api-key") != KEY:
-            return json_response({"code": "unauthorized", "message": "Key not found"}, 401)
-        body = request.get_json()
-        self.bodies.append(body)
-        problems = self._check(body)
-        if problems:
-            self.problems.extend(problems)
-            return json_response({"code": "invalid_parameter", "message": problems[0]}, 400)
-        key = body["headers"]["idempotencyKey"]
-        with self._lock:
-            self.keys.append(key)
-            if key in self._used:
-                return json_response(
-                    {"code": "duplicate_parameter", "message": "idempotencyKey already used"}, 400
-                )
-        addresses = {p["email"] for v in body["messageVersions"] for p in v["to"]}
-        if addresses & self.invalid:
-            return json_response(
-                {"code": "invalid_parameter", "message": "email is not valid in to"}, 400
-            )
-        with self._lock:
-            self._used.add(key)
-        ids = [self._deliver(body, version) for version in body["messageVersions"]]
-        if isinstance(fault, float):
-            time.sleep(fault)  # sent, but the answer comes too late
-        return json_response({"messageIds": ids}, 201)
-
-    def _deliver(self, body: dict[str, Any], version: dict[str, Any]) -> str:
-        params = version.get("params", {})
-        message_id = f"<{uuid.uuid4()}@smtp-relay.mailin.fr>"
-        (person,) = version["to"]
-        with self._lock:
-            self.sent.append(
-                Sent(
-                    to=person["email"],
-                    name=person.get("name"),
-                    subject=render(version.get("subject", body["subject"]), params),
-                    html=render(version.get("htmlContent", body["htmlContent"]), params),
-                    text=render(version.get("textContent", body.get("textContent", "")), params),
-                    headers=version.get("headers", body.get("headers", {})),
-                    message_id=message_id,
-                )
-            )
-        return message_id
-
-    def _check(self, body: Any) -> list[str]:
-        problems = [
-            f"{'/'.join(str(p) for p in e.absolute_path)}: {e.message}"
-            for e in BODY.iter_errors(body)
-        ]
-        if problems:
-            return problems
-        versions = body["messageVersions"]
-        addresses = [p["email"].lower() for v in versions for p in v["to"]]
-        if len(addresses) > 2000:
-            problems.append("more than 2000 recipients")
-        if len(set(addresses)) != len(addresses):
-            problems.append("an address twice in one request")
-        try:
-            uuid.UUID(body["headers"]["idempotencyKey"])
-        except (KeyError, ValueError):
-            problems.append("headers.idempotencyKey must be a UUID")
-        all_params = [json.dumps(v.get("params", {})) for v in versions]
-        if any(len(p) > 100_000 for p in all_params) or sum(map(len, all_params)) > 1_000_000:
-            problems.append("params too large")
-        if any(len(p.get("name", "")) > 70 for v in versions for p in v["to"]):
-            problems.append("a name longer than 70 characters")
-        return problems
-
-    def _blocked(self, request: Request) -> Response:
-        self.requests.append(request)
-        if request.headers.get("api-key") != KEY:
-            return json_response({"code": "unauthorized", "message": "Key not found"}, 401)
-        limit, offset = int(request.args["limit"]), int(request.args.get("offset", 0))
-        assert limit <= 100 and request.args.get("sort", "desc") == "desc"
-        page = self.blocked[offset : offset + limit]
-        return json_response({"count": len(self.blocked), "contacts": page})
 
 
 @pytest.fixture
 def fake(httpserver: HTTPServer) -> FakeBrevo:
-    return FakeBrevo().install(httpserver)
+    return FakeBrevo(KEY).install(httpserver)
 
 
 @pytest.fixture
@@ -447,7 +237,7 @@ def test_500_then_success_with_the_same_key(settings, httpserver, fake, make_ema
 def test_read_timeout_is_retried_with_the_same_key_and_sent_once(
     settings, threaded, make_emails, sleeps
 ):
-    fake = FakeBrevo(faults=[0.8]).install(threaded)  # sends, then answers too late
+    fake = FakeBrevo(KEY, faults=[0.8]).install(threaded)  # sends, then answers too late
     emails = make_emails(3)
     results = provider(settings, threaded.url_for(""), sleeps).send_batch(emails)
 

@@ -13,12 +13,15 @@ import requests
 from pytest_httpserver import HTTPServer
 from requests.structures import CaseInsensitiveDict
 
-from newsletter.config import Settings
+from newsletter.config import Settings, load_settings
 from newsletter.core.email import OutgoingEmail, SendResult
 from newsletter.core.errors import ProviderAuthError, ProviderError, RequestNotSent
 from newsletter.providers import http
-from newsletter.providers.http import Call, HTTPProvider, Pacer, json_body, retry_after_seconds
-from tests.providers.conftest import HTML_502, Recorder, Sleeps, json_response
+from newsletter.providers.http import HTTPProvider, Payload, retry_after_seconds
+from newsletter.providers.pacer import Pacer
+from newsletter.providers.utils import json_body
+from tests.fakes.server import HTML_502, Recorder, json_response
+from tests.providers.conftest import Sleeps
 
 
 class EchoProvider(HTTPProvider):
@@ -26,20 +29,17 @@ class EchoProvider(HTTPProvider):
 
     name = "echo"
     batch_size: ClassVar[int] = 10
-    default_api_url = "http://unused"
     key_env_var = "NEWSLETTER_ECHO_KEY"
 
-    def build_requests(self, emails: Sequence[OutgoingEmail]) -> list[Call]:
-        return [
-            Call(
-                "POST", "/send", emails[i : i + 2], json=[e.delivery_id for e in emails[i : i + 2]]
-            )
-            for i in range(0, len(emails), 2)
-        ]
+    def chunks(self, emails: Sequence[OutgoingEmail]) -> list[Sequence[OutgoingEmail]]:
+        return [emails[i : i + 2] for i in range(0, len(emails), 2)]
 
-    def parse_response(self, call: Call, response: requests.Response) -> list[SendResult]:
+    def payload(self, emails: Sequence[OutgoingEmail]) -> Payload:
+        return Payload("POST", "/send", emails, json=[e.delivery_id for e in emails])
+
+    def parse_response(self, payload: Payload, response: requests.Response) -> list[SendResult]:
         outcome = "sent" if response.status_code == 200 else "retry"
-        return [SendResult(e.delivery_id, outcome, error=None) for e in call.emails]  # type: ignore[arg-type]
+        return [SendResult(e.delivery_id, outcome, error=None) for e in payload.emails]  # type: ignore[arg-type]
 
 
 class IdempotentEcho(EchoProvider):
@@ -102,13 +102,32 @@ def test_a_hold_is_waited_out_even_without_a_rate():
 def test_rate_limit_setting_paces_requests(settings, httpserver, make_emails):
     clock = FakeClock()
     httpserver.expect_request("/send").respond_with_json({})
+    asked: list[tuple[str, float | None]] = []
+
+    def pacing(key: str, rate: float | None) -> Pacer:
+        asked.append((key, rate))
+        return Pacer(rate, clock=clock, sleep=clock.sleep)
+
     provider = EchoProvider(
-        settings,
+        load_settings(settings.project_dir, rate_limit=10),
         api_url=httpserver.url_for(""),
-        pacer=Pacer(10, clock=clock, sleep=clock.sleep),
+        pacing=pacing,
     )
     provider.send_batch(make_emails(6))  # three requests
     assert clock.sleeps == pytest.approx([0.1, 0.1])
+    # The pacer is made once, when the provider is, from its name and its rate.
+    assert asked == [("echo", 10)]
+    assert provider.pacer.interval == 0.1
+
+
+def test_the_rate_is_the_argument_else_the_setting_else_the_provider_default(settings):
+    class Slow(EchoProvider):
+        default_rate: ClassVar[float | None] = 2.0
+
+    assert Slow(settings, api_url="http://unused").pacer.interval == 0.5
+    faster = load_settings(settings.project_dir, rate_limit=4)
+    assert Slow(faster, api_url="http://unused").pacer.interval == 0.25
+    assert Slow(faster, api_url="http://unused", rate=8).pacer.interval == 0.125
 
 
 # -- how long to wait ---------------------------------------------------------------------------
@@ -213,10 +232,10 @@ def test_an_auth_error_after_an_accepted_request_keeps_what_was_sent(
 class SecondCallBroken(EchoProvider):
     """Its second request of a batch carries a header value HTTP does not allow."""
 
-    def build_requests(self, emails: Sequence[OutgoingEmail]) -> list[Call]:
-        calls = super().build_requests(emails)
-        calls[1].headers["X-Tag"] = "a\r\nX-Injected: 1"
-        return calls
+    def build_requests(self, emails: Sequence[OutgoingEmail]) -> list[Payload]:
+        payloads = super().build_requests(emails)
+        payloads[1].headers["X-Tag"] = "a\r\nX-Injected: 1"
+        return payloads
 
 
 def test_a_header_value_http_refuses_is_not_sent_and_says_which_setting(
@@ -246,7 +265,7 @@ def test_a_request_that_cannot_be_built_keeps_the_answers_of_the_ones_before(
 
 def test_an_error_while_building_the_payload_is_not_sent(settings, make_emails, sleeps):
     class Buggy(EchoProvider):
-        def build_requests(self, emails: Sequence[OutgoingEmail]) -> list[Call]:
+        def payload(self, emails: Sequence[OutgoingEmail]) -> Payload:
             raise KeyError("Subject")
 
     with pytest.raises(

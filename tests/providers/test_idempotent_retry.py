@@ -25,7 +25,8 @@ from newsletter.project import Project
 from newsletter.store import Store
 from newsletter.store.schema import deliveries, subscribers
 from tests.factories import enrolled
-from tests.providers.fakes_b import FakeResend, Hold, threaded_server
+from tests.fakes.resend import FakeResend
+from tests.fakes.server import Hold, threaded_server
 from tests.senders import sender_env, spawn_send
 
 KEY = "re_e2e_0123456789"
@@ -78,7 +79,7 @@ def crash_on_record(monkeypatch: pytest.MonkeyPatch) -> None:
     def die(*args: object, **kwargs: object) -> None:
         raise Killed
 
-    monkeypatch.setattr("newsletter.store.ledger.record_results", die)
+    monkeypatch.setattr("newsletter.jobs.recording.record_results", die)
 
 
 @pytest.mark.usefixtures("subscribed")

@@ -19,7 +19,8 @@ from werkzeug import Request, Response
 from newsletter.config import Settings
 from newsletter.core.errors import ConfigError, ProviderAuthError, RequestNotSent
 from newsletter.providers.mailgun import MailgunProvider
-from tests.providers.conftest import HTML_502, LESSON, MakeEmails, Sleeps, json_response
+from tests.fakes.server import HTML_502, json_response
+from tests.providers.conftest import LESSON, MakeEmails, Sleeps
 
 KEY = "key-0123456789abcdef0123456789abcdef"
 DOMAIN = "mg.protectyourback.example"

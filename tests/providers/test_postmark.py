@@ -15,19 +15,14 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from newsletter.config import Settings
+from newsletter.core.addresses import email_hash
 from newsletter.core.errors import ConfigError, ProviderAuthError, RequestNotSent
 from newsletter.providers import get_provider
 from newsletter.providers.postmark import PostmarkProvider
-from newsletter.store.ledger import email_hash
 from newsletter.store.schema import deliveries, subscribers, suppressions
 from tests.factories import enrolled
-from tests.providers.conftest import (
-    HTML_502,
-    LESSON,
-    Recorder,
-    Sleeps,
-    json_response,
-)
+from tests.fakes.server import HTML_502, Recorder, json_response
+from tests.providers.conftest import LESSON, Sleeps
 
 TOKEN = "pm-server-token-0f1e2d3c"
 # Read at import: the suite's autouse fixture removes every NEWSLETTER_* variable.

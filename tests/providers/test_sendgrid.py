@@ -25,14 +25,8 @@ from newsletter.core.email import MergeFields, OutgoingEmail
 from newsletter.core.errors import ConfigError, ProviderAuthError, RequestNotSent
 from newsletter.providers.sendgrid import SendGridProvider, substitution_tags
 from tests.conftest import REPO
-from tests.providers.conftest import (
-    HTML_502,
-    LESSON,
-    OTHER_LESSON,
-    Recorder,
-    Sleeps,
-    json_response,
-)
+from tests.fakes.server import HTML_502, Recorder, json_response
+from tests.providers.conftest import LESSON, OTHER_LESSON, Sleeps
 
 KEY = "SG.test-key.0123456789abcdef"
 LIVE_KEY = os.environ.get("NEWSLETTER_SENDGRID_API_KEY_LIVE")
@@ -345,7 +339,7 @@ def test_suppressions_from_every_list_with_paging(settings, httpserver, sleeps, 
 
 
 def test_the_spec_check_catches_a_misspelt_field(mail_send_schema, make_emails, settings):
-    body = SendGridProvider(settings, api_key=KEY).body(make_emails(1))
+    body = SendGridProvider(settings, api_key=KEY).payload(make_emails(1)).json
     assert not list(mail_send_schema.iter_errors(body))
     broken = copy.deepcopy(body)
     broken["personalizations"][0]["custom_arg"] = broken["personalizations"][0].pop("custom_args")

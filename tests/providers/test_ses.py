@@ -1,153 +1,33 @@
-"""Amazon SES v2 over real HTTP on loopback: a fake that verifies each request's SigV4 signature
-with the (fake) secret key and checks each body against botocore's own SESv2 service model."""
+"""Amazon SES v2 over real HTTP on loopback, against the fake of tests/fakes/ses.py: each
+request's SigV4 signature verified with the (fake) secret key, each body checked against
+botocore's own SESv2 service model."""
 
 from __future__ import annotations
 
-import base64
-import email
-import email.policy
-import hmac
-import json
 import os
 import re
 from collections import Counter
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
-import botocore.session
 import pytest
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import ReadOnlyCredentials
-from botocore.serialize import create_serializer
 from botocore.validate import ParamValidator
 from pytest_httpserver import HTTPServer
-from werkzeug import Request, Response
+from werkzeug import Response
 
 from newsletter.config import Settings
 from newsletter.core.errors import ConfigError, ProviderAuthError, UnsupportedFeature
 from newsletter.providers import get_provider
-from newsletter.providers.ses import SESProvider, aws_credentials, tag_value
-from tests.providers.conftest import HTML_502, Sleeps
-from tests.providers.fakes_b import json_response
+from newsletter.providers.ses import SESProvider, aws_credentials
+from tests.fakes.server import HTML_502, json_response
+from tests.fakes.ses import AUTH, KEY_ID, MODEL, REGION, SECRET, FakeSES, ses_error
+from tests.providers.conftest import Sleeps
 
-KEY_ID = "AKIAIOSFODNN7EXAMPLE"
-SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
-REGION = "eu-west-1"
 # Read at import: the fixtures below remove every NEWSLETTER_* and AWS_* variable.
 LIVE_REGION = os.environ.get("NEWSLETTER_SES_REGION_LIVE")
 LIVE_AWS = {name: value for name, value in os.environ.items() if name.startswith("AWS_")}
-SEND = "/v2/email/outbound-emails"
-LIST = "/v2/email/suppression/addresses"
-AUTH = re.compile(
-    r"^AWS4-HMAC-SHA256 Credential=(?P<key>AKIA[A-Z0-9]+)/(?P<day>\d{8})/(?P<region>[a-z0-9-]+)"
-    r"/ses/aws4_request, SignedHeaders=(?P<signed>[a-z0-9;-]+), Signature=(?P<sig>[0-9a-f]{64})$"
-)
-MODEL = botocore.session.get_session().get_service_model("sesv2")
-
-
-def ses_error(status: int, code: str, message: str) -> Response:
-    """An error as SES v2 answers it: the name in ``x-amzn-ErrorType``, a JSON message."""
-    return json_response(
-        {"message": message},
-        status,
-        {"x-amzn-ErrorType": f"{code}:http://internal.amazon.com/coral/com.amazonaws.sesv2/"},
-    )
-
-
-@dataclass
-class FakeSES:
-    """``SendEmail`` and ``ListSuppressedDestinations``: refuses a request whose signature does
-    not verify with the secret key, checks bodies against the service model."""
-
-    secret: str = SECRET
-    # Answers by recipient; everyone else is accepted.
-    answers: dict[str, Response] = field(default_factory=dict)
-    faults: list[Response] = field(default_factory=list)
-    pages: list[dict[str, Any]] = field(default_factory=list)
-    requests: list[Request] = field(default_factory=list)
-    params: list[dict[str, Any]] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-
-    def install(self, server: HTTPServer) -> FakeSES:
-        server.expect_request(SEND, method="POST").respond_with_handler(self._send)
-        server.expect_request(LIST, method="GET").respond_with_handler(self._list)
-        return self
-
-    def messages(self) -> list[Any]:
-        """The raw messages SES was given, parsed."""
-        raw = [p["Content"]["Raw"]["Data"] for p in self.params]
-        return [email.message_from_bytes(r, policy=email.policy.default) for r in raw]
-
-    def _send(self, request: Request) -> Response:
-        self.requests.append(request)
-        if self.faults:
-            return self.faults.pop(0)
-        refused = self._check_signature(request)
-        if refused:
-            return refused
-        body = json.loads(request.get_data())
-        params = {
-            **body,
-            "Content": {"Raw": {"Data": base64.b64decode(body["Content"]["Raw"]["Data"])}},
-        }
-        operation = MODEL.operation_model("SendEmail")
-        report = ParamValidator().validate(params, operation.input_shape)
-        if report.has_errors():
-            self.problems.append(report.generate_report())
-            return ses_error(400, "BadRequestException", report.generate_report())
-        # What boto3 itself would put on the wire for the same parameters.
-        wire = create_serializer("rest-json").serialize_to_request(params, operation)
-        if json.loads(wire["body"]) != body:
-            self.problems.append(f"not as botocore serialises it: {wire['body']!r}")
-        self.params.append(params)
-        to = params["Destination"]["ToAddresses"][0]
-        if to in self.answers:
-            return self.answers[to]
-        return json_response({"MessageId": f"ses-{len(self.params)}"})
-
-    def _list(self, request: Request) -> Response:
-        self.requests.append(request)
-        refused = self._check_signature(request)
-        if refused:
-            return refused
-        token = request.args.get("NextToken")
-        index = int(token) if token else 0
-        return json_response(self.pages[index])
-
-    def _check_signature(self, request: Request) -> Response | None:
-        found = AUTH.match(request.headers.get("Authorization", ""))
-        date = request.headers.get("X-Amz-Date", "")
-        if not found or found["region"] != REGION or not date.startswith(found["day"]):
-            return ses_error(
-                403, "IncompleteSignatureException", "Authorization header is malformed"
-            )
-        signed = found["signed"].split(";")
-        aws = AWSRequest(
-            method=request.method,
-            url=f"http://{request.host}{request.path}",
-            params=parse_qsl(request.query_string.decode(), keep_blank_values=True),
-            data=request.get_data(),
-            headers={name: request.headers[name] for name in signed},
-        )
-        aws.context["timestamp"] = date
-        creds = ReadOnlyCredentials(
-            found["key"], self.secret, request.headers.get("X-Amz-Security-Token")
-        )
-        signer = SigV4Auth(creds, "ses", REGION)
-        expected = signer.signature(signer.string_to_sign(aws, signer.canonical_request(aws)), aws)
-        if not hmac.compare_digest(expected, found["sig"]):
-            return ses_error(
-                403,
-                "SignatureDoesNotMatch",
-                "The request signature we calculated does not match the signature you provided.",
-            )
-        if "host" not in signed or "x-amz-date" not in signed:
-            self.problems.append(f"host and x-amz-date must be signed: {signed}")
-        return None
 
 
 @pytest.fixture(autouse=True)
@@ -399,10 +279,6 @@ def test_sandbox_only_sends_to_the_mailbox_simulator(
     assert fake.requests == []
     simulated = make_emails(1, address=lambda i: "success@simulator.amazonses.com")
     assert [r.outcome for r in ses.send_batch(simulated)] == ["sent"]
-
-
-def test_tag_values_are_sanitised():
-    assert tag_value("issue 12/é") == "issue_12__"
 
 
 # -- settings and credentials -------------------------------------------------------------------

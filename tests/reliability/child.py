@@ -53,6 +53,7 @@ def crash_on(owner: Any, name: str, n: int, *, after: bool) -> None:
 
 
 def install_crash(spec: str) -> None:
+    from newsletter.jobs import recording
     from newsletter.jobs.sending import SendRun
     from newsletter.store import ledger
 
@@ -61,10 +62,10 @@ def install_crash(spec: str) -> None:
     where = {
         "before_claim": (ledger, "claim", False),
         "after_claim": (SendRun, "_send_one_batch", False),
-        "after_response": (ledger, "record_results", False),
+        "after_response": (recording, "record_results", False),
         # record_results runs inside the write transaction: dying after it, before the block
         # ends, leaves its updates uncommitted.
-        "before_commit": (ledger, "record_results", True),
+        "before_commit": (recording, "record_results", True),
         "after_commit": (SendRun, "_send_one_batch", True),
     }
     owner, name, after = where[point]

@@ -28,7 +28,7 @@ from newsletter.store import Store
 from newsletter.store.schema import deliveries, metadata
 from tests.conftest import REPO, TEST_SECRET, clock_env
 from tests.factories import enrolled
-from tests.reliability.fake_provider import FakeProvider, running_fake
+from tests.fakes.sockets import FakeProvider, running_fake
 
 # Wednesday 2 December 2026, 10:00 UTC: subscribers enrol, and the welcome email is due at once.
 ENROL = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)

@@ -22,6 +22,7 @@ from datetime import timedelta
 
 import pytest
 
+from tests.fakes.sockets import FakeProvider, Fault, postmark_env, resend_env
 from tests.reliability.child import CRASH_POINTS
 from tests.reliability.conftest import (
     ENROL,
@@ -38,7 +39,6 @@ from tests.reliability.conftest import (
     start_killed_at_provider,
     states,
 )
-from tests.reliability.fake_provider import FakeProvider, Fault, postmark_env, resend_env
 
 SEED = 20261202
 BATCH = 4  # rows claimed per batch: a handful of subscribers make several batches

@@ -22,16 +22,16 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from newsletter.config import load_settings
+from newsletter.core.addresses import clean_name
 from newsletter.core.email import OutgoingEmail
 from newsletter.core.tokens import Tokens
 from newsletter.project import Project
 from newsletter.providers.mime import build_mime, literal
 from newsletter.providers.postmark import PostmarkProvider
 from newsletter.render.personalise import Envelopes
-from newsletter.store.subscribers import clean_name
 from tests.conftest import REPO, TEST_SECRET
+from tests.fakes.sockets import postmark_env
 from tests.reliability.conftest import ENROL, child_env, iso, send
-from tests.reliability.fake_provider import postmark_env
 
 # Exactly the headers a sent email has: anything else got in through a name or a subject.
 HEADERS = {

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes.sockets import Fault, postmark_env
 from tests.reliability.conftest import (
     ENROL,
     WELCOME,
@@ -30,7 +31,6 @@ from tests.reliability.conftest import (
     start,
     states,
 )
-from tests.reliability.fake_provider import Fault, postmark_env
 
 MONDAY = ENROL + timedelta(days=4, hours=21)  # Mon 7 Dec 07:00 UTC: lesson 1
 LATER = ENROL + timedelta(minutes=2)

@@ -22,8 +22,8 @@ import sqlalchemy as sa
 from newsletter.store.schema import broadcasts, enrolments, subscribers
 from newsletter.store.subscribers import add_subscriber
 from tests.factories import COURSE, enrolled
+from tests.fakes.sockets import Fault, postmark_env
 from tests.reliability.conftest import ENROL, WELCOME, child_env, iso, ledger_rows, send
-from tests.reliability.fake_provider import Fault, postmark_env
 
 MONDAY = datetime(2026, 12, 7, 7, tzinfo=UTC)  # lesson 1 is due
 TUESDAY = datetime(2026, 12, 8, 10, tzinfo=UTC)  # the author has changed content/ since

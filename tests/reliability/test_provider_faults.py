@@ -13,6 +13,7 @@ from datetime import timedelta
 
 import pytest
 
+from tests.fakes.sockets import OK, FakeProvider, Fault, postmark_env, resend_env
 from tests.reliability.conftest import (
     ENROL,
     WELCOME,
@@ -27,7 +28,6 @@ from tests.reliability.conftest import (
     send,
     states,
 )
-from tests.reliability.fake_provider import OK, FakeProvider, Fault, postmark_env, resend_env
 
 BATCH = 3
 LATER = ENROL + timedelta(minutes=2)  # past the first retry's backoff (1 minute)

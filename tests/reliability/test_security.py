@@ -27,18 +27,20 @@ import sqlalchemy as sa
 from newsletter.clock import Clock
 from newsletter.config import load_settings
 from newsletter.core.tokens import PURPOSES, Tokens
-from newsletter.store.membership import add_pending_subscriber
+from newsletter.jobs.subscriptions import enrol_subscriber
 from newsletter.store.schema import metadata
+from newsletter.store.stopping import unsubscribe
 from newsletter.store.subscribers import (
+    add_pending_subscriber,
     add_subscriber,
-    enrol_subscriber,
     get_subscriber_by_id,
-    unsubscribe,
 )
 from newsletter.web import create_app
 from tests.conftest import TEST_SECRET
 from tests.factories import COURSE, timing
-from tests.memory_provider import MemoryProvider
+from tests.fakes.memory import MemoryProvider
+from tests.fakes.sockets import Fault, postmark_env
+from tests.fakes.webhooks import FAKES, Fake, now
 from tests.reliability.conftest import (
     ENROL,
     Child,
@@ -50,9 +52,7 @@ from tests.reliability.conftest import (
     snapshot,
     start,
 )
-from tests.reliability.fake_provider import Fault, postmark_env
 from tests.web.conftest import TestClient
-from tests.web.webhook_fakes import FAKES, Fake, now
 
 BASE = "https://protectyourback.example"  # the test project's base_url
 SAME_SITE = {"origin": BASE}  # a POST from our own pages: only the token decides

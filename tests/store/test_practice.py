@@ -11,7 +11,8 @@ from newsletter.jobs import practice as jobs
 from newsletter.store import Store
 from newsletter.store import practice as log
 from newsletter.store.schema import deliveries, practice
-from newsletter.store.subscribers import add_subscriber, forget, get_subscriber
+from newsletter.store.stopping import forget
+from newsletter.store.subscribers import add_subscriber, get_subscriber
 
 NOW = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
 LATER = NOW + timedelta(hours=2)

@@ -22,7 +22,7 @@ from newsletter.store import Store
 from newsletter.store.schema import metadata
 from newsletter.web import create_app
 from tests.conftest import TEST_SECRET
-from tests.memory_provider import MemoryProvider
+from tests.fakes.memory import MemoryProvider
 
 # Starlette 1.0 prefers httpx2 for its test client but works with httpx; the suite turns
 # warnings into errors, so the one about that is silenced here, where the client is imported.

@@ -41,8 +41,9 @@ def url_of(sock: socket.socket) -> str:
 
 
 @contextmanager
-def serving(app: Starlette, sock: socket.socket) -> Iterator[str]:
-    """Run ``app`` on ``sock`` until the block ends; yields the base URL."""
+def serving(app: Starlette, sock: socket.socket, **options: Any) -> Iterator[str]:
+    """Run ``app`` on ``sock`` until the block ends; yields the base URL. ``options`` go to
+    uvicorn (``ssl_certfile`` and ``ssl_keyfile`` for HTTPS: tests/local_tls.py)."""
     config = uvicorn.Config(
         app,
         log_level="warning",
@@ -50,6 +51,7 @@ def serving(app: Starlette, sock: socket.socket) -> Iterator[str]:
         http="h11",
         lifespan="on",
         timeout_graceful_shutdown=1,
+        **options,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from newsletter.core import arrivals
-from newsletter.store.subscribers import Enrolment, SentLesson
+from newsletter.core.subscribers import Enrolment, SentLesson
 from newsletter.web.ratelimit import Limit, RateLimiter
 
 LONDON = ZoneInfo("Europe/London")

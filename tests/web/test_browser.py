@@ -26,7 +26,7 @@ from newsletter.store.schema import practice
 from newsletter.store.subscribers import find_subscriber
 from newsletter.web import create_app
 from tests.factories import COURSE, enrolled
-from tests.memory_provider import MemoryProvider
+from tests.fakes.memory import MemoryProvider
 from tests.web.conftest import CHROMIUM, NOW
 from tests.web.live import chromium, free_socket, serving, url_of
 from tests.web.pixels import pixel

@@ -7,11 +7,16 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from newsletter.store import ledger
+from newsletter.clock import Clock
+from newsletter.config import load_settings
+from newsletter.jobs import queueing
 from newsletter.store.schema import deliveries, enrolments, suppressions
-from newsletter.store.subscribers import forget, get_subscriber, unsubscribe
+from newsletter.store.stopping import forget, unsubscribe
+from newsletter.store.subscribers import get_subscriber
+from newsletter.store.suppressions import suppress
+from newsletter.web import create_app
 from tests.factories import COURSE, enrolled
-from tests.web.conftest import BASE, NOW, snapshot
+from tests.web.conftest import BASE, NOW, TestClient, snapshot
 
 MONDAY = NOW.replace(day=7, hour=7)  # the first weekly slot after NOW, in London
 
@@ -47,6 +52,17 @@ def test_get_shows_the_course_and_changes_nothing(client, store, url):
     assert snapshot(store) == before
 
 
+def test_the_pause_heading_is_the_projects_own(web_settings, store, url):
+    """The heading is a setting (this project's is "Injured or busy?"), not words in the
+    template that every other project would inherit."""
+    settings = load_settings(web_settings.project_dir, provider="memory", pause_heading="Busy?")
+    app = create_app(settings, clock=Clock.at(NOW))
+    with TestClient(app, base_url=BASE, follow_redirects=False) as client:
+        page = client.get(url).text
+    assert "<h2>Busy?</h2>" in page
+    assert "Injured or busy?" not in page
+
+
 def test_pause_for_two_weeks_then_resume(client, store, url):
     answer = act(client, url, action="pause", weeks="2")
     assert answer.headers["location"].endswith("?done=paused")
@@ -71,7 +87,7 @@ def test_leave_this_course_only_then_restart_where_stopped(cli, client, store, p
     assert cli("send", "--now", NOW.isoformat()).exit_code == 0  # the welcome goes out
     # The Monday lesson is queued in the ledger but not yet handed to the provider.
     with store.write() as conn:
-        ledger.materialise(conn, MONDAY, project.courses, "Europe/London")
+        queueing.materialise(conn, MONDAY, project.courses, "Europe/London")
     act(client, url, action="leave", course=COURSE)
     assert enrolment(store).left_at == NOW
     with store.read() as conn:
@@ -143,7 +159,7 @@ def test_unsubscribe_everything_then_subscribe_again(client, store, url):
 
 def test_no_way_back_for_a_bounced_address(client, store, url, ana):
     with store.write() as conn:
-        ledger.suppress(conn, "ana@example.com", "bounced", "test", "", NOW)
+        suppress(conn, "ana@example.com", "bounced", "test", NOW, "")
         unsubscribe(conn, ana, NOW)
     assert "Subscribe again" not in client.get(url).text
     before = snapshot(store)
@@ -153,7 +169,7 @@ def test_no_way_back_for_a_bounced_address(client, store, url, ana):
 
 def test_a_bounced_address_is_told_nothing_is_sent(client, store, url):
     with store.write() as conn:
-        ledger.suppress(conn, "ana@example.com", "bounced", "webhook:postmark", "", NOW)
+        suppress(conn, "ana@example.com", "bounced", "webhook:postmark", NOW, "")
     page = client.get(url).text
     assert "cannot be delivered" in page and "nothing is sent to it" in page
     assert "Next:" not in page and "Injured or busy?" not in page  # no lesson is on its way

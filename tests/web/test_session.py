@@ -11,7 +11,8 @@ import sqlalchemy as sa
 
 from newsletter.clock import Clock
 from newsletter.store.schema import practice
-from newsletter.store.subscribers import forget, get_subscriber, unsubscribe
+from newsletter.store.stopping import forget, unsubscribe
+from newsletter.store.subscribers import get_subscriber
 from tests.factories import COURSE, enrolled
 from tests.web.conftest import BASE, LOOPBACK_CLIENT, NOW, TestClient, snapshot
 

@@ -8,14 +8,15 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from newsletter.clock import Clock
-from newsletter.store import ledger
-from newsletter.store.membership import leave_course
+from newsletter.store.enrolments import leave_course
 from newsletter.store.schema import enrolments, suppressions
-from newsletter.store.subscribers import find_subscriber, unsubscribe
+from newsletter.store.stopping import unsubscribe
+from newsletter.store.subscribers import find_subscriber
+from newsletter.store.suppressions import suppress
 from newsletter.web.context import WebOptions
 from newsletter.web.ratelimit import Limit
 from tests.factories import COURSE, enrolled
-from tests.memory_provider import MemoryProvider
+from tests.fakes.memory import MemoryProvider
 from tests.web.conftest import BASE, NOW, TestClient, snapshot
 
 LINK = re.compile(rf"{re.escape(BASE)}/confirm/[\w.-]+")
@@ -99,7 +100,7 @@ def test_known_and_unknown_addresses_get_the_same_page(client, store, project):
 def test_an_active_subscriber_can_add_a_course_they_left(client, store, project):
     sub = enrolled(store, project, "known@example.com", NOW)
     with store.write() as conn:
-        leave_course(conn, sub, COURSE, NOW)
+        leave_course(conn, sub.id, COURSE, NOW)
     sign_up(client, "known@example.com")
     client.post(confirm_link())
     with store.read() as conn:
@@ -134,7 +135,7 @@ def test_unsubscribed_people_can_come_back_but_old_links_die(make_app, store):
 
 def test_suppressed_addresses_get_no_email(client, store):
     with store.write() as conn:
-        ledger.suppress(conn, "gone@example.com", "bounced", "test", "", NOW)
+        suppress(conn, "gone@example.com", "bounced", "test", NOW, "")
     before = snapshot(store)
     answer = sign_up(client, "gone@example.com")
     assert answer.status_code == 200 and "Check your inbox" in answer.text
@@ -148,7 +149,7 @@ def test_an_address_suppressed_since_cannot_confirm(client, store, project, toke
     with store.write() as conn:
         unsubscribe(conn, sub, NOW.replace(day=1))
         conn.execute(sa.delete(suppressions))
-        ledger.suppress(conn, "sam@example.com", "bounced", "test", "", NOW)
+        suppress(conn, "sam@example.com", "bounced", "test", NOW, "")
     token = tokens.make_timed("confirm", sub.id, now=NOW, c=COURSE, t=int(NOW.timestamp()))
     link = f"/confirm/{token}"
     before = snapshot(store)

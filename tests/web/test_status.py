@@ -8,8 +8,8 @@ import sqlalchemy as sa
 
 from newsletter.store.schema import deliveries, subscribers
 from tests.factories import enrolled
+from tests.fakes.webhooks import KINDS, PostmarkFake
 from tests.web.conftest import BASE, NOW, TestClient
-from tests.web.webhook_fakes import KINDS, PostmarkFake
 
 WELCOME = "protect-your-back-welcome"
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from newsletter.core.tokens import Tokens
-from newsletter.store import ledger
 from newsletter.store.schema import events, suppressions
 from newsletter.store.subscribers import get_subscriber
+from newsletter.store.suppressions import suppress
 from tests.factories import enrolled
 from tests.web.conftest import NOW, snapshot
 
@@ -47,7 +47,7 @@ def test_a_suppressed_subscriber_can_still_unsubscribe(client, store, project, t
     the suppression keeps its own reason (a bounce is not theirs to undo)."""
     sub = enrolled(store, project, "ana@example.com", NOW)
     with store.write() as conn:
-        ledger.suppress(conn, "ana@example.com", "bounced", "webhook:postmark", "", NOW)
+        suppress(conn, "ana@example.com", "bounced", "webhook:postmark", NOW, "")
         assert get_subscriber(conn, "ana@example.com").status == "suppressed"
     answer = client.post(
         f"/u/{tokens.make('unsubscribe', sub.id)}",

@@ -3,7 +3,7 @@
 Until now a bounced (or provider-refused, or synced) address left its subscriber ``active``: the
 sender skipped them, but `subscribers show`, `list` and `status` said they were active. Such
 subscribers become ``suppressed`` and their running courses stop being due, as a suppression
-recorded from now on does (``store.subscribers.suppress``).
+recorded from now on does (``store.suppressions.suppress``).
 
 Revision ID: 0005
 Revises: 0004

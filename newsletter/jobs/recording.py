@@ -1,0 +1,64 @@
+"""Writing what became of a batch to the ledger: each row's new state (store/ledger.py), the
+course progress of the lessons sent (jobs/progress.py), the addresses a provider refused for good
+suppressed, and the retry time of a transient failure (core/delivery.py).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+
+from sqlalchemy.engine import Connection
+
+from newsletter.core.courses import Course
+from newsletter.core.delivery import retry_at
+from newsletter.core.email import SendResult
+from newsletter.jobs.progress import lesson_sent, lessons_sent
+from newsletter.store import ledger, runs
+from newsletter.store.ledger import Claimed
+from newsletter.store.suppressions import suppress
+
+
+def record_results(
+    conn: Connection,
+    run_id: str,
+    results: Iterable[SendResult],
+    claimed: Mapping[int, Claimed],
+    now: datetime,
+    courses: Mapping[str, Course],
+    default_tz: str,
+) -> None:
+    """Write the provider's answers to the ledger, with course progress and suppressions.
+
+    A handful of statements for the whole batch, not a few per email."""
+    by_outcome: dict[str, list[SendResult]] = defaultdict(list)
+    for result in results:
+        by_outcome[result.outcome].append(result)
+    sent = by_outcome["sent"]
+    ledger.mark_sent(conn, run_id, now, sent)
+    done = (claimed[r.delivery_id] for r in sent)
+    lessons_sent(
+        conn, [(c.subscriber_id, c.course, c.position) for c in done], now, courses, default_tz
+    )
+    failed = by_outcome["failed"]
+    ledger.mark(conn, run_id, now, failed, "failed")
+    for result in failed:
+        if result.suppress:
+            email = claimed[result.delivery_id].email
+            suppress(conn, email, "rejected", "provider", now, result.error or "")
+    ledger.mark(conn, run_id, now, by_outcome["uncertain"], "uncertain")
+    retry = by_outcome["retry"]
+    later = {r.delivery_id: retry_at(now, claimed[r.delivery_id].attempts) for r in retry}
+    ledger.mark(conn, run_id, now, retry, "due", later)
+
+
+def mark_uncertain_sent(
+    conn: Connection, now: datetime, courses: Mapping[str, Course], default_tz: str
+) -> int:
+    """The author's other choice for uncertain rows: treat them as delivered at ``now`` and
+    move their courses on; how many."""
+    marked = runs.uncertain_to_sent(conn, now)
+    for subscriber_id, course, position in marked:
+        lesson_sent(conn, subscriber_id, course, position, now, courses, default_tz)
+    return len(marked)

@@ -1,0 +1,48 @@
+"""Events: what happened to a subscriber and where it came from (subscribed, unsubscribed, a
+webhook's bounce, an import…), kept for the author's record and emptied when they are forgotten.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from newsletter.store.schema import events
+
+
+def record_event(
+    conn: Connection,
+    subscriber_id: int | None,
+    kind: str,
+    source: str,
+    now: datetime,
+    data: Mapping[str, Any] | None = None,
+) -> None:
+    conn.execute(
+        events.insert().values(
+            subscriber_id=subscriber_id,
+            type=kind,
+            source=source,
+            occurred_at=now,
+            data=dict(data or {}),
+        )
+    )
+
+
+def scrub_events(conn: Connection, subscriber_id: int, address: str) -> None:
+    """Empty the data of the subscriber's events and of any other event naming ``address``.
+
+    Webhook payloads may quote the address; JSON may store it with non-ASCII escaped.
+    """
+    conn.execute(sa.update(events).where(events.c.subscriber_id == subscriber_id).values(data={}))
+    escaped = json.dumps(address)[1:-1]  # as SQLAlchemy's JSON type writes it (ensure_ascii)
+    text = sa.func.lower(sa.cast(events.c.data, sa.Text))
+    for needle in {address.lower(), escaped.lower()}:
+        if needle:
+            mentions = text.contains(needle, autoescape=True)
+            conn.execute(sa.update(events).where(mentions).values(data={}))

@@ -1,0 +1,78 @@
+"""Course progress as rows: an enrolment waits (``next_due_at`` NULL) while its lesson is in the
+ledger, moves on once that lesson is done with, and is complete after the last.
+
+The new values are decided in ``core/progress.py`` (and ``core/due.py`` for the lesson order to
+pin); newsletter/jobs/progress.py and queueing.py read here, decide there and write here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from newsletter.core.due import DueItem
+from newsletter.store.engine import among, grouped, update_rows
+from newsletter.store.schema import enrolments, subscribers
+
+# What ``core.progress`` reads of an enrolment, besides its subscriber's zone and send time.
+PROGRESS_COLUMNS = (
+    "id",
+    "subscriber_id",
+    "course",
+    "position",
+    "enrolled_at",
+    "last_sent_at",
+    "paused_at",
+    "paused_until",
+    "left_at",
+    "lessons",
+)
+
+
+def enrolment_rows(conn: Connection, subscriber_ids: Sequence[int]) -> list[Any]:
+    """Every enrolment of these subscribers, as ``core.progress`` reads them: one query."""
+    e, s = enrolments, subscribers
+    return list(
+        conn.execute(
+            sa.select(*(e.c[name] for name in PROGRESS_COLUMNS), s.c.timezone, s.c.send_time)
+            .join(s, s.c.id == e.c.subscriber_id)
+            .where(among(conn, e.c.subscriber_id, subscriber_ids))
+        ).all()
+    )
+
+
+def update_enrolments(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Each enrolment (by ``id``) to its new values; every row has the same columns."""
+    update_rows(conn, enrolments, rows)
+
+
+def set_waiting(conn: Connection, items: Sequence[DueItem]) -> None:
+    """``next_due_at`` NULL while the lesson is queued, and the lesson order recorded for the
+    enrolments that have none yet (what `on_change = "pin"` keeps them on): one UPDATE per
+    lesson order."""
+    e = enrolments
+    for pin, group in grouped(items, lambda i: i.pin).items():
+        values: dict[str, Any] = {"next_due_at": None}
+        if pin is not None:
+            values["lessons"] = list(pin)
+        ids = [i.enrolment_id for i in group]
+        conn.execute(e.update().where(among(conn, e.c.id, ids)).values(values))
+
+
+def wait(conn: Connection, enrolment_id: int | None) -> None:
+    """``next_due_at`` NULL: the enrolment waits for a lesson already in the ledger."""
+    conn.execute(
+        enrolments.update().where(enrolments.c.id == enrolment_id).values(next_due_at=None)
+    )
+
+
+def complete(conn: Connection, enrolment_id: int | None, now: datetime) -> None:
+    conn.execute(
+        enrolments.update()
+        .where(enrolments.c.id == enrolment_id)
+        .values(next_due_at=None, completed_at=now)
+    )

@@ -1,0 +1,318 @@
+"""`newsletter plan` and the content-change policies, through git, the CLI and the real ledger."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import shutil
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from click.testing import Result
+
+from newsletter.config import Settings, load_settings
+from newsletter.core.courses import Course
+from newsletter.core.errors import ContentError
+from newsletter.files.schedules import load_schedule
+from newsletter.project import Project
+from newsletter.store import Store
+from newsletter.store.schema import deliveries, enrolments
+from tests.content_files import git
+from tests.factories import COURSE, enrolled
+
+Cli = Callable[..., Result]
+ENROL = datetime(2026, 12, 2, 10, tzinfo=UTC)  # a Wednesday
+MONDAYS = [datetime(2026, 12, 7, 7, tzinfo=UTC) + timedelta(weeks=i) for i in range(8)]
+WELCOME, BRIDGE, SWAN, PLANK = (
+    "protect-your-back-welcome",
+    "week-1-shoulder-bridge",
+    "week-2-swan-dive",
+    "week-3-plank",
+)
+CALF, ROUTINE = "week-4-calf-raises", "week-5-ten-minute-routine"
+NEW = "week-2b-dead-bug"
+
+pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def commit(project_dir: Path, message: str = "content") -> None:
+    if not (project_dir / ".git").exists():
+        git(project_dir, "init", "-q")
+    git(project_dir, "add", "-A")
+    git(project_dir, "commit", "-q", "-m", message)
+
+
+def lessons_dir(project_dir: Path) -> Path:
+    return project_dir / "content" / COURSE
+
+
+def set_field(path: Path, name: str, value: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    path.write_text(re.sub(rf"(?m)^{name}: .*$", f"{name}: {value}", text, count=1), "utf-8")
+
+
+def file_of(project_dir: Path, message_id: str) -> Path:
+    for path in lessons_dir(project_dir).glob("*.md"):
+        if re.search(rf"(?m)^id: {re.escape(message_id)}$", path.read_text(encoding="utf-8")):
+            return path
+    raise AssertionError(message_id)
+
+
+def reorder(project_dir: Path, order: list[str]) -> None:
+    """Give the course's lessons these positions (0, 1, 2, …) in this order."""
+    for position, message_id in enumerate(order):
+        set_field(file_of(project_dir, message_id), "position", str(position))
+
+
+def current_order(project_dir: Path) -> list[str]:
+    return [m.id for m in Project(_settings(project_dir)).content.lessons(COURSE)]
+
+
+def _settings(project_dir: Path) -> Settings:
+    return load_settings(project_dir)
+
+
+def insert_lesson(project_dir: Path, after: str) -> None:
+    """A new lesson right after ``after``; the lessons behind it move down one place."""
+    order = current_order(project_dir)
+    (lessons_dir(project_dir) / "02b-dead-bug.md").write_text(
+        f'---\nid: {NEW}\nkind: lesson\ncourse: {COURSE}\nposition: 99\nsubject: "The Dead Bug"\n'
+        'preheader: "A deep-core exercise you can do lying down."\n---\n'
+        "Lie on your back, arms up, knees over hips; lower opposite arm and leg slowly.\n",
+        encoding="utf-8",
+    )
+    order.insert(order.index(after) + 1, NEW)
+    reorder(project_dir, order)
+
+
+def set_policy(project_dir: Path, policy: str) -> None:
+    path = project_dir / "schedules" / f"{COURSE}.toml"
+    path.write_text(path.read_text(encoding="utf-8") + f'\non_change = "{policy}"\n', "utf-8")
+
+
+def sent_ids(store: Store, subscriber_id: int) -> list[str]:
+    with store.read() as conn:
+        query = (
+            sa.select(deliveries.c.message_id)
+            .where(deliveries.c.subscriber_id == subscriber_id)
+            .order_by(deliveries.c.id)
+        )
+        return list(conn.execute(query).scalars())
+
+
+def midway(cli: Cli, store: Store, project: Project, email: str = "mid@example.com") -> int:
+    """A subscriber who has had the welcome, the Shoulder Bridge and the Swan Dive."""
+    sub = enrolled(store, project, email, ENROL, timezone="Europe/London")
+    for moment in (ENROL, MONDAYS[0], MONDAYS[1]):
+        assert cli("send", "--now", iso(moment)).exit_code == 0
+    assert sent_ids(store, sub.id) == [WELCOME, BRIDGE, SWAN]
+    return sub.id
+
+
+def plan_json(cli: Cli, *args: str) -> dict[str, Any]:
+    result = cli("plan", "--json", *args)
+    assert result.exit_code in (0, 1), result.output
+    return json.loads(result.stdout)
+
+
+# --- the policies, pure -----------------------------------------------------------------------
+
+
+def test_order_for_next_lesson_and_started_with(project: Project) -> None:
+    schedule = project.schedules[COURSE]
+    remap = Course(schedule, ("a", "x", "b", "c"))
+    pin = Course(dataclasses.replace(schedule, on_change="pin"), ("a", "x", "b", "c"))
+    started = ("a", "b", "gone", "c")
+    assert remap.next_lesson({"a", "b"}, started) == "x"  # inserted before their position
+    assert pin.next_lesson({"a", "b"}, started) == "c"  # not in the order they started with
+    assert pin.order_for(started) == ("a", "b", "c")  # "gone" left the course
+    assert pin.order_for(None) == ("a", "x", "b", "c")
+    assert remap.next_lesson({"a", "x", "b", "c"}, None) == ""
+    assert remap.started_with(["b", "a"]) == ("b", "a", "x", "c")
+
+
+def test_on_change_is_validated(project_dir: Path) -> None:
+    set_policy(project_dir, "rewind")
+    with pytest.raises(ContentError) as err:
+        load_schedule(project_dir / "schedules" / f"{COURSE}.toml")
+    assert "on_change" in err.value.problems[0]
+
+
+# --- remap and pin, end to end ----------------------------------------------------------------
+
+
+def test_remap_sends_a_lesson_inserted_before_their_position_next(
+    cli: Cli, store: Store, project: Project, project_dir: Path
+) -> None:
+    sub_id = midway(cli, store, project)
+    commit(project_dir)
+    insert_lesson(project_dir, after=BRIDGE)  # lands before the Swan Dive they already had
+    data = plan_json(cli, "--since", "HEAD", "--now", iso(MONDAYS[1] + timedelta(hours=1)))
+    (course,) = data["courses"]
+    changes = [(c["kind"], c["message_id"]) for c in course["changes"]]
+    assert ("inserted", NEW) in changes
+    (group,) = course["groups"]
+    assert group["received"] == [WELCOME, BRIDGE, SWAN]
+    assert group["upcoming"][:2] == [NEW, PLANK]
+    assert group["notes"] == [f"{NEW} was added before their position; they still get it"]
+    assert course["subscribers"][0]["upcoming"][0]["at"] == "2026-12-21T07:00:00+00:00"
+
+    for moment in MONDAYS[2:5]:
+        assert cli("send", "--now", iso(moment)).exit_code == 0
+    assert sent_ids(store, sub_id) == [WELCOME, BRIDGE, SWAN, NEW, PLANK, CALF]
+
+
+def test_pin_keeps_the_order_they_started_with(
+    cli: Cli, store: Store, project: Project, project_dir: Path
+) -> None:
+    set_policy(project_dir, "pin")
+    sub_id = midway(cli, store, project)
+    with store.read() as conn:
+        pinned = conn.execute(sa.select(enrolments.c.lessons)).scalar_one()
+    assert pinned == [m.id for m in project.content.lessons(COURSE)]
+    commit(project_dir)
+    insert_lesson(project_dir, after=BRIDGE)
+    newcomer = enrolled(store, Project(_settings(project_dir)), "new@example.com", MONDAYS[1])
+    result = cli("plan", "--since", "HEAD", "--now", iso(MONDAYS[1] + timedelta(hours=1)))
+    assert result.exit_code == 0, result.output
+    assert "mid@example.com" in result.output and "will not get: week-2b-dead-bug" in result.output
+    data = plan_json(cli, "--now", iso(MONDAYS[1] + timedelta(hours=1)))
+    by_email = {p["email"]: p for p in data["courses"][0]["subscribers"]}
+    assert by_email["mid@example.com"]["skipped"] == [NEW]
+    assert NEW in [u["message_id"] for u in by_email["new@example.com"]["upcoming"]]
+
+    for moment in MONDAYS[2:4]:
+        assert cli("send", "--now", iso(moment)).exit_code == 0
+    assert sent_ids(store, sub_id) == [WELCOME, BRIDGE, SWAN, PLANK, CALF]
+    with store.read() as conn:
+        query = sa.select(enrolments.c.lessons).where(enrolments.c.subscriber_id == newcomer.id)
+        assert NEW in conn.execute(query).scalar_one()  # pinned to the order with the new lesson
+
+
+def test_removed_and_reordered_lessons_are_never_sent_twice(
+    cli: Cli, store: Store, project: Project, project_dir: Path
+) -> None:
+    sub_id = midway(cli, store, project)
+    commit(project_dir)
+    order = current_order(project_dir)
+    file_of(project_dir, PLANK).unlink()
+    order.remove(PLANK)
+    # The routine moves before the calf raises; the swan dive (already had) moves to the end.
+    order.remove(SWAN)
+    order.insert(order.index(CALF), order.pop(order.index(ROUTINE)))
+    order.append(SWAN)
+    reorder(project_dir, order)
+    data = plan_json(cli, "--since", "HEAD", "--now", iso(MONDAYS[1] + timedelta(hours=1)))
+    (course,) = data["courses"]
+    kinds = {(c["kind"], c["message_id"]) for c in course["changes"]}
+    assert ("removed", PLANK) in kinds
+    assert ("moved", SWAN) in kinds
+    assert ("moved", ROUTINE) in kinds or ("moved", CALF) in kinds
+    (group,) = course["groups"]
+    assert group["upcoming"][:2] == [ROUTINE, CALF]
+    assert SWAN not in group["upcoming"]
+    assert group["notes"] == [
+        f"already had {SWAN}, which now comes after {ROUTINE}; it is not sent again"
+    ]
+
+    for moment in MONDAYS[2:8]:
+        assert cli("send", "--now", iso(moment)).exit_code == 0
+    sent = sent_ids(store, sub_id)
+    assert sent[:5] == [WELCOME, BRIDGE, SWAN, ROUTINE, CALF]
+    assert len(sent) == len(set(sent)) == 7  # seven lessons left in the course, each once
+    with store.read() as conn:
+        completed = conn.execute(sa.select(enrolments.c.completed_at)).scalar_one()
+    assert completed is not None
+
+
+def test_retiming_is_shown_with_what_actually_happens(
+    cli: Cli, store: Store, project: Project, project_dir: Path
+) -> None:
+    midway(cli, store, project)
+    commit(project_dir)
+    path = project_dir / "schedules" / f"{COURSE}.toml"
+    path.write_text(path.read_text().replace('send_time = "07:00"', 'send_time = "08:00"'))
+    data = plan_json(cli, "--since", "HEAD", "--now", iso(MONDAYS[1] + timedelta(hours=1)))
+    (course,) = data["courses"]
+    assert {"kind": "retimed", "message_id": None, "detail": "send_time: 07:00 → 08:00"} in course[
+        "changes"
+    ]
+    (plan,) = course["subscribers"]
+    times = [u["at"] for u in plan["upcoming"][:2]]
+    assert times == ["2026-12-21T07:00:00+00:00", "2026-12-28T08:00:00+00:00"]
+    assert any("keeps the time set when the last one went out" in n for n in plan["notes"])
+
+
+# --- renamed ids: send refuses ------------------------------------------------------------------
+
+
+def test_send_refuses_a_renamed_lesson_that_would_arrive_twice(
+    cli: Cli, store: Store, project: Project, project_dir: Path, settings
+) -> None:
+    sub_id = midway(cli, store, project)
+    commit(project_dir)
+    swan = file_of(project_dir, SWAN)
+    set_field(swan, "id", "week-2-swan-dive-v2")
+    before = sent_ids(store, sub_id)
+    outbox = sorted(settings.outbox_dir.glob("*.eml"))
+    enrolled(store, Project(_settings(project_dir)), "other@example.com", MONDAYS[2])
+
+    result = cli("send", "--now", iso(MONDAYS[2]))
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"error: {swan}: id: 'week-2-swan-dive-v2' is '{SWAN}' renamed (same file and subject); "
+        f"1 subscriber(s) already have '{SWAN}' and would get it again: put the old id back "
+        "(see docs/plan.md)\n"
+    )
+    assert sent_ids(store, sub_id) == before
+    assert sorted(settings.outbox_dir.glob("*.eml")) == outbox  # nothing sent to anybody
+    planned = cli("plan", "--since", "HEAD", "--now", iso(MONDAYS[2]))
+    assert planned.exit_code == 1
+    assert "send will refuse to run until this is fixed:" in planned.stdout
+    assert "renamed   week-2-swan-dive-v2: was 'week-2-swan-dive'" in planned.stdout
+
+    set_field(swan, "id", SWAN)  # put the old id back: sending resumes, nothing twice
+    assert cli("send", "--now", iso(MONDAYS[2])).exit_code == 0
+    assert sent_ids(store, sub_id) == [*before, PLANK]
+
+
+def test_renaming_a_lesson_nobody_has_had_yet_is_fine(
+    cli: Cli, store: Store, project: Project, project_dir: Path
+) -> None:
+    sub_id = midway(cli, store, project)
+    set_field(file_of(project_dir, CALF), "id", "week-4-calves")
+    assert cli("plan", "--now", iso(MONDAYS[2])).exit_code == 0
+    for moment in MONDAYS[2:4]:
+        assert cli("send", "--now", iso(moment)).exit_code == 0
+    assert sent_ids(store, sub_id)[-2:] == [PLANK, "week-4-calves"]
+
+
+def test_plan_without_git_history_says_so(cli: Cli) -> None:
+    result = cli("plan", "--since", "HEAD")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: --since: git rev-parse: not a git repository")
+
+
+def test_plan_text_lists_groups_completed_and_broadcasts(
+    cli: Cli, store: Store, project: Project
+) -> None:
+    midway(cli, store, project)
+    result = cli("-v", "plan", "--now", iso(MONDAYS[1] + timedelta(hours=1)))
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert out.startswith("plan at 2026-12-14T08:00 UTC: the working tree compared with the ledger")
+    assert f"1 subscriber(s) who have had: {WELCOME}, {BRIDGE}, {SWAN} (mid@example.com)" in out
+    assert f"next: {PLANK} at 2026-12-21T07:00 UTC" in out
+    assert "mid@example.com (Europe/London): week-3-plank 2026-12-21T07:00" in out
+    assert "0 completed" in out
+    assert "issue-2027-01-build-slowly to completed:protect-your-back" in out

@@ -16,7 +16,7 @@ from newsletter.cli.formats import sending as output
 from newsletter.jobs.queueing import list_due
 from newsletter.jobs.recording import settle_uncertain
 from newsletter.jobs.sending import Progress, SendOptions, SendRun
-from newsletter.jobs.status import format_status, status
+from newsletter.jobs.status import format_lesson_report, format_status, lesson_report, status
 from newsletter.jobs.syncing import sync_suppressions
 from newsletter.jobs.workers import Job, send_with_workers
 from newsletter.store import runs
@@ -130,14 +130,27 @@ def _freeze_startup_objects() -> None:
 
 @click.command("status")
 @now_option
+@click.option(
+    "--lesson", "message_id", metavar="ID", help="One message's report: each count as a share."
+)
 @json_option
 @click.pass_obj
-def status_command(app: AppContext, now: datetime | None, as_json: bool) -> None:
-    """Per course: enrolled, active, paused, completed; per lesson: sent, failed, uncertain.
+def status_command(
+    app: AppContext, now: datetime | None, message_id: str | None, as_json: bool
+) -> None:
+    """Per course: enrolled, active, paused, completed; per lesson: sent, failed, uncertain,
+    what the provider reported, and how many recipients practised before their next lesson.
 
-    Example:  newsletter status --json
+    Example:  newsletter status --lesson week-2-swan-dive
     """
+    if message_id is not None and message_id not in app.project.content.by_id:
+        no_such = f"no message with id '{message_id}' in content/"
+        raise click.BadParameter(no_such, param_hint="--lesson")
     with app.store.read() as conn:
+        if message_id is not None:
+            report = lesson_report(conn, app.project, message_id)
+            click.echo(json.dumps(report, indent=2) if as_json else format_lesson_report(report))
+            return
         data = status(conn, app.project, resolve_now(now))
     click.echo(json.dumps(data, indent=2) if as_json else format_status(data))
 

@@ -35,7 +35,7 @@ from newsletter.core.errors import (
     UnsupportedFeature,
 )
 from newsletter.core.tokens import Tokens
-from newsletter.jobs import broadcasting, guard, orphans, queueing, recording
+from newsletter.jobs import broadcasting, guard, orphans, practice, queueing, recording
 from newsletter.jobs.queueing import iter_due
 from newsletter.project import Project
 from newsletter.providers import Provider, provider_class
@@ -332,6 +332,9 @@ class SendRun:
         self, claimed: list[Claimed], now: datetime
     ) -> tuple[list[OutgoingEmail], list[SendResult]]:
         emails, problems = [], []
+        sessions = practice.batch_counts(
+            self.store, [c.subscriber_id for c in claimed], now, self.default_tz
+        )
         for item in claimed:
             try:
                 compiled = self.project.renderer.compile(item.message_id)
@@ -348,6 +351,7 @@ class SendRun:
                     email=item.email,
                     name=item.name,
                     now=now,
+                    practice=sessions.get(item.subscriber_id, 0),
                 )
             )
         return emails, problems

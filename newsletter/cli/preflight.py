@@ -7,7 +7,7 @@ from datetime import datetime
 
 import click
 
-from newsletter.cli import AppContext, json_option, now_option, resolve_now
+from newsletter.cli.app import AppContext, json_option, now_option, resolve_now
 from newsletter.core.preflight import TIMEOUT, blocking, report_json, report_lines
 
 

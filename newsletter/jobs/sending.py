@@ -35,7 +35,7 @@ from newsletter.core.errors import (
     UnsupportedFeature,
 )
 from newsletter.core.tokens import Tokens
-from newsletter.jobs import broadcasting, guard, orphans, queueing, recording
+from newsletter.jobs import broadcasting, guard, orphans, practice, queueing, recording
 from newsletter.jobs.queueing import iter_due
 from newsletter.project import Project
 from newsletter.providers import Provider, provider_class
@@ -79,7 +79,6 @@ class SendReport:
     uncertain: int = 0  # this run's requests that got no answer
     rendered: int = 0  # dry run only
     uncertain_found: int = 0
-    interrupted_retried: int = 0
     clock_went_back_from: datetime | None = None
     interrupted: bool = False  # stopped by Ctrl-C; what it had in hand is accounted for above
     errors: list[str] = field(default_factory=list)
@@ -184,11 +183,10 @@ class SendRun:
         with self.store.write() as conn:
             if self._batch and not self._handed_over:
                 ledger.release(conn, self.run_id, self._batch, now)
-            unsure, retried = runs.reap(
+            unsure, _retried = runs.reap(
                 conn, now, self.wall(), lambda _h, _p: False, _is_idempotent, run_id=self.run_id
             )
         report.uncertain += unsure
-        report.interrupted_retried += retried
 
     # -- steps -----------------------------------------------------------------------------
 
@@ -200,7 +198,7 @@ class SendRun:
 
     def _prepare(self, now: datetime, options: SendOptions, report: SendReport) -> None:
         with self.store.write() as conn:
-            report.uncertain_found, report.interrupted_retried = runs.reap(
+            report.uncertain_found, _retried = runs.reap(
                 conn, now, self.wall(), pid_alive, _is_idempotent
             )
             if options.resend_uncertain:
@@ -334,6 +332,9 @@ class SendRun:
         self, claimed: list[Claimed], now: datetime
     ) -> tuple[list[OutgoingEmail], list[SendResult]]:
         emails, problems = [], []
+        sessions = practice.batch_counts(
+            self.store, [c.subscriber_id for c in claimed], now, self.default_tz
+        )
         for item in claimed:
             try:
                 compiled = self.project.renderer.compile(item.message_id)
@@ -350,6 +351,7 @@ class SendRun:
                     email=item.email,
                     name=item.name,
                     now=now,
+                    practice=sessions.get(item.subscriber_id, 0),
                 )
             )
         return emails, problems

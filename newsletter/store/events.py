@@ -34,6 +34,18 @@ def record_event(
     )
 
 
+def last_event_at(conn: Connection, kind: str, source: str) -> datetime | None:
+    """When the latest event of ``kind`` from ``source`` happened (None: never)."""
+    query = (
+        sa.select(events.c.occurred_at)
+        .where(events.c.type == kind, events.c.source == source)
+        .order_by(events.c.occurred_at.desc())
+        .limit(1)
+    )
+    found: datetime | None = conn.execute(query).scalar()
+    return found
+
+
 def scrub_events(conn: Connection, subscriber_id: int, address: str) -> None:
     """Empty the data of the subscriber's events and of any other event naming ``address``.
 

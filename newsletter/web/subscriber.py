@@ -30,8 +30,9 @@ from newsletter.core.subscribers import NOT_LEFT, Enrolment, Subscriber
 from newsletter.core.tokens import BadToken
 from newsletter.core.zones import canonical_zones
 from newsletter.files.folders import resolve_within
-from newsletter.jobs import subscriptions
-from newsletter.render.renderer import Recipient, web_version_url
+from newsletter.jobs import practice, subscriptions
+from newsletter.project import Project
+from newsletter.render.renderer import Recipient, sample_session_url, web_version_url
 from newsletter.store.enrolments import enrolments_of, leave_course
 from newsletter.store.schema import deliveries, events
 from newsletter.store.stopping import unsubscribe
@@ -157,6 +158,9 @@ class CourseView:
     next_at: datetime | None
     paused_until: datetime | None
     can_restart: bool
+    # The practice log, week by week: (lesson title, sessions logged after it), lessons had.
+    practice: tuple[tuple[str, int], ...] = ()
+    session_url: str = ""
 
 
 async def manage_page(request: Request) -> Response:
@@ -191,8 +195,9 @@ def _render_manage(
         sub = get_subscriber_by_id(conn, subscriber_id)
         enrolments = enrolments_of(conn, sub.id)
         suppression = suppression_for(conn, sub.email_key)
+        sessions = {e.course: practice.per_lesson(conn, sub.id, e) for e in enrolments}
     zone = sub.timezone or ctx.settings.default_timezone
-    views = [_course_view(ctx, sub, e, now) for e in enrolments]
+    views = [_course_view(ctx, sub, e, now, sessions[e.course]) for e in enrolments]
     return ctx.pages.render(
         "manage.html",
         status,
@@ -214,7 +219,9 @@ def _render_manage(
     )
 
 
-def _course_view(ctx: WebContext, sub: Subscriber, e: Enrolment, now: datetime) -> CourseView:
+def _course_view(
+    ctx: WebContext, sub: Subscriber, e: Enrolment, now: datetime, sessions: dict[str, int]
+) -> CourseView:
     project = ctx.holder.project()
     info = project.renderer.courses.get(e.course)
     lessons = len(project.content.lessons(e.course))
@@ -235,7 +242,15 @@ def _course_view(ctx: WebContext, sub: Subscriber, e: Enrolment, now: datetime) 
         next_at=e.next_due_at if state == "running" else None,
         paused_until=e.paused_until if state == "paused" else None,
         can_restart=state == "left" and sub.status == "active",
+        practice=_practice_weeks(project, sessions),
+        session_url=f"/session/{e.course}/{ctx.require_tokens().make('session', sub.id)}",
     )
+
+
+def _practice_weeks(project: Project, sessions: dict[str, int]) -> tuple[tuple[str, int], ...]:
+    """Sessions after each lesson had, named by the lesson's title ("Week 2: the Swan Dive")."""
+    by_id = project.content.by_id
+    return tuple((by_id[m].title if m in by_id else m, n) for m, n in sessions.items())
 
 
 def _web_versions(ctx: WebContext, enrolments: list[Enrolment]) -> list[tuple[str, str]]:
@@ -328,7 +343,7 @@ def _web_version(ctx: WebContext, message_id: str, author: bool) -> tuple[str, b
     message = project.content.by_id.get(message_id)
     if message is None:
         return None
-    public = _published(ctx, message_id)
+    public = published(ctx, message_id)
     if not (public or author):
         return None
     base = ctx.settings.base_url
@@ -337,11 +352,13 @@ def _web_version(ctx: WebContext, message_id: str, author: bool) -> tuple[str, b
         unsubscribe_url=f"{base}/manage",
         manage_url=f"{base}/manage",
         web_url=web_version_url(base, message_id),
+        session_url=sample_session_url(base, message),
     )
     return project.renderer.compile(message_id).personalise(nobody).html, public
 
 
-def _published(ctx: WebContext, message_id: str) -> bool:
+def published(ctx: WebContext, message_id: str) -> bool:
+    """Whether the message has been sent to anyone: only then is its web version public."""
     with ctx.store.read() as conn:
         query = sa.select(deliveries.c.id).where(
             deliveries.c.message_id == message_id, deliveries.c.state == "sent"

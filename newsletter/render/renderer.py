@@ -18,7 +18,6 @@ mjml-python rewrites non-ASCII characters inside attributes.
 from __future__ import annotations
 
 import functools
-import itertools
 import re
 import secrets
 from collections.abc import Callable, Mapping
@@ -52,6 +51,7 @@ from newsletter.render.fields import (
     slot,
     web_version_url,
 )
+from newsletter.render.headings import add_heading_ids, all_tokens
 from newsletter.render.plaintext import render_text, wrap
 
 _INLINE_STYLE = re.compile(r"<mj-style\s+inline=[\"']inline[\"']\s*>(.*?)</mj-style>", re.S | re.I)
@@ -223,7 +223,7 @@ class Renderer:
 
     def _compile(self, message: Message) -> CompiledMessage:
         tokens = self._markdown.parse(message.body)
-        _add_heading_ids(tokens)
+        add_heading_ids(tokens)
         references = self._rewrite_references(message, tokens)
         context = self._context(message, tokens, references)
         mjml_source = self._render_template(self._html_env, f"{message.kind}.mjml.j2", context)
@@ -355,7 +355,7 @@ class Renderer:
     def _rewrite_references(self, message: Message, tokens: list[Token]) -> list[Reference]:
         """Point relative links at web versions and relative images at published assets."""
         references = []
-        for token in _walk(tokens):
+        for token in all_tokens(tokens):
             attr = {"link_open": "href", "image": "src"}.get(token.type)
             if attr is None:
                 continue
@@ -425,32 +425,6 @@ def _tidy_text(text: str) -> str:
     trailing space."""
     text = re.sub(r"(?m)(?<!^--)[ \t]+$", "", text)
     return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
-
-
-def _add_heading_ids(tokens: list[Token]) -> None:
-    """Give every heading of the body an id made from its text ("This week's plan" →
-    ``this-weeks-plan``), so a link or a "this week" box can point at ``#this-weeks-plan``."""
-    seen: dict[str, int] = {}
-    for opening, inline in itertools.pairwise(tokens):
-        if opening.type != "heading_open" or inline.type != "inline":
-            continue
-        slug = _slug(inline.content) or "section"
-        seen[slug] = seen.get(slug, 0) + 1
-        opening.attrSet("id", slug if seen[slug] == 1 else f"{slug}-{seen[slug]}")
-
-
-def _slug(text: str) -> str:
-    text = re.sub(r"['’]", "", text.lower())
-    return re.sub(r"[^a-z0-9]+", "-", text).strip("-")
-
-
-def _walk(tokens: list[Token]) -> list[Token]:
-    found = []
-    for token in tokens:
-        found.append(token)
-        if token.children:
-            found.extend(_walk(token.children))
-    return found
 
 
 def _is_absolute(url: str) -> bool:

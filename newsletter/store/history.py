@@ -1,5 +1,6 @@
-"""What has happened, read back for `simulate`'s checks: the lessons sent, who unsubscribed
-when, the pauses recorded, and when anything is next due."""
+"""What has happened, read back: for `simulate`'s checks the lessons sent, who unsubscribed
+when, the pauses recorded and when anything is next due; for the web app whether a message
+has gone out."""
 
 from __future__ import annotations
 
@@ -50,3 +51,11 @@ def pauses(conn: Connection) -> list[Any]:
 
 
 __all__ = ["next_wake", "pauses", "sent", "unsubscribed"]
+
+
+def was_sent(conn: Connection, message_id: str) -> bool:
+    """Whether the message has gone to anyone (its web version is public from then on)."""
+    query = sa.select(deliveries.c.id).where(
+        deliveries.c.message_id == message_id, deliveries.c.state == "sent"
+    )
+    return conn.execute(query.limit(1)).first() is not None

@@ -23,16 +23,15 @@ from starlette.routing import Route
 
 from newsletter.core.sessions import Session, sample_had, session_for
 from newsletter.core.subscribers import Subscriber
-from newsletter.core.tokens import BadToken
 from newsletter.jobs import practice
 from newsletter.project import Project
 from newsletter.render.fields import first_name
 from newsletter.store import practice as practice_log
 from newsletter.store.enrolments import enrolments_of
 from newsletter.store.subscribers import get_subscriber_by_id
-from newsletter.web.context import LinksUnavailable, WebContext, context
+from newsletter.web.context import WebContext, context
 from newsletter.web.security import preview_allowed, same_origin
-from newsletter.web.subscriber import bad_link, published, subscriber_for
+from newsletter.web.subscriber import linked_subscriber, not_our_form, published
 
 # What the page says after the button (never echoes anything from the request).
 DONE = {
@@ -54,17 +53,12 @@ class Logged:
 async def session_page(request: Request) -> Response:
     ctx = context(request)
     course, token = request.path_params["course"], request.path_params["token"]
-    try:
-        sub = await run_in_threadpool(subscriber_for, ctx, "session", token)
-    except (BadToken, LinksUnavailable) as err:
-        return bad_link(ctx, err)
-    if sub.status == "forgotten":
-        return ctx.pages.notice(
-            "Nothing stored", "We hold no data about this address any more, and send it nothing."
-        )
+    sub = await linked_subscriber(ctx, "session", token)
+    if isinstance(sub, Response):
+        return sub
     if request.method == "POST":
         if not same_origin(request, ctx.settings.base_url):
-            return ctx.pages.notice("Not allowed", "That form came from another site.", 403)
+            return not_our_form(ctx)
         key = await run_in_threadpool(_log, ctx, sub.id, course)
         return RedirectResponse(f"{request.url.path}?done={key}#done", status_code=303)
     data = await run_in_threadpool(_personal, ctx, sub, course)

@@ -18,8 +18,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
@@ -34,7 +32,8 @@ from newsletter.jobs import practice, subscriptions
 from newsletter.project import Project
 from newsletter.render.renderer import Recipient, sample_session_url, web_version_url
 from newsletter.store.enrolments import enrolments_of, leave_course
-from newsletter.store.schema import deliveries, events
+from newsletter.store.events import attribute_unsubscribe
+from newsletter.store.history import was_sent
 from newsletter.store.stopping import unsubscribe
 from newsletter.store.subscribers import get_subscriber_by_id
 from newsletter.store.suppressions import suppression_for
@@ -79,6 +78,25 @@ def bad_link(ctx: WebContext, err: NewsletterError) -> Response:
     return ctx.pages.notice("This link does not work", text, 400)
 
 
+async def linked_subscriber(ctx: WebContext, purpose: str, token: str) -> Subscriber | Response:
+    """The subscriber a link names, or the page to answer instead: the link does not work, or
+    the address was forgotten (there is nothing left to show or change)."""
+    try:
+        sub = await run_in_threadpool(subscriber_for, ctx, purpose, token)
+    except (BadToken, LinksUnavailable) as err:
+        return bad_link(ctx, err)
+    if sub.status == "forgotten":
+        return ctx.pages.notice(
+            "Nothing stored", "We hold no data about this address any more, and send it nothing."
+        )
+    return sub
+
+
+def not_our_form(ctx: WebContext) -> Response:
+    """A POST from another site's form (see web/security.same_origin)."""
+    return ctx.pages.notice("Not allowed", "That form came from another site.", 403)
+
+
 async def form_of(request: Request) -> dict[str, str]:
     """The POSTed form as plain strings; a body that is no form counts as an empty one."""
     try:
@@ -117,30 +135,7 @@ def _unsubscribe(ctx: WebContext, subscriber_id: int, source: str) -> None:
     with ctx.store.write() as conn:
         sub = get_subscriber_by_id(conn, subscriber_id)
         if sub.status in NOT_LEFT and unsubscribe(conn, sub, now, source):
-            _attribute_to_last_email(conn, sub.id)
-
-
-def _attribute_to_last_email(conn: Connection, subscriber_id: int) -> None:
-    """Count the unsubscribe against the last email they were sent (the link is the same in
-    every email, so that is the best guess of the one they clicked), for `newsletter status`."""
-    last = conn.execute(
-        sa.select(deliveries.c.id, deliveries.c.message_id)
-        .where(deliveries.c.subscriber_id == subscriber_id, deliveries.c.state == "sent")
-        .order_by(deliveries.c.sent_at.desc(), deliveries.c.id.desc())
-        .limit(1)
-    ).first()
-    if last is None:
-        return
-    newest = (
-        sa.select(sa.func.max(events.c.id))
-        .where(events.c.subscriber_id == subscriber_id, events.c.type == "unsubscribed")
-        .scalar_subquery()
-    )
-    conn.execute(
-        sa.update(events)
-        .where(events.c.id == newest)
-        .values(delivery_id=last.id, message_id=last.message_id)
-    )
+            attribute_unsubscribe(conn, sub.id)
 
 
 # -- manage: /manage/<token> ---------------------------------------------------------------------
@@ -165,18 +160,12 @@ class CourseView:
 
 async def manage_page(request: Request) -> Response:
     ctx = context(request)
-    token = request.path_params["token"]
-    try:
-        sub = await run_in_threadpool(subscriber_for, ctx, "manage", token)
-    except (BadToken, LinksUnavailable) as err:
-        return bad_link(ctx, err)
-    if sub.status == "forgotten":
-        return ctx.pages.notice(
-            "Nothing stored", "We hold no data about this address any more, and send it nothing."
-        )
+    sub = await linked_subscriber(ctx, "manage", request.path_params["token"])
+    if isinstance(sub, Response):
+        return sub
     if request.method == "POST":
         if not same_origin(request, ctx.settings.base_url):
-            return ctx.pages.notice("Not allowed", "That form came from another site.", 403)
+            return not_our_form(ctx)
         form = await form_of(request)
         try:
             done = await run_in_threadpool(_manage_action, ctx, sub.id, form)
@@ -298,7 +287,7 @@ def _manage_action(ctx: WebContext, subscriber_id: int, form: dict[str, str]) ->
             return "timing"
         if action == "unsubscribe":
             if sub.status in NOT_LEFT and unsubscribe(conn, sub, now, "manage"):
-                _attribute_to_last_email(conn, sub.id)
+                attribute_unsubscribe(conn, sub.id)
             return "unsubscribed"
     raise StoreError("unknown action")
 
@@ -360,10 +349,7 @@ def _web_version(ctx: WebContext, message_id: str, author: bool) -> tuple[str, b
 def published(ctx: WebContext, message_id: str) -> bool:
     """Whether the message has been sent to anyone: only then is its web version public."""
     with ctx.store.read() as conn:
-        query = sa.select(deliveries.c.id).where(
-            deliveries.c.message_id == message_id, deliveries.c.state == "sent"
-        )
-        return conn.execute(query.limit(1)).first() is not None
+        return was_sent(conn, message_id)
 
 
 # -- images: /assets/<path under content/> ------------------------------------------------------

@@ -61,6 +61,7 @@ def due(app: AppContext, now: datetime | None, limit: int | None, as_json: bool)
     show_default=True,
     help="Sender processes sharing the work (one per CPU core is a good start).",
 )
+@json_option
 @click.pass_obj
 def send(
     app: AppContext,
@@ -71,6 +72,7 @@ def send(
     no_sync: bool,
     batch_size: int | None,
     workers: int,
+    as_json: bool,
 ) -> None:
     """Send what is due through the configured provider, recording each in the ledger.
 
@@ -78,9 +80,11 @@ def send(
     (credentials, configuration, a lesson that does not render, a provider that is down), 2 for
     a configuration error, 130 if stopped by Ctrl-C (what is left goes out on the next run); a
     recipient the provider refuses is suppressed and reported with -v.
-    Safe to run often and concurrently: nothing is ever sent twice.
+    Safe to run often and concurrently: nothing is ever sent twice. --json prints the run's
+    summary on stdout as JSON (docs/json.md); stderr and the exit status stay the same.
 
     Example:  newsletter send --now 2026-12-07T07:05:00Z -v
+    Example:  newsletter send --json
     Example:  newsletter send --workers 4   (four sender processes, one summary)
     """
     if dry_run and workers > 1:
@@ -105,6 +109,7 @@ def send(
         verbose=app.verbose,
         clock_pinned=app.clock.pinned,
         left_for_next_run=lambda: len(list_due(app.store, app.project, moment)),
+        as_json=as_json,
     )
 
 

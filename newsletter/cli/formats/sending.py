@@ -57,9 +57,15 @@ def echo_send_report(
     verbose: int,
     clock_pinned: bool,
     left_for_next_run: Callable[[], int],
+    as_json: bool = False,
 ) -> None:
     """The run's outcome, quiet on success unless ``verbose``; raises click's Exit with the
     status cron sees. ``left_for_next_run`` counts what is still due (asked only after Ctrl-C)."""
+    if as_json:
+        echo_send_json(
+            report, dry_run=dry_run, clock_pinned=clock_pinned, left_for_next_run=left_for_next_run
+        )
+        return
     _echo_clock_note(report, clock_pinned, verbose)
     if dry_run:
         click.echo(f"dry run: {report.rendered} emails rendered, none sent", err=not verbose)
@@ -132,3 +138,44 @@ def echo_uncertain(rows: Sequence[Any], as_json: bool) -> None:
     for r in rows:
         claimed = format_minute(r.claimed_at) if r.claimed_at else "-"
         click.echo(f"{r.id:>8} {r.email:<36} {r.message_id:<32} {claimed}")
+
+
+def send_json(report: SendReport, *, dry_run: bool, left_for_next_run: int | None) -> Any:
+    """`send --json`: the run's summary. ``ok`` is false when someone must act (exit 1);
+    ``left_for_next_run`` is counted only after Ctrl-C (None otherwise)."""
+    went_back = report.clock_went_back_from
+    return {
+        "ok": report.ok,
+        "dry_run": dry_run,
+        "interrupted": report.interrupted,
+        "queued": report.queued,
+        "rendered": report.rendered,
+        "sent": report.sent,
+        "failed": report.failed,
+        "deferred": report.deferred,
+        "retry": report.retry,
+        "uncertain": report.uncertain,
+        "uncertain_found": report.uncertain_found,
+        "left_for_next_run": left_for_next_run,
+        "clock_went_back_from": went_back.isoformat() if went_back else None,
+        "summary": report.summary(),
+        "errors": report.errors,
+        "refusals": report.refusals,
+    }
+
+
+def echo_send_json(
+    report: SendReport, *, dry_run: bool, clock_pinned: bool, left_for_next_run: Callable[[], int]
+) -> None:
+    """`send --json`: the summary on stdout; stderr and the exit status are those of `send`
+    without -v (warnings and errors for cron, 1 when someone must act, 130 after Ctrl-C)."""
+    left = left_for_next_run() if report.interrupted else None
+    summary = send_json(report, dry_run=dry_run, left_for_next_run=left)
+    click.echo(json.dumps(summary, indent=2, ensure_ascii=False))
+    echo_send_report(
+        report,
+        dry_run=dry_run,
+        verbose=0,
+        clock_pinned=clock_pinned,
+        left_for_next_run=lambda: left or 0,
+    )

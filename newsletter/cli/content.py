@@ -10,6 +10,7 @@ import click
 
 from newsletter.cli.app import AppContext, json_option
 from newsletter.cli.formats.check import check_json
+from newsletter.cli.formats.table import Column, echo_table
 from newsletter.core.errors import NewsletterError
 from newsletter.jobs.check import check_project
 from newsletter.jobs.orphans import check_problems
@@ -117,6 +118,15 @@ def preview(
         webbrowser.open(target.resolve().as_uri())
 
 
+LIST_COLUMNS = (
+    Column("id"),
+    Column("kind"),
+    Column("course"),
+    Column("#", "number"),
+    Column("subject"),
+)
+
+
 @click.command("list")
 @json_option
 @click.pass_obj
@@ -142,11 +152,8 @@ def list_messages(app: AppContext, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    for r in rows:
-        position = "" if r["position"] is None else str(r["position"])
-        click.echo(
-            f"{r['id']:<32} {r['kind']:<7} {r['course'] or '-':<20} {position:>3}  {r['subject']}"
-        )
+    lines = ([r["id"], r["kind"], r["course"] or "-", r["position"], r["subject"]] for r in rows)
+    echo_table(LIST_COLUMNS, lines, piped_header=False)
 
 
 COMMANDS = (check, preview, list_messages)

@@ -13,10 +13,11 @@ import click
 
 from newsletter.cli.app import AppContext, json_option, now_option, resolve_now
 from newsletter.cli.formats import sending as output
+from newsletter.cli.formats.status import echo_status
 from newsletter.jobs.queueing import list_due
 from newsletter.jobs.recording import settle_uncertain
 from newsletter.jobs.sending import Progress, SendOptions, SendRun
-from newsletter.jobs.status import format_lesson_report, format_status, lesson_report, status
+from newsletter.jobs.status import format_lesson_report, lesson_report, status
 from newsletter.jobs.syncing import sync_suppressions
 from newsletter.jobs.workers import Job, send_with_workers
 from newsletter.store import runs
@@ -157,7 +158,10 @@ def status_command(
             click.echo(json.dumps(report, indent=2) if as_json else format_lesson_report(report))
             return
         data = status(conn, app.project, resolve_now(now))
-    click.echo(json.dumps(data, indent=2) if as_json else format_status(data))
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+    else:
+        echo_status(data)
 
 
 @click.command()

@@ -172,8 +172,7 @@ def list_command(app: AppContext, status: str | None, course: str | None, as_jso
         if as_json:
             output.echo_json_array(summary(sub) for sub in found)
             return
-        for sub in found:
-            output.echo_list_line(sub)
+        output.echo_list(found)
 
 
 @subscribers.command("show")

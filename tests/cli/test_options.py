@@ -86,7 +86,7 @@ def test_project_after_the_command(
     ):
         result = CliRunner().invoke(main, args, env={"NEWSLETTER_NOW": "2026-12-02T10:00:00Z"})
         assert result.exit_code == 0, result.output
-        assert result.stdout.startswith("ann@example.com ")
+        assert result.stdout.startswith("ann@example.com\t")
 
 
 # -- the command's clock ---------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from newsletter.cli.formats.table import Column, echo_table
 from newsletter.core.due import DueItem
 from newsletter.core.timefmt import format_minute
 from newsletter.core.zones import zone
@@ -17,6 +18,15 @@ from newsletter.jobs.sending import SendReport
 
 # The exit status of a command stopped by Ctrl-C (SIGINT), as shells report it: 128 + 2.
 INTERRUPTED = 130
+
+# Piped, `due` and `uncertain` print these columns without a header line (docs/json.md).
+DUE_COLUMNS = (Column("email", "address"), Column("message"), Column("local time"))
+UNCERTAIN_COLUMNS = (
+    Column("delivery", "number"),
+    Column("email", "address"),
+    Column("message"),
+    Column("claimed"),
+)
 
 
 def due_rows(items: Sequence[DueItem], now: datetime) -> list[dict[str, Any]]:
@@ -43,9 +53,8 @@ def echo_due(items: Sequence[DueItem], now: datetime, as_json: bool, verbose: in
     if as_json:
         click.echo(json.dumps(due_rows(items, now), indent=2))
         return
-    for item in items:
-        local = format_minute(now, zone(item.timezone))
-        click.echo(f"{item.email:<36} {item.message_id:<34} {local}")
+    rows = ([i.email, i.message_id, format_minute(now, zone(i.timezone))] for i in items)
+    echo_table(DUE_COLUMNS, rows, piped_header=False)
     if verbose:
         click.echo(f"{len(items)} due", err=True)
 
@@ -135,9 +144,11 @@ def echo_uncertain(rows: Sequence[Any], as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(uncertain_rows(rows), indent=2))
         return
-    for r in rows:
-        claimed = format_minute(r.claimed_at) if r.claimed_at else "-"
-        click.echo(f"{r.id:>8} {r.email:<36} {r.message_id:<32} {claimed}")
+    lines = (
+        [r.id, r.email, r.message_id, format_minute(r.claimed_at) if r.claimed_at else "-"]
+        for r in rows
+    )
+    echo_table(UNCERTAIN_COLUMNS, lines, piped_header=False)
 
 
 def send_json(report: SendReport, *, dry_run: bool, left_for_next_run: int | None) -> Any:

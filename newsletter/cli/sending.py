@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import json
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -13,6 +12,7 @@ import click
 
 from newsletter.cli.app import AppContext, json_option, now_option, resolve_now
 from newsletter.cli.formats import sending as output
+from newsletter.cli.formats.progress import progress_bar, watched
 from newsletter.cli.formats.status import echo_status
 from newsletter.jobs.queueing import list_due
 from newsletter.jobs.recording import settle_uncertain
@@ -117,12 +117,12 @@ def send(
 @contextmanager
 def _progress(app: AppContext, now: datetime, limit: int | None) -> Iterator[Progress | None]:
     """A progress bar on stderr when it is a terminal; nothing under cron."""
-    if not sys.stderr.isatty():
+    if not watched():
         yield None
         return
     total = len(list_due(app.store, app.project, now, limit))
-    with click.progressbar(length=total, label="sending", file=sys.stderr) as bar:
-        yield bar.update
+    with progress_bar(total, "sending") as advance:
+        yield advance
 
 
 def _freeze_startup_objects() -> None:

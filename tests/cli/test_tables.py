@@ -4,7 +4,9 @@ decorative when piped."""
 
 from __future__ import annotations
 
+import json
 import re
+from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from io import StringIO
@@ -210,3 +212,24 @@ def test_due_on_a_narrow_terminal_shortens_the_address_in_its_middle(
     assert LONG.startswith(head) and LONG.endswith(tail) and len(shortened) >= ADDRESS_MIN
     assert "protect-your-back-welcome" in words(lines)
     assert max(len(line.rstrip()) for line in lines) <= 60
+
+
+def test_preflight_on_a_terminal_wraps_each_finding_in_its_column(
+    cli: Cli, store: Store, terminal: Callable[[int], None]
+) -> None:
+    env: dict[str, str | None] = {
+        "NEWSLETTER_DNS_SERVER": "127.0.0.1:9",
+        "NEWSLETTER_BASE_URL": "https://127.0.0.1:9",
+    }
+    found = json.loads(cli("preflight", "--timeout", "0.2", "--json", env=env).stdout)
+    terminal(80)
+    result = cli("preflight", "--timeout", "0.2", env=env)
+    assert result.exit_code == 1
+    lines = [ANSI_SEQ.sub("", line) for line in result.stdout.splitlines()]
+    assert lines[0].split() == ["check", "found", "to", "do"]
+    assert max(len(line.rstrip()) for line in lines) <= 80
+    said = " ".join(f"{c['check']} {c['summary']} {c['fix']}" for c in found["checks"])
+    # Words are shown whole, but those wider than 80 columns leave them (the outbox's path, a
+    # URL), which are folded over lines: none of their characters is lost.
+    assert {w for w in said.split() if len(w) < 25} <= words(lines)
+    assert Counter(said.replace(" ", "")) <= Counter("".join(lines).replace(" ", ""))

@@ -233,3 +233,21 @@ def test_preflight_on_a_terminal_wraps_each_finding_in_its_column(
     # URL), which are folded over lines: none of their characters is lost.
     assert {w for w in said.split() if len(w) < 25} <= words(lines)
     assert Counter(said.replace(" ", "")) <= Counter("".join(lines).replace(" ", ""))
+
+
+def test_a_long_listing_is_drawn_a_page_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows are read a page at a time: the first page is on the screen before the rest are read."""
+    monkeypatch.setattr(table, "PAGE", 2)
+    out = StringIO()
+    console = Console(file=out, force_terminal=True, width=80, color_system=None)
+    seen_when_read = []
+
+    def rows() -> Iterator[list[object]]:
+        for i in range(5):
+            seen_when_read.append(out.getvalue().count("@example.com"))
+            yield [f"u{i}@example.com", "active", "UTC", "Ann", i]
+
+    echo_table(COLUMNS, rows(), console=console)
+    lines = out.getvalue().splitlines()
+    assert [line.split()[0] for line in lines if line.startswith("email")] == ["email"] * 3
+    assert seen_when_read == [0, 0, 2, 2, 4]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from typing import TYPE_CHECKING, Any, Literal
 
 import click
@@ -27,6 +28,9 @@ if TYPE_CHECKING:  # rich is imported only to draw on a terminal
 ADDRESS_MIN = 16
 # Text (folded) and addresses are made narrower than this by rich alone, as a last resort.
 FOLD_MIN = 8
+# Rows drawn in one table on a terminal: a longer listing comes in tables of this many rows,
+# each with its header, as it is read (rich takes about half a millisecond a row).
+PAGE = 500
 # Space between two columns on a terminal.
 GUTTER = 2
 
@@ -56,9 +60,9 @@ def echo_table(
 ) -> None:
     """Print ``rows`` under ``columns``: drawn by rich on ``console`` (default: stdout when it
     is a terminal; nothing when there are no rows), else as tab-separated lines, after a header
-    line if ``piped_header``. Piped, the rows are written as they come, so a long listing is
-    never held in memory. On a terminal too narrow for every column, the first ``keys``
-    columns start each part of the table."""
+    line if ``piped_header``. The rows are written as they come, ``PAGE`` at a time on a
+    terminal, so a long listing is never held in memory. On a terminal too narrow for every
+    column, the first ``keys`` columns start each part of the table."""
     console = console or terminal()
     if console is None:
         if piped_header:
@@ -66,9 +70,14 @@ def echo_table(
         for row in rows:
             click.echo(plain(row))
         return
-    cells = [[_text(v) for v in row] for row in rows]
-    if not cells:
-        return
+    pages = iter(rows)
+    for n, page in enumerate(iter(lambda: list(islice(pages, PAGE)), [])):
+        if n:
+            console.print()
+        _draw(console, columns, [[_text(v) for v in row] for row in page], keys)
+
+
+def _draw(console: Console, columns: Sequence[Column], cells: list[list[str]], keys: int) -> None:
     for n, part in enumerate(parts(columns, cells, console.width, keys)):
         chosen = [columns[i] for i in part]
         table = rich_table(chosen, [[r[i] for i in part] for r in cells], console.width)

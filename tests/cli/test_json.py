@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +15,15 @@ import pytest
 from click.testing import Result
 
 from newsletter.core.email import SendResult
+from newsletter.project import Project
 from newsletter.store import Store
 from tests.conftest import REPO
+from tests.factories import enrolled
 from tests.fakes.memory import MemoryProvider
 
 Cli = Callable[..., Result]
 NOW = "2026-12-02T10:00:00Z"
+NOW_DT = datetime(2026, 12, 2, 10, tzinfo=UTC)
 COURSE = "protect-your-back"
 WELCOME = "protect-your-back-welcome"
 REFUSED = "inactive recipient"
@@ -318,3 +321,25 @@ def test_every_documented_command_is_tested() -> None:
         "preflight",
     }
     assert set(documented()) == tested
+
+
+def test_send_stopped_by_ctrl_c_says_what_is_left_and_exits_130(
+    cli: Cli, store: Store, project: Project, tmp_path: Path
+) -> None:
+    for i in range(5):
+        enrolled(store, project, f"c{i}@example.com", NOW_DT)
+    env: dict[str, str | None] = {
+        "NEWSLETTER_PROVIDER": "tests.fakes:InterruptedProvider",  # stopped on its 2nd request
+        "FAKE_LOG": str(tmp_path / "delivered.log"),
+    }
+    result = cli("send", "--now", NOW, "--json", env=env)
+    summary = json.loads(result.stdout)
+    assert result.exit_code == 130
+    assert (summary["interrupted"], summary["ok"], summary["sent"], summary["uncertain"]) == (
+        True,
+        False,
+        2,
+        2,
+    )
+    assert summary["left_for_next_run"] == 1
+    assert result.stderr == f"interrupted: {summary['summary']}; 1 due left for the next run\n"

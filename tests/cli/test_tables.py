@@ -251,3 +251,8 @@ def test_a_long_listing_is_drawn_a_page_at_a_time(monkeypatch: pytest.MonkeyPatc
     lines = out.getvalue().splitlines()
     assert [line.split()[0] for line in lines if line.startswith("email")] == ["email"] * 3
     assert seen_when_read == [0, 0, 2, 2, 4]
+
+
+def test_values_are_shown_as_they_are_not_as_markup() -> None:
+    lines = drawn(200, [["a@example.com", "[bold]x[/bold]", ":smile:", "[red]", 1]])
+    assert {"[bold]x[/bold]", ":smile:", "[red]"} <= words(lines)

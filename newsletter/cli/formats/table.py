@@ -165,7 +165,10 @@ def rich_table(columns: Sequence[Column], cells: Sequence[Sequence[str]], width:
 
 
 def _cell(column: Column, value: str) -> Any:
-    return Address(value) if column.kind == "address" else value
+    """A value as it is: a subject with ``[brackets]`` or ``:colons:`` is not rich markup."""
+    from rich.text import Text
+
+    return Address(value) if column.kind == "address" else Text(value)
 
 
 def column_widths(

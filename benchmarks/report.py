@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+import startup
 
 from newsletter.store.engine import normalise_url
 
@@ -135,6 +136,7 @@ class Report:
             *self.where_time_goes(),
             *self.memory(),
             *self.render(),
+            *self.startup(),
             *self.method(),
         ]
 
@@ -168,6 +170,7 @@ class Report:
             *self._send_summary(),
             *self._scaling_summary(),
             *self._memory_summary(),
+            *self._startup_summary(),
         ]
         if self.r.quick:  # sizes too small for start-up not to dominate: no verdicts
             rows = [[target, measured, "n/a"] for target, measured, _ in rows]
@@ -656,6 +659,33 @@ class Report:
             "Peak resident memory (`ru_maxrss`) of each command's process.",
             "",
             *table(["command", "database", "subscribers", "peak memory"], rows),
+        ]
+
+    def _startup_summary(self) -> list[list[str]]:
+        figures = self.r.startup
+        if not figures:
+            return []
+        median = figures["cases"][0]["median"]
+        return [
+            [
+                "`newsletter --help` ≤ 200 ms (issue 17)",
+                f"{median * 1000:.0f} ms (median of {figures['runs']} processes)",
+                verdict(startup.met(figures)),
+            ]
+        ]
+
+    def startup(self) -> list[str]:
+        if not self.r.startup:
+            return []
+        return [
+            "## Start-up (issue 17, `benchmarks/startup.py`)",
+            "",
+            "Each line is a new process, as a user runs the installed `newsletter` script; a",
+            "command's own `--help` imports that command's module (SQLAlchemy, pydantic…),",
+            "`newsletter --help` none of them.",
+            "",
+            *startup.table(self.r.startup),
+            "",
         ]
 
     def render(self) -> list[str]:

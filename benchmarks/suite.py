@@ -12,7 +12,8 @@ due, `send --dry-run`, and `send` end to end to the file provider and to a local
 50 ms (best of three runs each: the speed-up is a ratio of two runs on shared cores). Every measured
 command runs in a child process whose peak memory (ru_maxrss) is recorded. The references
 (references.py: the naive pipeline and the bare limit) are measured in the same run, as are
-the existing render and import benchmarks.
+the existing render and import benchmarks, and the start-up of `newsletter --help`
+(startup.py).
 """
 
 from __future__ import annotations
@@ -88,6 +89,7 @@ class Results:
     no_transport: list[dict[str, Any]] = field(default_factory=list)
     references: dict[str, Any] = field(default_factory=dict)
     scripts: dict[str, str] = field(default_factory=dict)
+    startup: dict[str, Any] = field(default_factory=dict)  # benchmarks/startup.py --json
     notes: list[str] = field(default_factory=list)
 
 
@@ -219,6 +221,12 @@ class Suite:
     # -- the issues' own scripts ----------------------------------------------------------------
 
     def existing_scripts(self) -> None:
+        log("benchmarks/startup.py")
+        runs = "5" if self.results.quick else "15"
+        done = run_children(
+            [python("benchmarks/startup.py", "--json", "--runs", runs)], [os.environ.copy()]
+        )
+        self.results.startup = json.loads(done.outputs[0])
         rows = str(self.sizes.imported)
         log("benchmarks/import_csv.py")
         done = run_children([python("benchmarks/import_csv.py", "--rows", rows)], [base_env("")])

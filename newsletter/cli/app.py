@@ -4,22 +4,29 @@ Ctrl-C end a command."""
 
 from __future__ import annotations
 
+import importlib
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+from click.formatting import HelpFormatter
 
 from newsletter.clock import Clock
-from newsletter.config import Settings, load_settings
 from newsletter.core.errors import ConfigError, NewsletterError
-from newsletter.jobs import pacing
-from newsletter.project import Project
-from newsletter.providers import Provider, get_provider
-from newsletter.store import Store, open_store
+
+# Only for the type checker: settings (pydantic), the project (Jinja, MJML), the store
+# (SQLAlchemy) and the providers (requests) are imported by the property that opens them, so a
+# command that needs none of them (and `newsletter --help`) starts without paying for them.
+if TYPE_CHECKING:
+    from newsletter.config import Settings
+    from newsletter.project import Project
+    from newsletter.providers import Provider
+    from newsletter.store import Store
 
 
 @dataclass
@@ -37,15 +44,21 @@ class AppContext:
 
     @cached_property
     def settings(self) -> Settings:
+        from newsletter.config import load_settings
+
         return load_settings(self.project_dir, **self.overrides)
 
     @cached_property
     def project(self) -> Project:
+        from newsletter.project import Project
+
         return Project(self.settings)
 
     @cached_property
     def store(self) -> Store:
         """The project's database, migrated on open."""
+        from newsletter.store import open_store
+
         store = open_store(self.settings)
         self._opened.append(store.dispose)
         return store
@@ -54,6 +67,9 @@ class AppContext:
     def provider(self) -> Provider:
         """The configured provider, paced for the whole fleet (its rate is shared through the
         database by every sender, not held by each)."""
+        from newsletter.jobs import pacing
+        from newsletter.providers import get_provider
+
         provider = get_provider(self.settings, pacing=pacing.shared(self.store))
         self._opened.append(provider.close)
         return provider
@@ -90,6 +106,52 @@ class NewsletterGroup(click.Group):
     def add_command(self, cmd: click.Command, name: str | None = None) -> None:
         with_global_options(cmd)
         super().add_command(cmd, name)
+
+
+@dataclass(frozen=True)
+class LazyCommand:
+    """A command known by name and summary, imported the first time it is asked for."""
+
+    target: str  # "package.module:attribute"
+    summary: str  # the first sentence of its help, for the root group's command list
+
+    def load(self) -> click.Command:
+        module, _, attribute = self.target.partition(":")
+        command = getattr(importlib.import_module(module), attribute)
+        assert isinstance(command, click.Command), self.target
+        return command
+
+
+class LazyGroup(NewsletterGroup):
+    """The root group: each command's module is imported only when that command runs (or its
+    own --help is asked for). Commands pull in SQLAlchemy, pydantic, Jinja, MJML, requests…;
+    `newsletter --help` lists them from their summaries and imports none."""
+
+    def __init__(self, *args: Any, lazy: Mapping[str, LazyCommand], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = dict(lazy)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self.lazy:
+            self.add_command(self.lazy[cmd_name].load(), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: HelpFormatter) -> None:
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(map(len, names), default=0)
+        rows = [(name, self._summary(name, limit)) for name in names]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+    def _summary(self, name: str, limit: int) -> str:
+        if name in self.commands:  # imported already: its own help says it
+            return self.commands[name].get_short_help_str(limit)
+        # A stand-in command shortens the summary as click shortens any command's help.
+        return click.Command(name, help=self.lazy[name].summary).get_short_help_str(limit)
 
 
 # The exit status of a command stopped by Ctrl-C (SIGINT), as shells report it: 128 + 2.

@@ -11,6 +11,7 @@ import click
 
 from newsletter.cli.app import AppContext, json_option, now_option, parse_now, resolve_now
 from newsletter.cli.formats.plan import format_plan
+from newsletter.cli.formats.table import Column, echo_table
 from newsletter.core.broadcast import Audience, Broadcast, When, describe
 from newsletter.files.git import at_revision
 from newsletter.jobs import broadcasting as bc
@@ -142,17 +143,29 @@ def _list(app: AppContext, now: dt.datetime, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    for r in rows:
-        click.echo(format_row(r))
+    echo_table(BROADCAST_COLUMNS, (broadcast_row(r) for r in rows), piped_header=False, keys=2)
 
 
-def format_row(r: dict[str, Any]) -> str:
+BROADCAST_COLUMNS = (
+    Column("id"),
+    Column("message"),
+    Column("audience"),
+    Column("when"),
+    Column("source"),
+    Column("state"),
+    Column("sent", "number"),
+    Column("due", "number"),
+    Column("failed", "number"),
+    Column("cancelled", "number"),
+)
+
+
+def broadcast_row(r: dict[str, Any]) -> list[Any]:
+    """One broadcast of `broadcast --list`: ``#id`` (``new`` for an entry of
+    schedules/broadcasts.toml not stored yet), then its columns."""
     ident = f"#{r['id']}" if r["id"] is not None else "new"
-    return (
-        f"{ident:>5} {r['message_id']:<34} {r['audience']:<28} {r['when']:<28} "
-        f"{r['source']:<4} {r['state']:<9} {r['sent']} sent, {r['due']} due, "
-        f"{r['failed']} failed, {r['cancelled']} cancelled"
-    )
+    keys = ("message_id", "audience", "when", "source", "state", "sent", "due", "failed")
+    return [ident, *(r[k] for k in keys), r["cancelled"]]
 
 
 @click.command("build-archive")

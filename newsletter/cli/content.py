@@ -9,9 +9,13 @@ from pathlib import Path
 import click
 
 from newsletter.cli.app import AppContext, json_option
+from newsletter.cli.formats.check import check_json
+from newsletter.cli.formats.table import Column, echo_table
+from newsletter.core.errors import NewsletterError
 from newsletter.jobs.check import check_project
 from newsletter.jobs.orphans import check_problems
 from newsletter.jobs.preview import write_previews
+from newsletter.project import Project
 
 
 @click.command()
@@ -21,8 +25,9 @@ from newsletter.jobs.preview import write_previews
     is_flag=True,
     help="Also fetch every external link (network): broken, moved to another host, plain http.",
 )
+@json_option
 @click.pass_obj
-def check(app: AppContext, strict: bool, links: bool) -> None:
+def check(app: AppContext, strict: bool, links: bool, as_json: bool) -> None:
     """Validate content, templates and schedules, and lint every rendered email.
 
     Renders each message for sample subscribers (with a name, without one, and one named
@@ -32,11 +37,13 @@ def check(app: AppContext, strict: bool, links: bool) -> None:
     fetches every external link of the emails and archive pages once (HEAD, else GET; 8 at a
     time, 10 s each) and reports each broken one as a problem, a redirect to another host or a
     plain http link as a warning, by file and line. Exit code 0 when clean (warnings alone do
-    not fail unless --strict), 1 otherwise.
+    not fail unless --strict), 1 otherwise. --json prints the problems on stdout too, as one
+    JSON object (docs/json.md).
 
     \b
     Example:  newsletter check
     Example:  newsletter check --links
+    Example:  newsletter check --json
     """
     project = app.project
     # The ledger too, when there is one: deliveries held by a message gone from content/.
@@ -50,10 +57,22 @@ def check(app: AppContext, strict: bool, links: bool) -> None:
     for problem in problems:
         click.echo(str(problem), err=True)
     failing = [p for p in problems if strict or p.severity == "error"]
+    if as_json:
+        found = check_json(problems, failing, _messages(project))
+        click.echo(json.dumps(found, indent=2, ensure_ascii=False))
     if failing:
         raise click.exceptions.Exit(1)
-    if app.verbose:
+    if app.verbose and not as_json:
         click.echo(f"ok: {len(project.content.messages)} messages checked")
+
+
+def _messages(project: Project) -> int | None:
+    """How many messages were checked; None when content/ does not load (its problems say
+    why)."""
+    try:
+        return len(project.content.messages)
+    except NewsletterError:
+        return None
 
 
 @click.command()
@@ -99,6 +118,15 @@ def preview(
         webbrowser.open(target.resolve().as_uri())
 
 
+LIST_COLUMNS = (
+    Column("id"),
+    Column("kind"),
+    Column("course"),
+    Column("#", "number"),
+    Column("subject"),
+)
+
+
 @click.command("list")
 @json_option
 @click.pass_obj
@@ -124,11 +152,8 @@ def list_messages(app: AppContext, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    for r in rows:
-        position = "" if r["position"] is None else str(r["position"])
-        click.echo(
-            f"{r['id']:<32} {r['kind']:<7} {r['course'] or '-':<20} {position:>3}  {r['subject']}"
-        )
+    lines = ([r["id"], r["kind"], r["course"] or "-", r["position"], r["subject"]] for r in rows)
+    echo_table(LIST_COLUMNS, lines, piped_header=False)
 
 
 COMMANDS = (check, preview, list_messages)

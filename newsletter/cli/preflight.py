@@ -8,7 +8,10 @@ from datetime import datetime
 import click
 
 from newsletter.cli.app import AppContext, json_option, now_option, resolve_now
+from newsletter.cli.formats import table
 from newsletter.core.preflight import TIMEOUT, blocking, report_json, report_lines
+
+COLUMNS = (table.Column(""), table.Column("check"), table.Column("found"), table.Column("to do"))
 
 
 @click.command()
@@ -49,8 +52,12 @@ def preflight(app: AppContext, now: datetime | None, timeout: float, as_json: bo
     dns_client = DNSClient(app.settings.dns_server, timeout)
     checks = Preflight(app.project, resolve_now(now), dns_client, timeout=timeout)
     findings = run_preflight(checks)
+    console = None if as_json else table.terminal()
     if as_json:
         click.echo(json.dumps(report_json(findings), indent=2))
+    elif console is not None:  # a table whose long summaries wrap in their column
+        rows = ([f.shown, f.check, f.summary, f.fix] for f in findings)
+        table.echo_table(COLUMNS, rows, console=console)
     else:
         for line in report_lines(findings):
             click.echo(line)

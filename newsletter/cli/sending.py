@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import json
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -13,10 +12,12 @@ import click
 
 from newsletter.cli.app import AppContext, json_option, now_option, resolve_now
 from newsletter.cli.formats import sending as output
+from newsletter.cli.formats.progress import progress_bar, watched
+from newsletter.cli.formats.status import echo_status
 from newsletter.jobs.queueing import list_due
 from newsletter.jobs.recording import settle_uncertain
 from newsletter.jobs.sending import Progress, SendOptions, SendRun
-from newsletter.jobs.status import format_lesson_report, format_status, lesson_report, status
+from newsletter.jobs.status import format_lesson_report, lesson_report, status
 from newsletter.jobs.syncing import sync_suppressions
 from newsletter.jobs.workers import Job, send_with_workers
 from newsletter.store import runs
@@ -61,6 +62,7 @@ def due(app: AppContext, now: datetime | None, limit: int | None, as_json: bool)
     show_default=True,
     help="Sender processes sharing the work (one per CPU core is a good start).",
 )
+@json_option
 @click.pass_obj
 def send(
     app: AppContext,
@@ -71,6 +73,7 @@ def send(
     no_sync: bool,
     batch_size: int | None,
     workers: int,
+    as_json: bool,
 ) -> None:
     """Send what is due through the configured provider, recording each in the ledger.
 
@@ -78,9 +81,11 @@ def send(
     (credentials, configuration, a lesson that does not render, a provider that is down), 2 for
     a configuration error, 130 if stopped by Ctrl-C (what is left goes out on the next run); a
     recipient the provider refuses is suppressed and reported with -v.
-    Safe to run often and concurrently: nothing is ever sent twice.
+    Safe to run often and concurrently: nothing is ever sent twice. --json prints the run's
+    summary on stdout as JSON (docs/json.md); stderr and the exit status stay the same.
 
     Example:  newsletter send --now 2026-12-07T07:05:00Z -v
+    Example:  newsletter send --json
     Example:  newsletter send --workers 4   (four sender processes, one summary)
     """
     if dry_run and workers > 1:
@@ -105,18 +110,19 @@ def send(
         verbose=app.verbose,
         clock_pinned=app.clock.pinned,
         left_for_next_run=lambda: len(list_due(app.store, app.project, moment)),
+        as_json=as_json,
     )
 
 
 @contextmanager
 def _progress(app: AppContext, now: datetime, limit: int | None) -> Iterator[Progress | None]:
     """A progress bar on stderr when it is a terminal; nothing under cron."""
-    if not sys.stderr.isatty():
+    if not watched():
         yield None
         return
     total = len(list_due(app.store, app.project, now, limit))
-    with click.progressbar(length=total, label="sending", file=sys.stderr) as bar:
-        yield bar.update
+    with progress_bar(total, "sending") as advance:
+        yield advance
 
 
 def _freeze_startup_objects() -> None:
@@ -152,7 +158,10 @@ def status_command(
             click.echo(json.dumps(report, indent=2) if as_json else format_lesson_report(report))
             return
         data = status(conn, app.project, resolve_now(now))
-    click.echo(json.dumps(data, indent=2) if as_json else format_status(data))
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+    else:
+        echo_status(data)
 
 
 @click.command()

@@ -95,18 +95,26 @@ def add_command(
 @click.option("--course", help="Enrol rows without a course column in this course.")
 @click.option("--skip-invalid", is_flag=True, help="Import the good rows, report the bad ones.")
 @now_option
+@json_option
 @click.pass_obj
 def import_command(
-    app: AppContext, file: Path, course: str | None, skip_invalid: bool, now: dt.datetime | None
+    app: AppContext,
+    file: Path,
+    course: str | None,
+    skip_invalid: bool,
+    now: dt.datetime | None,
+    as_json: bool,
 ) -> None:
     """Import subscribers from a CSV file (header row; an email column; see docs/subscribers.md).
 
     One bad row imports nothing and every bad row is listed, unless --skip-invalid. Existing
     subscribers are left as they are (and enrolled in the course); suppressed addresses are
-    skipped. Importing the same file twice changes nothing.
+    skipped. Importing the same file twice changes nothing. --json prints the counts as JSON
+    (docs/json.md); the skipped rows are listed on stderr either way.
 
     \b
     Example:  newsletter subscribers import runners.csv --course protect-your-back
+    Example:  newsletter subscribers import runners.csv --skip-invalid --json
     """
     with app.store.write() as conn:
         report = import_csv(
@@ -119,7 +127,10 @@ def import_command(
         )
     for line in report.skipped:
         click.echo(f"skipped: {line}", err=True)
-    click.echo(report.summary())
+    if as_json:
+        click.echo(json.dumps(output.import_json(report), indent=2, ensure_ascii=False))
+    else:
+        click.echo(report.summary())
 
 
 @subscribers.command("export")
@@ -161,8 +172,7 @@ def list_command(app: AppContext, status: str | None, course: str | None, as_jso
         if as_json:
             output.echo_json_array(summary(sub) for sub in found)
             return
-        for sub in found:
-            output.echo_list_line(sub)
+        output.echo_list(found)
 
 
 @subscribers.command("show")

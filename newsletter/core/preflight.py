@@ -27,9 +27,14 @@ class Finding:
     summary: str  # one line: what was found
     fix: str = ""  # what to do about it, when there is something to do
 
+    @property
+    def shown(self) -> str:
+        """The status as the report shows it: ``FAIL`` stands out among ``ok`` lines."""
+        return _SHOWN[self.status]
+
     def line(self, width: int = 18) -> str:
         fix = f": {self.fix}" if self.fix else ""
-        return f"{_SHOWN[self.status]:<4}  {self.check:<{width}}  {self.summary}{fix}"
+        return f"{self.shown:<4}  {self.check:<{width}}  {self.summary}{fix}"
 
     def as_dict(self) -> dict[str, str]:
         return {

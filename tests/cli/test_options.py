@@ -21,7 +21,11 @@ Cli = Callable[..., Result]
 
 
 def commands(group: click.Group, prefix: str = "") -> Iterator[tuple[str, click.Command]]:
-    for name, command in group.commands.items():
+    """Every command, loaded (the root group imports a command's module on first use)."""
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        assert command is not None, name
         yield f"{prefix}{name}", command
         if isinstance(command, click.Group):
             yield from commands(command, f"{prefix}{name} ")
@@ -82,7 +86,7 @@ def test_project_after_the_command(
     ):
         result = CliRunner().invoke(main, args, env={"NEWSLETTER_NOW": "2026-12-02T10:00:00Z"})
         assert result.exit_code == 0, result.output
-        assert result.stdout.startswith("ann@example.com ")
+        assert result.stdout.startswith("ann@example.com\t")
 
 
 # -- the command's clock ---------------------------------------------------------------------------

@@ -296,7 +296,7 @@ def test_due_lists_each_local_time_to_the_minute(cli, store, project):
     enrolled(store, project, "tokyo@example.com", ENROL, timezone="Asia/Tokyo")
     result = cli("due", "--now", iso(ENROL + timedelta(seconds=5, microseconds=7)))
     assert result.stdout == (
-        f"{'tokyo@example.com':<36} {'protect-your-back-welcome':<34} "
+        "tokyo@example.com\tprotect-your-back-welcome\t"
         "2026-12-02 19:00 JST (Asia/Tokyo) = 2026-12-02 10:00 UTC\n"
     )
 
@@ -368,7 +368,7 @@ def test_ctrl_c_mid_request_says_what_is_left_and_exits_130(
     listed = cli("uncertain").stdout.splitlines()  # claimed when? to the minute
     assert len(listed) == left["uncertain"]
     for row in listed:
-        assert re.fullmatch(r" *\d+ c\d@example\.com +\S+ +\d{4}-\d\d-\d\d \d\d:\d\d UTC", row)
+        assert re.fullmatch(r"\d+\tc\d@example\.com\t\S+\t\d{4}-\d\d-\d\d \d\d:\d\d UTC", row)
 
     # The next run sends what was left, and only that.
     env = {"NEWSLETTER_PROVIDER": "tests.fakes:AppendLogProvider", "FAKE_LOG": str(log)}

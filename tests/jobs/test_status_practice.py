@@ -40,9 +40,9 @@ def test_practice_after_each_lesson_as_a_count_and_a_share(cli, store, project):
 
     table = cli("status").output.splitlines()
     assert next(line for line in table if WELCOME in line).endswith("2 (67%)")
-    assert next(line for line in table if "week-2-swan-dive" in line).endswith(" 0")
+    assert next(line for line in table if "week-2-swan-dive" in line).endswith("\t0")
     issue = next(line for line in table if "issue-2026-12" in line)
-    assert issue.endswith(" -")  # an issue has no practice window
+    assert issue.endswith("\t-")  # an issue has no practice window
 
     report = cli("status", "--lesson", WELCOME)
     assert report.exit_code == 0

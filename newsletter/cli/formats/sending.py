@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from newsletter.cli.formats.table import Column, echo_table
 from newsletter.core.due import DueItem
 from newsletter.core.timefmt import format_minute
 from newsletter.core.zones import zone
@@ -17,6 +18,15 @@ from newsletter.jobs.sending import SendReport
 
 # The exit status of a command stopped by Ctrl-C (SIGINT), as shells report it: 128 + 2.
 INTERRUPTED = 130
+
+# Piped, `due` and `uncertain` print these columns without a header line (docs/json.md).
+DUE_COLUMNS = (Column("email", "address"), Column("message"), Column("local time"))
+UNCERTAIN_COLUMNS = (
+    Column("delivery", "number"),
+    Column("email", "address"),
+    Column("message"),
+    Column("claimed"),
+)
 
 
 def due_rows(items: Sequence[DueItem], now: datetime) -> list[dict[str, Any]]:
@@ -43,9 +53,8 @@ def echo_due(items: Sequence[DueItem], now: datetime, as_json: bool, verbose: in
     if as_json:
         click.echo(json.dumps(due_rows(items, now), indent=2))
         return
-    for item in items:
-        local = format_minute(now, zone(item.timezone))
-        click.echo(f"{item.email:<36} {item.message_id:<34} {local}")
+    rows = ([i.email, i.message_id, format_minute(now, zone(i.timezone))] for i in items)
+    echo_table(DUE_COLUMNS, rows, piped_header=False)
     if verbose:
         click.echo(f"{len(items)} due", err=True)
 
@@ -57,9 +66,15 @@ def echo_send_report(
     verbose: int,
     clock_pinned: bool,
     left_for_next_run: Callable[[], int],
+    as_json: bool = False,
 ) -> None:
     """The run's outcome, quiet on success unless ``verbose``; raises click's Exit with the
     status cron sees. ``left_for_next_run`` counts what is still due (asked only after Ctrl-C)."""
+    if as_json:
+        echo_send_json(
+            report, dry_run=dry_run, clock_pinned=clock_pinned, left_for_next_run=left_for_next_run
+        )
+        return
     _echo_clock_note(report, clock_pinned, verbose)
     if dry_run:
         click.echo(f"dry run: {report.rendered} emails rendered, none sent", err=not verbose)
@@ -129,6 +144,49 @@ def echo_uncertain(rows: Sequence[Any], as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(uncertain_rows(rows), indent=2))
         return
-    for r in rows:
-        claimed = format_minute(r.claimed_at) if r.claimed_at else "-"
-        click.echo(f"{r.id:>8} {r.email:<36} {r.message_id:<32} {claimed}")
+    lines = (
+        [r.id, r.email, r.message_id, format_minute(r.claimed_at) if r.claimed_at else "-"]
+        for r in rows
+    )
+    echo_table(UNCERTAIN_COLUMNS, lines, piped_header=False)
+
+
+def send_json(report: SendReport, *, dry_run: bool, left_for_next_run: int | None) -> Any:
+    """`send --json`: the run's summary. ``ok`` is false when someone must act (exit 1);
+    ``left_for_next_run`` is counted only after Ctrl-C (None otherwise)."""
+    went_back = report.clock_went_back_from
+    return {
+        "ok": report.ok,
+        "dry_run": dry_run,
+        "interrupted": report.interrupted,
+        "queued": report.queued,
+        "rendered": report.rendered,
+        "sent": report.sent,
+        "failed": report.failed,
+        "deferred": report.deferred,
+        "retry": report.retry,
+        "uncertain": report.uncertain,
+        "uncertain_found": report.uncertain_found,
+        "left_for_next_run": left_for_next_run,
+        "clock_went_back_from": went_back.isoformat() if went_back else None,
+        "summary": report.summary(),
+        "errors": report.errors,
+        "refusals": report.refusals,
+    }
+
+
+def echo_send_json(
+    report: SendReport, *, dry_run: bool, clock_pinned: bool, left_for_next_run: Callable[[], int]
+) -> None:
+    """`send --json`: the summary on stdout; stderr and the exit status are those of `send`
+    without -v (warnings and errors for cron, 1 when someone must act, 130 after Ctrl-C)."""
+    left = left_for_next_run() if report.interrupted else None
+    summary = send_json(report, dry_run=dry_run, left_for_next_run=left)
+    click.echo(json.dumps(summary, indent=2, ensure_ascii=False))
+    echo_send_report(
+        report,
+        dry_run=dry_run,
+        verbose=0,
+        clock_pinned=clock_pinned,
+        left_for_next_run=lambda: left or 0,
+    )

@@ -1,5 +1,6 @@
-"""What `subscribers list` and `show` print: the plain data of ``jobs.subscriber_details``
-as lines of text, or JSON written an item at a time."""
+"""What `subscribers list`, `show` and `import` print: the plain data of
+``jobs.subscriber_details`` as lines of text, or JSON written an item at a time; an import's
+counts as JSON."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from zoneinfo import ZoneInfo
 
 import click
 
+from newsletter.cli.formats.table import Column, echo_table
 from newsletter.core.subscribers import Subscriber
 from newsletter.core.timefmt import format_minute
+from newsletter.jobs.importing import ImportReport
 
 
 def _shown(iso: str, tz: ZoneInfo) -> str:
@@ -20,10 +23,36 @@ def _shown(iso: str, tz: ZoneInfo) -> str:
     return format_minute(dt.datetime.fromisoformat(iso), tz)
 
 
-def echo_list_line(sub: Subscriber) -> None:
-    courses = ",".join(sub.courses) or "-"
-    line = f"{sub.email:<40} {sub.status:<12} {sub.timezone or '-':<20} {courses:<24}"
-    click.echo(f"{line} {sub.name or ''}".rstrip())
+LIST_COLUMNS = (
+    Column("email", "address"),
+    Column("status"),
+    Column("timezone"),
+    Column("courses"),
+    Column("name"),
+)
+
+
+def echo_list(found: Iterable[Subscriber]) -> None:
+    """`subscribers list`: a table on a terminal; piped, a line per subscriber as it is read."""
+    rows = (
+        [s.email, s.status, s.timezone or "-", ",".join(s.courses) or "-", s.name or ""]
+        for s in found
+    )
+    echo_table(LIST_COLUMNS, rows, piped_header=False)
+
+
+def import_json(report: ImportReport) -> dict[str, Any]:
+    """`subscribers import --json`: each row counted once (``ImportReport``), and the rows not
+    imported as ``FILE:LINE: reason``."""
+    return {
+        "added": report.added,
+        "already": report.already,
+        "stopped": dict(sorted(report.stopped.items())),
+        "enrolled": report.enrolled,
+        "suppressed": report.suppressed,
+        "invalid": report.invalid,
+        "skipped": report.skipped,
+    }
 
 
 def echo_json_array(items: Iterable[dict[str, Any]]) -> None:

@@ -43,7 +43,8 @@ from newsletter.core.errors import ConfigError, ProviderAuthError, ProviderError
 from newsletter.core.timestamps import parse_timestamp
 from newsletter.providers.base import AccountStatus, Issue, Reason, SuppressedAddress
 from newsletter.providers.http import HTTPProvider, Payload
-from newsletter.providers.mime import ascii_address, build_mime
+from newsletter.providers.mime import ascii_address
+from newsletter.providers.rawmime import RawMime
 from newsletter.providers.settings import OptionalApiKey
 from newsletter.providers.utils import (
     SYNC_OVERLAP,
@@ -210,6 +211,7 @@ class SESProvider(HTTPProvider):
         self.configuration_set = configuration_set
         self._signer = SigV4Signer(credentials, region)
         self._from = ascii_address(self.sender.email)
+        self._mime = RawMime()  # keeps each lesson's MIME, filled in per subscriber
 
     @classmethod
     def from_settings(cls, settings: Settings, **options: Any) -> SESProvider:
@@ -239,7 +241,7 @@ class SESProvider(HTTPProvider):
         if self.sandbox:
             only_test_addresses(emails, SIMULATOR_DOMAIN, NO_TEST_MODE)
         (email,) = emails
-        raw = build_mime(email, self.sender).as_bytes()
+        raw = self._mime.build(email, self.sender)
         message: dict[str, Any] = {
             "FromEmailAddress": self._from,
             # The envelope recipient: exactly the subscriber, whatever the headers say.

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from botocore.credentials import Credentials
@@ -64,16 +65,16 @@ QP_TEXT = (
 
 
 def merged(
-    html: tuple[str, ...], text: tuple[str, ...], values: dict[str, str], **fields
-) -> OutgoingEmail:  # type: ignore[no-untyped-def]
+    html: tuple[str, ...], text: tuple[str, ...], values: dict[str, str], **fields: Any
+) -> OutgoingEmail:
     """A hand-made email with merge fields: ``html``/``text`` filled from the template."""
     fill = lambda parts: "".join(values[p] if i % 2 else p for i, p in enumerate(parts))  # noqa: E731
     merge = MergeFields(html, text, values, values)
     return email_of(html=fill(html), text=fill(text), merge=merge, **fields)
 
 
-def email_of(**fields) -> OutgoingEmail:  # type: ignore[no-untyped-def]
-    base = {
+def email_of(**fields: Any) -> OutgoingEmail:
+    base: dict[str, Any] = {
         "delivery_id": 7,
         "message_id": "week-1",
         "to_email": "runner@example.com",

@@ -5,10 +5,10 @@ writes) rather than ``Content.Simple``: it carries every header exactly as built
 of 15 extra headers and no second code path to keep in step with ``mime.py``. The bulk endpoint
 takes templates only, so each email is its own request; a batch of the ledger is a few of them.
 
-Requests are signed with AWS Signature Version 4, with credentials from the environment, ``.env``
-or botocore's chain (providers/aws.py). The raw message is built once per lesson and filled
-in per subscriber (providers/rawmime.py). SES has no idempotency keys: a request that got no answer leaves its email
-``uncertain``.
+Requests are signed with AWS Signature Version 4, with credentials from the environment,
+``.env`` or botocore's chain (providers/aws.py). The raw message is built once per lesson and
+filled in per subscriber (providers/rawmime.py). SES has no idempotency keys: a request that
+got no answer leaves its email ``uncertain``.
 
 The account check reads the account (sandbox or production, sending enabled, the daily quota
 and the send rate) and the sender's identity: its domain, else its address, verified for

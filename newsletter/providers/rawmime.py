@@ -120,7 +120,6 @@ class _Headers:
 
     def __init__(self, policy: EmailPolicy[Any]):
         self.policy = policy
-        self.charset = "utf8" if policy.utf8 else "ascii"
         self._folded: dict[tuple[str, str], bytes] = {}
         self._senders: dict[tuple[str, str, str | None], tuple[bytes, bytes]] = {}
         self._dates: dict[tuple[datetime, timedelta | None], bytes] = {}

@@ -28,6 +28,7 @@ import re
 import sys
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from email import _encoded_words as encoded_words  # type: ignore[attr-defined]  # RFC 2047
 from email import quoprimime
 from email.headerregistry import HeaderRegistry
 from email.policy import SMTP, SMTPUTF8, EmailPolicy
@@ -63,6 +64,10 @@ _HTML_HEAD = (
     b'Content-Type: text/html; charset="utf-8"\r\n'
     b"Content-Transfer-Encoding: quoted-printable\r\nMIME-Version: 1.0\r\n\r\n"
 )
+# RFC 2047 as the email package folds with it: "=?utf-8?q?" … "?=", and each ASCII byte's size
+# in q encoding (1, or 3 for "=XX").
+_EW_CHROME = len("utf-8") + 7
+_Q_COST = [encoded_words.len_q(bytes([c])) for c in range(128)]
 _CACHED_TEMPLATES = 64
 # Headers the SMTP policies parse (their HeaderRegistry): Subject, To, Content-Type, …
 _PARSED = frozenset(HeaderRegistry().registry)
@@ -218,17 +223,16 @@ class _Headers:
 def _wrap_words(name: str, value: str) -> str | None:
     """An unstructured header of ASCII words folded as the email package folds it: on one line
     if it fits, else the whole value on the next, else word by word at the spaces (the space
-    starting the new line). None when a word is longer than a line (the package would then
-    write encoded words)."""
+    starting the new line); a word longer than a line becomes RFC 2047 encoded words. None for
+    what this does not follow (a second such word: the package would merge the two)."""
     if len(name) + 2 + len(value) <= MAXLEN:
         return f"{name}: {value}{NL}"
     if len(value) + 1 <= MAXLEN:
         return f"{name}:{NL} {value}{NL}"
     lines: list[str] = []
     line = f"{name}: "
+    encoded = False
     for i, word in enumerate(value.split(" ")):
-        if len(word) + 1 > MAXLEN:
-            return None
         if i:
             if len(line) + 1 <= MAXLEN:
                 line += " "
@@ -237,13 +241,47 @@ def _wrap_words(name: str, value: str) -> str | None:
                 line = " "
         if len(line) + len(word) <= MAXLEN:
             line += word
-        elif line.endswith(" "):
+        elif len(word) + 1 <= MAXLEN and line.endswith(" "):
             lines.append(line[:-1])
             line = " " + word
+        elif len(word) + 1 > MAXLEN and not encoded:
+            encoded = True
+            line = _encoded_words(word, line, lines)
         else:
             return None
     lines.append(line)
     return NL.join(lines) + NL
+
+
+def _encoded_words(word: str, line: str, lines: list[str]) -> str:
+    """``word`` (ASCII, no white space) as the email package's ``_fold_as_ew`` writes it from
+    the end of ``line``: each piece the longest that fits its line once encoded (q or b,
+    whichever ``email._encoded_words.encode`` picks), a new line after each but the last.
+    Appends the lines it fills to ``lines``; returns the line it ends on."""
+    costs = [0, *itertools.accumulate(_Q_COST[ord(c)] for c in word)]
+    start = 0
+    while start < len(word):
+        room = MAXLEN - len(line)
+        if room - _EW_CHROME <= 0:
+            lines.append(line)
+            line = " "
+            continue
+        size = min(room - _EW_CHROME, len(word) - start)
+        while size and _EW_CHROME + _ew_size(costs[start + size] - costs[start], size) > room:
+            size -= 1
+        line += encoded_words.encode(word[start : start + size], charset="utf-8")
+        start += size
+        if start < len(word):
+            lines.append(line)
+            line = " "
+    return line
+
+
+def _ew_size(q_size: int, size: int) -> int:
+    """The length of the encoded text of ``size`` ASCII bytes, as ``encode`` chooses it: q
+    unless it is 5 or more longer than base64."""
+    b_size = (size + 2) // 3 * 4
+    return q_size if q_size - b_size < 5 else b_size
 
 
 def _content_type(boundary: str) -> str:

@@ -167,3 +167,29 @@ def replace_body(
         html=fill(html), text=fill(text), headers={}, idempotency_key="k", tag="t", date=NOW,
         message_id_header="<a@b.example>", merge=MergeFields(html, text, values, values),
     )  # fmt: skip
+
+
+def test_a_word_longer_than_a_line_is_encoded_where_the_email_package_encodes_it() -> None:
+    """An unsubscribe link of 77 characters or more: RFC 2047 encoded words, kept as they were."""
+    headers = _Headers(SMTP)
+    url = "<https://protectyourback.example/u/eyJzIjoxMjM0NTY3ODkwfQ.y5Utj3ZMT4_hng-Zc3UQ>,"
+    for lead in ("", "a ", "a" * 30 + " ", "a" * 60 + " ", "a" * 76 + " "):
+        for size in (78, 79, 80, 90, 120, 200):
+            for tail in ("", " <mailto:u@pyb.example>", " " + "b" * 77, " c " + "d" * 76):
+                value = lead + (url * 3)[:size] + tail
+                expected = SMTP.fold_binary(*SMTP.header_store_parse("List-Unsubscribe", value))
+                assert headers._unstructured("List-Unsubscribe", value) == expected, value
+
+
+def test_long_words_of_any_ascii_are_encoded_as_the_email_package_encodes_them() -> None:
+    """Words that q-encode long (base64 chosen instead) or short, from every column."""
+    headers = _Headers(SMTP)
+    pick = random.Random(16)
+    alphabet = "".join(map(chr, range(33, 127)))
+    for _ in range(1500):
+        lead = " ".join("a" * pick.randint(1, 40) for _ in range(pick.randint(0, 3)))
+        chars = pick.choice((alphabet, "=._<>", "ab", "a=", "=?"))
+        word = "".join(pick.choice(chars) for _ in range(pick.randint(78, 170)))
+        value = f"{lead} {word} <mailto:u@pyb.example>".strip()
+        expected = SMTP.fold_binary(*SMTP.header_store_parse("List-Unsubscribe", value))
+        assert headers._unstructured("List-Unsubscribe", value) == expected, value

@@ -22,6 +22,7 @@ boundary is drawn from ``random`` exactly as the email package draws it.
 
 from __future__ import annotations
 
+import base64
 import itertools
 import random
 import re
@@ -68,6 +69,7 @@ _HTML_HEAD = (
 # in q encoding (1, or 3 for "=XX").
 _EW_CHROME = len("utf-8") + 7
 _Q_COST = [encoded_words.len_q(bytes([c])) for c in range(128)]
+_Q_MAP = {c: encoded_words.encode_q(bytes([c])) for c in range(128)}
 _CACHED_TEMPLATES = 64
 # Headers the SMTP policies parse (their HeaderRegistry): Subject, To, Content-Type, …
 _PARSED = frozenset(HeaderRegistry().registry)
@@ -90,14 +92,12 @@ class RawMime:
         text, html = self._bodies_of(email)
         if text is None or html is None:  # a carriage return: the email package's own way
             return build_mime(email, sender).as_bytes()
-        parts = (_TEXT_HEAD + text.encode("ascii"), _HTML_HEAD + html.encode("ascii"))
-        boundary = _boundary(b"\r\n".join(parts))
+        boundary = _boundary(text, html)
         head = headers.of(email, sender) + headers.content_type(boundary) + b"\r\n"
         mark = b"--" + boundary.encode("ascii")
         end = b"\r\n"
-        return b"".join(
-            (head, mark, end, parts[0], end, mark, end, parts[1], end, mark, b"--", end)
-        )
+        body = (_TEXT_HEAD, text.encode("ascii"), end, mark, end, _HTML_HEAD, html.encode("ascii"))
+        return b"".join((head, mark, end, *body, end, mark, b"--", end))
 
     def _bodies_of(self, email: OutgoingEmail) -> tuple[str | None, str | None]:
         merge = email.merge
@@ -258,7 +258,7 @@ def _encoded_words(word: str, line: str, lines: list[str]) -> str:
     the end of ``line``: each piece the longest that fits its line once encoded (q or b,
     whichever ``email._encoded_words.encode`` picks), a new line after each but the last.
     Appends the lines it fills to ``lines``; returns the line it ends on."""
-    costs = [0, *itertools.accumulate(_Q_COST[ord(c)] for c in word)]
+    costs = [0, *itertools.accumulate(map(_Q_COST.__getitem__, word.encode("ascii")))]
     start = 0
     while start < len(word):
         room = MAXLEN - len(line)
@@ -269,12 +269,19 @@ def _encoded_words(word: str, line: str, lines: list[str]) -> str:
         size = min(room - _EW_CHROME, len(word) - start)
         while size and _EW_CHROME + _ew_size(costs[start + size] - costs[start], size) > room:
             size -= 1
-        line += encoded_words.encode(word[start : start + size], charset="utf-8")
+        line += _encoded_word(word[start : start + size], costs[start + size] - costs[start])
         start += size
         if start < len(word):
             lines.append(line)
             line = " "
     return line
+
+
+def _encoded_word(text: str, q_size: int) -> str:
+    """``email._encoded_words.encode(text, "utf-8")`` for ASCII ``text`` of that q size."""
+    if q_size == _ew_size(q_size, len(text)):
+        return f"=?utf-8?q?{text.translate(_Q_MAP)}?="
+    return f"=?utf-8?b?{base64.b64encode(text.encode('ascii')).decode('ascii')}?="
 
 
 def _ew_size(q_size: int, size: int) -> int:
@@ -296,14 +303,15 @@ def _verify(folded: bytes) -> None:
         raise errors.HeaderWriteError(f"folded header contained newline: {folded!r}")
 
 
-def _boundary(text: bytes) -> str:
-    """A boundary that no line of ``text`` is, drawn as email.generator draws it."""
+def _boundary(text: str, html: str) -> str:
+    """A boundary that no line of the two parts is, drawn as email.generator draws it."""
     token = random.randrange(sys.maxsize)
     boundary = "=" * 15 + f"{token:0{_BOUNDARY_DIGITS}d}" + "=="
-    if b"--" + boundary.encode("ascii") not in text:
-        return boundary
+    if "--" + boundary not in text and "--" + boundary not in html:
+        return boundary  # (the generator's check over both parts could not match either)
+    parts = "\r\n".join((_TEXT_HEAD.decode() + text, _HTML_HEAD.decode() + html))
     found, counter = boundary, 0
-    while re.search(b"^--" + re.escape(found.encode("ascii")) + b"(--)?$", text, re.MULTILINE):
+    while re.search("^--" + re.escape(found) + "(--)?$", parts, re.MULTILINE):
         found = f"{boundary}.{counter}"
         counter += 1
     return found

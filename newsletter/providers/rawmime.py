@@ -1,5 +1,6 @@
 """RFC 5322 messages built once per lesson and filled in per subscriber, for the file provider
-and raw-MIME APIs (SES): the very bytes ``mime.build_mime`` gives, about a hundred times faster.
+and raw-MIME APIs (SES): the very bytes ``mime.build_mime`` gives, some 60 times faster
+(benchmarks/mime.py).
 
 Building each email with the ``email`` package costs ~3 ms: it parses every header it was just
 given, folds it token by token, and quoted-printable-encodes ~50 KB of text and HTML in Python.
@@ -12,7 +13,9 @@ Almost all of that is the same for every subscriber of a lesson. Here:
 * headers the same for every email (From, Subject, List-Id, the Date of a batch) are folded by
   the ``email`` package once and kept; the per-subscriber ones (To, Message-ID,
   List-Unsubscribe) take a fast path when they are plain ASCII words, which the email package
-  writes as they are or wraps at the spaces, and go through the email package otherwise;
+  writes as they are or wraps at the spaces (a word longer than a line, such as a long
+  unsubscribe link, as RFC 2047 encoded words), and go through the email package otherwise
+  (a name to RFC 2047-encode, above all);
 * anything outside those cases (a header the package treats specially, a carriage return in a
   body) is built by ``build_mime`` itself.
 

@@ -73,7 +73,10 @@ _HTML_HEAD = (
 _EW_CHROME = len("utf-8") + 7
 _Q_COST = [encoded_words.len_q(bytes([c])) for c in range(128)]
 _Q_MAP = {c: encoded_words.encode_q(bytes([c])) for c in range(128)}
-_CACHED_TEMPLATES = 64
+# Bounds on what is kept: a run's lessons' texts and HTML, and per static piece the breaks for
+# this many offsets (each up to the piece's size: a few MB at most for a whole course).
+_CACHED_TEMPLATES = 32
+_CACHED_OFFSETS = 32
 # Headers the SMTP policies parse (their HeaderRegistry): Subject, To, Content-Type, …
 _PARSED = frozenset(HeaderRegistry().registry)
 _UNFOLDED = re.compile(rb"\r\n[^ \t]|\r[^ \n\t]|\n[^ \t]")  # email.generator's own
@@ -340,7 +343,9 @@ class _Segment:
         if found is None:
             chunks: list[str] = []
             end = _chunks(self.text, offset, len(self.text) - 2, chunks)
-            found = self.runs[offset] = (NL.join(chunks), end)
+            found = (NL.join(chunks), end)
+            if len(self.runs) < _CACHED_OFFSETS:  # a few offsets recur (names' lengths vary)
+                self.runs[offset] = found
         return found
 
 

@@ -193,3 +193,18 @@ def test_long_words_of_any_ascii_are_encoded_as_the_email_package_encodes_them()
         value = f"{lead} {word} <mailto:u@pyb.example>".strip()
         expected = SMTP.fold_binary(*SMTP.header_store_parse("List-Unsubscribe", value))
         assert headers._unstructured("List-Unsubscribe", value) == expected, value
+
+
+def test_more_offsets_than_are_kept() -> None:
+    """Values of 80 lengths before one long static piece: its breaks at every offset, past the
+    number kept, are still the email package's."""
+    mime = RawMime()
+    static = ("lorem ipsum=dolor é " * 40).strip()
+    for size in range(80):
+        email = replace_body(("<p>", "f", static), ("", "f", static), {"f": "v" * size})
+        random.seed(size)
+        expected = reference_mime(email, SENDER)
+        random.seed(size)
+        assert mime.build(email, SENDER) == expected, size
+    (body,) = (b for b in mime._bodies.values() if b.statics[0].first.text == "<p>")
+    assert len(body.statics[1].first.runs) == 32  # the rest were computed, not kept

@@ -26,6 +26,12 @@ TARGETS = {
     "send": 5_000,  # messages/s end to end on 2 cores (issue 4)
     "send_share": 0.5,  # of the bare loop (issue 4)
     "scaling": 2.0,  # 4 workers over 1 on PostgreSQL, fake answering after 50 ms (issue 6)
+    "mime": 5_000,  # messages/s, one worker, file provider and SES (issue 16, item 5)
+}
+PROVIDERS = {
+    "postmark": "fake Postmark (HTTP)",
+    "file": "file (.eml)",
+    "ses": "fake SES (HTTP, a request per email)",
 }
 
 
@@ -137,6 +143,11 @@ class Report:
             *self.memory(),
             *self.render(),
             *self.startup(),
+            *self.script("mime", "MIME built once (issue 16, item 5: `benchmarks/mime.py`)"),
+            *self.script(
+                "json_encoders",
+                "JSON request bodies (issue 16, item 3: `benchmarks/json_encoders.py`)",
+            ),
             *self.method(),
         ]
 
@@ -168,6 +179,7 @@ class Report:
             *self._due_summary(),
             *self._dry_run_summary(),
             *self._send_summary(),
+            *self._mime_summary(),
             *self._scaling_summary(),
             *self._memory_summary(),
             *self._startup_summary(),
@@ -278,6 +290,23 @@ class Report:
                             verdict(ceiling / bare >= TARGETS["send_share"]),
                         ]
                     )
+        return out
+
+    def _mime_summary(self) -> list[list[str]]:
+        """The file provider and SES, `send` end to end with one worker (issue 16, item 5)."""
+        out = []
+        for row in self.r.sends:
+            if row["provider"] not in ("file", "ses") or row["subscribers"] != self.small:
+                continue
+            value = _per_second(row)
+            out.append(
+                [
+                    f"`send` to {PROVIDERS[row['provider']]} ≥ 5,000 msg/s "
+                    f"({row['backend']}, 1 worker)",
+                    rate(value),
+                    verdict(value >= TARGETS["mime"]),
+                ]
+            )
         return out
 
     def _scaling_summary(self) -> list[list[str]]:
@@ -455,13 +484,15 @@ class Report:
             value = _per_second(r)
             if r["provider"] == "file":
                 limit, label = refs.get("bare_files", 0.0), "bare file writes"
+            elif r["provider"] == "ses":
+                limit, label = 0.0, ""  # one request per email: no batch loop to compare with
             else:
                 limit, label = bare.get(r["workers"], 0.0), f"bare loop ×{r['workers']}"
             rows.append(
                 [
                     r["backend"],
                     f"{r['subscribers']:,}",
-                    "fake Postmark (HTTP)" if r["provider"] == "postmark" else "file (.eml)",
+                    PROVIDERS[r["provider"]],
                     f"{r['messages']:,}",
                     str(r["workers"]),
                     f"{r['seconds']:.1f} s",
@@ -494,9 +525,10 @@ class Report:
             "claim, render, send in batches of 500 (Postmark's limit) to the local fake, record",
             "each answer and schedule each subscriber's next lesson. Wall time of the whole",
             "process (`newsletter send --workers N`: the command and its N sender processes),",
-            "start-up included. The file provider sends fewer",
-            "(`--limit`, see the emails column): it builds each .eml with the standard library's",
-            "email package, about 3 ms per email.",
+            "start-up included. The file provider and SES send fewer (`--limit`, see the emails",
+            "column): the file provider writes a file per email, SES makes a signed request per",
+            "email. Both build each email's MIME once per lesson (providers/rawmime.py; see",
+            "`benchmarks/mime.py` below).",
             "",
             *table(header, rows),
             "References, measured in the same run against the same fake:",
@@ -687,6 +719,10 @@ class Report:
             *startup.table(self.r.startup),
             "",
         ]
+
+    def script(self, name: str, title: str) -> list[str]:
+        output = self.r.scripts.get(name)
+        return [f"## {title}", "", *output.strip().splitlines(), ""] if output else []
 
     def render(self) -> list[str]:
         script = self.r.scripts.get("render")

@@ -7,13 +7,15 @@ docs/benchmarks.md.
 On SQLite and, when it is reachable (NEWSLETTER_BENCH_POSTGRES_URL, else
 NEWSLETTER_TEST_POSTGRES_URL), PostgreSQL: synthetic databases of 100,000 and 1,000,000
 subscribers with 100,000 lessons due (synthetic.py); the import, the `due` query with nothing
-due, `send --dry-run`, and `send` end to end to the file provider and to a local fake Postmark
-(fake_postmark.py) with 1 and 4 workers (`send --workers N`), plus the fake answering after
-50 ms (best of three runs each: the speed-up is a ratio of two runs on shared cores). Every measured
+due, `send --dry-run`, and `send` end to end to the file provider, to a local fake SES
+(fake_ses.py, one worker) and to a local fake Postmark (fake_postmark.py) with 1 and 4 workers
+(`send --workers N`), plus the fake answering after 50 ms (best of three runs each: the
+speed-up is a ratio of two runs on shared cores). Every measured
 command runs in a child process whose peak memory (ru_maxrss) is recorded. The references
 (references.py: the naive pipeline and the bare limit) are measured in the same run, as are
-the existing render and import benchmarks, and the start-up of `newsletter --help`
-(startup.py).
+the existing render and import benchmarks, MIME per email (mime.py: the file provider, and SES
+against fake_ses.py), the JSON encoders of request bodies (json_encoders.py) and the start-up
+of `newsletter --help` (startup.py).
 """
 
 from __future__ import annotations
@@ -47,9 +49,11 @@ REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "benchmarks"
 SECRET = "benchmark-secret-key-0123456789abcdef"
 LATENCY = 0.05  # seconds the slow fake waits before each answer (issue 6)
-# The file provider writes one .eml (~45 KB) per email through the standard library's email
-# package (~3 ms each): it sends at most this many of the due emails (`send --limit`).
+# The file provider writes one .eml (~45 KB) per email (a file each: the disk, not the MIME,
+# is its cost now): it sends at most this many of the due emails (`send --limit`).
 FILES = 20_000
+# SES takes one signed request per email: its `send` sends at most this many (`--limit`).
+SES_EMAILS = 5_000
 
 
 @dataclass
@@ -129,13 +133,16 @@ def newsletter(*args: str) -> list[str]:
 
 
 def base_env(url: str, **extra: str) -> dict[str, str]:
+    """The environment of a child; ``url`` "" for one that opens no database (the project's
+    default then: an empty NEWSLETTER_DATABASE_URL is refused as a setting)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
     env |= {
         "NEWSLETTER_PROJECT_DIR": str(REPO),
         "NEWSLETTER_SECRET_KEY": SECRET,
-        "NEWSLETTER_DATABASE_URL": url,
         "PYTHONPATH": str(REPO),
     }
+    if url:
+        env["NEWSLETTER_DATABASE_URL"] = url
     return env | extra
 
 
@@ -149,6 +156,21 @@ class Fake:
         import requests
 
         return dict(requests.get(self.url + "/stats", timeout=10).json())
+
+
+@contextmanager
+def fake_ses() -> Iterator[Fake]:
+    """benchmarks/fake_ses.py: SES v2's SendEmail answered at once."""
+    process = subprocess.Popen(
+        python(str(BENCH / "fake_ses.py")), stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        port = int(process.stdout.readline().split()[1])
+        yield Fake(f"http://127.0.0.1:{port}", 0.0, process)
+    finally:
+        process.kill()
+        process.communicate(timeout=30)
 
 
 @contextmanager
@@ -175,6 +197,7 @@ class Suite:
         self.sizes = Sizes.of(args.quick)
         self.folder = folder
         self.pg_url = args.postgres or ""
+        self.ses_url = ""  # the fake SES's, once started
         command = shlex.join(["make", "bench", *(["QUICK=1"] if args.quick else [])])
         self.results = Results(args.quick, command, datetime.now(UTC))
         self.lessons = [
@@ -188,7 +211,8 @@ class Suite:
         self.results.machine = machine(self.pg_url if self.postgres_ok() else "")
         if not skip_scripts:
             self.existing_scripts()
-        with fake_postmark() as fast, fake_postmark(LATENCY) as slow:
+        with fake_postmark() as fast, fake_postmark(LATENCY) as slow, fake_ses() as ses:
+            self.ses_url = ses.url
             self.references(fast, slow)
             for backend in self.backends():
                 self.backend(backend, fast, slow)
@@ -240,6 +264,14 @@ class Suite:
             self.results.scripts["render"] = done.outputs[0].strip()
         except RuntimeError as err:  # it exits 1 when it misses its target: keep its table
             self.results.scripts["render"] = str(err)
+        quick = self.results.quick
+        log("benchmarks/mime.py")
+        mime = ["benchmarks/mime.py", *(["--emails", "300", "--rounds", "1"] if quick else [])]
+        self.results.scripts["mime"] = run_children([python(*mime)], [base_env("")]).outputs[0]
+        log("benchmarks/json_encoders.py")
+        encoders = ["benchmarks/json_encoders.py", *(["--rounds", "1"] if quick else [])]
+        done = run_children([python(*encoders)], [base_env("")])
+        self.results.scripts["json_encoders"] = done.outputs[0]
 
     # -- references -------------------------------------------------------------------------
 
@@ -307,6 +339,7 @@ class Suite:
                 if subscribers == self.sizes.lists[0]:
                     self.no_transport(backend, url, restore)
                     self.send(backend, subscribers, url, restore, fast, "file", 1)
+                    self.send(backend, subscribers, url, restore, fast, "ses", 1)
                     # A ratio of two runs on two shared cores: the best of three of each.
                     self.send(backend, subscribers, url, restore, slow, "postmark", 1, 3)
                     self.send(backend, subscribers, url, restore, slow, "postmark", 4, 3)
@@ -430,9 +463,14 @@ class Suite:
             NEWSLETTER_POSTMARK_TOKEN="bench",
             NEWSLETTER_POSTMARK_API_URL=fake.url,
             NEWSLETTER_OUTBOX_DIR=str(outbox),
+            NEWSLETTER_SES_REGION="eu-west-1",
+            NEWSLETTER_SES_API_URL=self.ses_url,
+            AWS_ACCESS_KEY_ID="bench",
+            AWS_SECRET_ACCESS_KEY="bench",
         )
-        expected = min(self.sizes.due, FILES) if provider == "file" else self.sizes.due
-        limit = ("--limit", str(expected)) if provider == "file" else ()
+        most = {"file": FILES, "ses": SES_EMAILS}.get(provider)
+        expected = min(self.sizes.due, most) if most else self.sizes.due
+        limit = ("--limit", str(expected)) if most else ()
         command = newsletter(
             "-v", "send", "--now", NOW.isoformat(), "--workers", str(workers), *limit
         )

@@ -17,7 +17,7 @@ from typing import ClassVar
 from newsletter.config import Settings
 from newsletter.core.email import OutgoingEmail, SendResult
 from newsletter.providers.base import AccountStatus, Provider
-from newsletter.providers.mime import build_mime
+from newsletter.providers.rawmime import RawMime
 
 
 class FileProvider(Provider):
@@ -29,6 +29,7 @@ class FileProvider(Provider):
         super().__init__(settings)
         assert settings.outbox_dir is not None
         self.outbox = settings.outbox_dir
+        self._mime = RawMime()  # keeps each lesson's MIME, filled in per subscriber
 
     def send_batch(self, emails: Sequence[OutgoingEmail]) -> list[SendResult]:
         self.outbox.mkdir(parents=True, exist_ok=True)
@@ -54,7 +55,7 @@ class FileProvider(Provider):
         return self.outbox / f"{email.delivery_id:08d}-{email.message_id}.eml"
 
     def _write(self, email: OutgoingEmail) -> Path:
-        data = build_mime(email, self.sender).as_bytes()
+        data = self._mime.build(email, self.sender)
         target = self.path_for(email)
         fd, tmp = tempfile.mkstemp(dir=self.outbox, prefix=".tmp-", suffix=".eml")
         try:

@@ -15,7 +15,6 @@ Docs: https://postmarkapp.com/developer/user-guide/send-email-with-api/batch-ema
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -34,7 +33,7 @@ from newsletter.providers.base import AccountStatus, Issue, Reason, SuppressedAd
 from newsletter.providers.http import HTTPProvider, Payload, all_results
 from newsletter.providers.mime import mailbox
 from newsletter.providers.settings import ApiKey, ApiURL, OptionalApiKey
-from newsletter.providers.utils import domain_of, json_body, one_line, parsed
+from newsletter.providers.utils import domain_of, json_body, json_bytes, one_line, parsed
 
 DEFAULT_API_URL = "https://api.postmarkapp.com"
 # Postmark accepts any well-formed request with this token and delivers nothing.
@@ -152,7 +151,7 @@ class PostmarkProvider(HTTPProvider):
         for email in emails:
             if len(pieces) > 1:
                 pieces.append(b",")
-            pieces.append(json.dumps(self.message(email, bodies=False))[:-1].encode())
+            pieces.append(json_bytes(self.message(email, bodies=False))[:-1])
             pieces.append(b',"HtmlBody":')
             self._add_json_string(pieces, email, "html")
             pieces.append(b',"TextBody":')
@@ -164,7 +163,7 @@ class PostmarkProvider(HTTPProvider):
     def _add_json_string(self, pieces: list[bytes], email: OutgoingEmail, kind: str) -> None:
         fields = email.merge
         if fields is None:
-            pieces.append(json.dumps(getattr(email, kind)).encode())
+            pieces.append(json_bytes(getattr(email, kind)))
             return
         # From the template's parts only: ``email.html`` / ``.text`` are not even built then.
         parts, values = (
@@ -411,8 +410,8 @@ class _Signatures(_Listing):
 
 
 def _escape(text: str) -> bytes:
-    """``text`` as inside a JSON string: what ``json.dumps`` writes between the quotes."""
-    return json.dumps(text)[1:-1].encode()
+    """``text`` as inside a JSON string: what the encoder writes between the quotes."""
+    return json_bytes(text)[1:-1]
 
 
 def _result(email: OutgoingEmail, item: Any) -> SendResult:

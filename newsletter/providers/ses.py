@@ -5,11 +5,10 @@ writes) rather than ``Content.Simple``: it carries every header exactly as built
 of 15 extra headers and no second code path to keep in step with ``mime.py``. The bulk endpoint
 takes templates only, so each email is its own request; a batch of the ledger is a few of them.
 
-Requests are signed with AWS Signature Version 4 by botocore's own signer (no hand-written
-crypto). Credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (/ AWS_SESSION_TOKEN)
-in the environment or ``.env``, else from botocore's usual chain (AWS_PROFILE, SSO, instance
-roles). SES has no idempotency keys: a request that got no answer leaves its email
-``uncertain``.
+Requests are signed with AWS Signature Version 4, with credentials from the environment,
+``.env`` or botocore's chain (providers/aws.py). The raw message is built once per lesson and
+filled in per subscriber (providers/rawmime.py). SES has no idempotency keys: a request that
+got no answer leaves its email ``uncertain``.
 
 The account check reads the account (sandbox or production, sending enabled, the daily quota
 and the send rate) and the sender's identity: its domain, else its address, verified for
@@ -26,25 +25,22 @@ import re
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
-from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
+from urllib.parse import quote
 
 import requests
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-from botocore.exceptions import BotoCoreError
-from botocore.session import Session as BotocoreSession
 from pydantic import BaseModel, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from newsletter.config import Settings, read_env_settings
 from newsletter.core.email import OutgoingEmail, SendResult
-from newsletter.core.errors import ConfigError, ProviderAuthError, ProviderError
+from newsletter.core.errors import ProviderAuthError, ProviderError
 from newsletter.core.timestamps import parse_timestamp
+from newsletter.providers.aws import CREDENTIAL_VARS, SigV4Signer, aws_credentials
 from newsletter.providers.base import AccountStatus, Issue, Reason, SuppressedAddress
 from newsletter.providers.http import HTTPProvider, Payload
-from newsletter.providers.mime import ascii_address, build_mime
-from newsletter.providers.settings import OptionalApiKey
+from newsletter.providers.mime import ascii_address
+from newsletter.providers.rawmime import RawMime
 from newsletter.providers.utils import (
     SYNC_OVERLAP,
     as_utc,
@@ -65,7 +61,6 @@ SEND_PATH = "/v2/email/outbound-emails"
 SUPPRESSION_PATH = "/v2/email/suppression/addresses"
 ACCOUNT_PATH = "/v2/email/account"
 IDENTITY_PATH = "/v2/email/identities/"
-CREDENTIAL_VARS = "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY"
 # The mailbox simulator: addresses that act out delivery, bounce, complaint… without a real
 # recipient, and that a sandboxed account may send to.
 # https://docs.aws.amazon.com/ses/latest/dg/send-an-email-from-console.html#send-email-simulator
@@ -118,69 +113,6 @@ class SESSettings(BaseSettings):
         return value or None
 
 
-class AWSKeySettings(BaseSettings):
-    """The standard AWS variables, from the environment or ``.env``."""
-
-    model_config = SettingsConfigDict(env_prefix="AWS_", extra="ignore")
-
-    access_key_id: OptionalApiKey = None
-    secret_access_key: OptionalApiKey = None
-    session_token: OptionalApiKey = None
-
-
-def aws_credentials(settings: Settings) -> Credentials:
-    """Credentials from AWS_* (environment or ``.env``), else botocore's chain; never printed."""
-    keys = read_env_settings(AWSKeySettings, settings)
-    key_id, secret = keys.access_key_id, keys.secret_access_key
-    if key_id or secret:
-        if not (key_id and secret):
-            missing = "AWS_SECRET_ACCESS_KEY" if key_id else "AWS_ACCESS_KEY_ID"
-            raise ConfigError(f"{missing} is not set: set both {CREDENTIAL_VARS}")
-        token = keys.session_token.get_secret_value() if keys.session_token else None
-        return Credentials(key_id.get_secret_value(), secret.get_secret_value(), token)
-    try:
-        found = BotocoreSession().get_credentials()
-    except BotoCoreError as err:
-        raise ConfigError(f"AWS credentials: {type(err).__name__}: {err}") from None
-    if found is None:
-        raise ConfigError(
-            f"AWS credentials not found: set {CREDENTIAL_VARS} in the environment or .env "
-            "(or AWS_PROFILE for a profile in ~/.aws)"
-        )
-    return found
-
-
-class SigV4Signer(requests.auth.AuthBase):
-    """Signs the final request (URL, query and body as sent) with botocore's SigV4 signer."""
-
-    def __init__(self, credentials: Credentials, region: str, service: str = "ses"):
-        self.credentials = credentials
-        self.region = region
-        self.service = service
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        parts = urlsplit(request.url or "")
-        body = request.body or b""
-        signed = AWSRequest(
-            method=request.method,
-            url=urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")),
-            # botocore percent-encodes the query its own (RFC 3986) way when given params.
-            params=parse_qsl(parts.query, keep_blank_values=True),
-            data=body.encode() if isinstance(body, str) else body,
-            headers={
-                name: value
-                for name, value in request.headers.items()
-                if name.lower() == "content-type"
-            },
-        )
-        frozen = self.credentials.get_frozen_credentials()
-        SigV4Auth(frozen, self.service, self.region).add_auth(signed)
-        for name in ("Authorization", "X-Amz-Date", "X-Amz-Security-Token"):
-            if name in signed.headers:
-                request.headers[name] = signed.headers[name]
-        return request
-
-
 class SESProvider(HTTPProvider):
     name = "ses"
     # Rows claimed per batch, one request each: few rows in flight, so few become uncertain if
@@ -210,6 +142,7 @@ class SESProvider(HTTPProvider):
         self.configuration_set = configuration_set
         self._signer = SigV4Signer(credentials, region)
         self._from = ascii_address(self.sender.email)
+        self._mime = RawMime()  # keeps each lesson's MIME, filled in per subscriber
 
     @classmethod
     def from_settings(cls, settings: Settings, **options: Any) -> SESProvider:
@@ -239,7 +172,7 @@ class SESProvider(HTTPProvider):
         if self.sandbox:
             only_test_addresses(emails, SIMULATOR_DOMAIN, NO_TEST_MODE)
         (email,) = emails
-        raw = build_mime(email, self.sender).as_bytes()
+        raw = self._mime.build(email, self.sender)
         message: dict[str, Any] = {
             "FromEmailAddress": self._from,
             # The envelope recipient: exactly the subscriber, whatever the headers say.

@@ -35,13 +35,22 @@ from datetime import datetime, timedelta
 from email import _encoded_words as encoded_words  # type: ignore[attr-defined]  # RFC 2047
 from email import quoprimime
 from email.headerregistry import HeaderRegistry
-from email.policy import SMTP, SMTPUTF8, EmailPolicy
+from email.policy import EmailPolicy
 from email.utils import format_datetime
 from typing import Any
 
 from newsletter.core.email import OutgoingEmail
 from newsletter.providers.base import Sender
-from newsletter.providers.mime import ascii_address, build_mime, literal, mailbox
+from newsletter.providers.mime import (
+    BULK,
+    BULK_UTF8,
+    URI_LIST_HEADERS,
+    ascii_address,
+    build_mime,
+    fold_uri_list,
+    literal,
+    mailbox,
+)
 
 NL = "\r\n"  # the SMTP policies' line separator
 MAXLEN = 78  # and their max_line_length
@@ -87,7 +96,7 @@ class RawMime:
     emails share (per sender and header policy) between calls."""
 
     def __init__(self) -> None:
-        self._headers = {False: _Headers(SMTP), True: _Headers(SMTPUTF8)}
+        self._headers = {False: _Headers(BULK), True: _Headers(BULK_UTF8)}
         self._bodies: dict[tuple[str, ...], _Body] = {}
 
     def build(self, email: OutgoingEmail, sender: Sender) -> bytes:
@@ -219,6 +228,10 @@ class _Headers:
         return self._fold(name, value)
 
     def _unstructured(self, name: str, value: str) -> bytes:
+        if name.lower() in URI_LIST_HEADERS:
+            folded = fold_uri_list(name, value)  # as the policy folds it
+            if folded is not None:
+                return folded.encode("ascii")
         if value and len(name) < 64 and "=?" not in value and _WORDS.match(value):
             folded = _wrap_words(name, value)
             if folded is not None:

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from newsletter.cli import INTERRUPTED, AppContext, json_option, now_option, resolve_now
+from newsletter.cli.formats.uncertain import waiting_line
 from newsletter.core.timefmt import format_minute
 from newsletter.core.zones import zone
 from newsletter.jobs import pacing
@@ -164,12 +165,8 @@ def _print_report(app: AppContext, report: SendReport, dry_run: bool, now: datet
         store.dispose()
         click.echo(f"interrupted: {report.summary()}; {left} due left for the next run", err=True)
         raise click.exceptions.Exit(INTERRUPTED)
-    if report.uncertain_found:
-        click.echo(
-            f"warning: {report.uncertain_found} interrupted sends are uncertain; "
-            "see `newsletter uncertain`",
-            err=True,
-        )
+    if report.undecided:  # every run, until the author decides: never forgotten
+        click.echo(f"warning: {waiting_line(report.undecided, report.undecided_since)}", err=True)
     # Refused recipients are the run working as intended (their addresses are suppressed now):
     # listed with -v, never on stderr, which cron mails to the owner on every run.
     if app.verbose:

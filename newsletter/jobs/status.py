@@ -11,9 +11,10 @@ from sqlalchemy.engine import Connection
 
 from newsletter.jobs.broadcasting import listing
 from newsletter.project import Project
+from newsletter.store.runs import undecided
 from newsletter.store.schema import deliveries, enrolments, events, subscribers, suppressions
 
-LEDGER_STATES = ("due", "sending", "sent", "failed", "uncertain", "cancelled")
+LEDGER_STATES = ("due", "sending", "in_flight", "sent", "failed", "uncertain", "cancelled")
 EVENT_TYPES = ("delivered", "bounced", "complained", "opened", "clicked", "unsubscribed")
 
 
@@ -51,7 +52,15 @@ def status(conn: Connection, project: Project, now: datetime) -> dict[str, Any]:
             state: sum(counts.get(state, 0) for counts in by_message.values())
             for state in LEDGER_STATES
         },
+        "undecided": waiting_for_decision(conn),
     }
+
+
+def waiting_for_decision(conn: Connection) -> dict[str, Any]:
+    """The uncertain emails, which wait for the author's decision: how many, and since when
+    (the moment the oldest became uncertain; None when there are none). For monitoring."""
+    count, since = undecided(conn)
+    return {"count": count, "since": since.isoformat() if since else None}
 
 
 def _ledger_counts(conn: Connection) -> dict[str, dict[str, int]]:

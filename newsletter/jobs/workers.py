@@ -144,13 +144,18 @@ def combined(reports: Sequence[SendReport]) -> SendReport:
         if report.clock_went_back_from is not None:
             total.clock_went_back_from = report.clock_went_back_from
         total.interrupted = total.interrupted or report.interrupted
+        # Each worker counted the whole ledger's undecided rows when it finished; they only
+        # grow during a run (rows of dead runs reaped), so the largest count is the latest.
+        if report.undecided_since is not None:
+            total.undecided = max(total.undecided, report.undecided)
+            since = total.undecided_since or report.undecided_since
+            total.undecided_since = min(since, report.undecided_since)
     return total
 
 
+_NOT_ADDED = ("errors", "refusals", "clock_went_back_from", "interrupted", "undecided")
 _COUNTS = tuple(
-    f.name
-    for f in dataclasses.fields(SendReport)
-    if f.name not in ("errors", "refusals", "clock_went_back_from", "interrupted")
+    f.name for f in dataclasses.fields(SendReport) if f.name not in (*_NOT_ADDED, "undecided_since")
 )
 
 

@@ -132,6 +132,9 @@ enrolments = Table(
     ),
 )
 
+# The rows claimed, in flight or uncertain: what reaping and `uncertain` look for.
+IN_FLIGHT_CONDITION = "state = 'sending' OR state = 'in_flight' OR state = 'uncertain'"
+
 # The ledger: one row per (subscriber, message), ever. The UNIQUE constraint is what makes
 # "never send twice" a property of the database rather than of the code.
 deliveries = Table(
@@ -143,7 +146,8 @@ deliveries = Table(
     Column("course", String(80), nullable=True),
     Column("position", Integer, nullable=True),
     Column("broadcast_id", Id, nullable=True),
-    # due → sending → sent | failed | due (transient) | uncertain (died mid-request)
+    # due → sending (claimed) → in_flight (request about to be written) → sent | failed |
+    # due (transient) | uncertain (no answer); sending → due (never written). store/ledger.py
     Column("state", String(12), nullable=False, default="due"),
     Column("due_at", UTCDateTime, nullable=False),
     Column("next_attempt_at", UTCDateTime, nullable=False),
@@ -161,9 +165,7 @@ deliveries = Table(
     # the rows still waiting or in flight, and webhooks only for rows a provider accepted. Rows
     # outside an index's condition cost it nothing to write, and the index stays small.
     Index("ix_deliveries_due", "next_attempt_at", "id", **partial("state = 'due'")),
-    Index(
-        "ix_deliveries_in_flight", "state", **partial("state = 'sending' OR state = 'uncertain'")
-    ),
+    Index("ix_deliveries_in_flight", "state", **partial(IN_FLIGHT_CONDITION)),
     Index(
         "ix_deliveries_provider_message_id",
         "provider_message_id",

@@ -163,6 +163,37 @@ def test_the_call_to_action_comes_before_the_sign_off(settings: Settings, messag
         assert words.index("Do today's 10 minutes") < words.index(sign_off)
 
 
+@pytest.mark.parametrize("message_id", [m.id for m in LESSONS])
+def test_every_lesson_button_leads_to_todays_session(settings: Settings, message_id: str) -> None:
+    """Not back into the email: each reader's own session page (for nobody in particular, the
+    course's sample session up to this lesson)."""
+    message = CONTENT.get(message_id)
+    assert message.cta is not None and message.cta.url is None
+    email = render(settings, message_id)
+    session = f"https://protectyourback.example/m/{message_id}/session"
+    assert f"Do today's 10 minutes:\n{session}\n" in email.text
+    assert f'href="{session}"' in email.html
+
+
+def test_the_routine_lesson_orders_every_exercise_card() -> None:
+    teacher = [m for m in LESSONS if m.routine]
+    assert [m.id for m in teacher] == ["week-5-ten-minute-routine"]
+    cards = [ex.name for m in LESSONS for ex in m.exercises]
+    assert [s.exercise for s in teacher[0].routine if s.exercise] == cards
+    assert sum(s.minutes for s in teacher[0].routine) == 10
+
+
+def test_the_practice_note_encourages_and_never_blames(settings: Settings) -> None:
+    notes = Project(settings).renderer.compile("week-2-swan-dive").practice_notes
+    assert len(notes) == 8 and len(set(notes)) == 8  # each count says its own number
+    for count, note in enumerate(notes):
+        words = squash(note).lower()
+        assert not re.search(r"\b(only|missed|should have|behind|failed|lazy|yet to)\b", words)
+        if count:
+            assert f"logged {count} session" in words
+    assert "nothing to catch up on" in squash(notes[0]).lower()
+
+
 def test_messages_with_a_goodbye_have_it_as_sign_off() -> None:
     """The closing email and the issues end with a goodbye, which belongs after the button."""
     assert {m.id for m in CONTENT.messages if m.sign_off} == {

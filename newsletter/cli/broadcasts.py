@@ -9,14 +9,13 @@ from typing import Any
 
 import click
 
-from newsletter.cli import AppContext, json_option, now_option, parse_now, resolve_now
+from newsletter.cli.app import AppContext, json_option, now_option, parse_now, resolve_now
 from newsletter.cli.formats.plan import format_plan
 from newsletter.core.broadcast import Audience, Broadcast, When, describe
 from newsletter.files.git import at_revision
 from newsletter.jobs import broadcasting as bc
 from newsletter.jobs.archive import build_archive
 from newsletter.jobs.plan import build_plan
-from newsletter.store import open_store
 
 
 def _when(at: str | None, local_date: str | None, local_time: str | None, now: dt.datetime) -> When:
@@ -107,8 +106,7 @@ def broadcast(
 def _schedule(app: AppContext, b: Broadcast, now: dt.datetime, as_json: bool) -> None:
     project = app.project
     project.validate()
-    store = open_store(app.settings)
-    with store.write() as conn:
+    with app.store.write() as conn:
         stored = bc.schedule(conn, b, project.broadcasts, project.content, project.schedules, now)
         size = bc.audience_size(conn, stored, now, app.settings.default_timezone)
     if as_json:
@@ -122,8 +120,7 @@ def _schedule(app: AppContext, b: Broadcast, now: dt.datetime, as_json: bool) ->
 
 def _cancel(app: AppContext, message_id: str, now: dt.datetime, as_json: bool) -> None:
     project = app.project
-    store = open_store(app.settings)
-    with store.write() as conn:
+    with app.store.write() as conn:
         done = bc.cancel(conn, message_id, project.broadcasts, now)
     if as_json:
         click.echo(json.dumps(done.__dict__, indent=2))
@@ -140,8 +137,7 @@ def _cancel(app: AppContext, message_id: str, now: dt.datetime, as_json: bool) -
 
 
 def _list(app: AppContext, now: dt.datetime, as_json: bool) -> None:
-    store = open_store(app.settings)
-    with store.read() as conn:
+    with app.store.read() as conn:
         rows = bc.listing(conn, app.project.broadcasts, now)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
@@ -211,8 +207,7 @@ def plan_command(
     project = app.project
     project.validate()
     revision = at_revision(project.settings.project_dir, since) if since else None
-    store = open_store(app.settings)
-    with store.read() as conn:
+    with app.store.read() as conn:
         data = build_plan(conn, project, resolve_now(now), revision)
     click.echo(json.dumps(data, indent=2) if as_json else format_plan(data, app.verbose > 0))
     if data["problems"]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from newsletter.cli import AppContext, json_option
+from newsletter.cli.app import AppContext, json_option
 from newsletter.jobs.check import check_project
 from newsletter.jobs.orphans import check_problems
 from newsletter.jobs.preview import write_previews

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from newsletter.cli import AppContext
+from newsletter.cli.app import AppContext
 from newsletter.jobs.init import QUESTIONS, Answers, answer_problem, default_answer, init_project
 from newsletter.jobs.new_lesson import new_lesson
 

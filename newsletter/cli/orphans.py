@@ -8,9 +8,8 @@ from typing import Any
 
 import click
 
-from newsletter.cli import AppContext, json_option, now_option, resolve_now
+from newsletter.cli.app import AppContext, json_option, now_option, resolve_now
 from newsletter.jobs import orphans
-from newsletter.store import open_store
 
 
 def _pairs(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
@@ -63,15 +62,14 @@ def orphans_command(
         raise click.UsageError("a message id can be cancelled or remapped, not both")
     project = app.project
     project.validate()
-    store = open_store(app.settings)
     courses = project.courses
     if cancel or remap:
         tz, moment = app.settings.default_timezone, resolve_now(now)
-        with store.write() as conn:
+        with app.store.write() as conn:
             done = orphans.by_hand(conn, project, courses, tz, moment, cancel, remap)
         _echo([d.as_dict() for d in done], [str(d) for d in done], as_json)
         return
-    with store.read() as conn:
+    with app.store.read() as conn:
         found = orphans.find(conn, project, courses, who=True).as_dict()
     text = orphans.lines(found, verbose=app.verbose > 0)
     _echo(found, text or ["no delivery is waiting on a message gone from content/"], as_json)

@@ -7,7 +7,7 @@ from datetime import datetime
 
 import click
 
-from newsletter.cli import AppContext, json_option, now_option, resolve_now
+from newsletter.cli.app import AppContext, json_option, now_option, resolve_now
 from newsletter.core.preflight import TIMEOUT, blocking, report_json, report_lines
 
 
@@ -26,7 +26,9 @@ def preflight(app: AppContext, now: datetime | None, timeout: float, as_json: bo
     """Check that mail will arrive: one line per check, exit 1 when one fails.
 
     \b
-    provider  which provider sends (its account is not checked yet)
+    provider  which provider sends; provider.account: the credentials work and
+              may send (sandbox or production, quota or credits); provider.domain:
+              the provider has verified the sending domain (read-only API calls)
     dns.*     the sender domain's SPF (with your provider's include), DKIM key(s),
               DMARC policy and MX (dnspython; NEWSLETTER_DNS_SERVER picks the server)
     public.*  base_url is https, and `newsletter serve` answers there: its health

@@ -9,7 +9,7 @@ from datetime import datetime
 
 import click
 
-from newsletter.cli import AppContext, now_option, resolve_now
+from newsletter.cli.app import AppContext, now_option, resolve_now
 from newsletter.core.addresses import normalise_email
 from newsletter.core.email import SendResult
 from newsletter.core.tokens import Tokens

@@ -5,24 +5,21 @@ from __future__ import annotations
 import gc
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
 
 import click
 
-from newsletter.cli import INTERRUPTED, AppContext, json_option, now_option, resolve_now
-from newsletter.cli.formats.uncertain import waiting_line
-from newsletter.core.timefmt import format_minute
-from newsletter.core.zones import zone
-from newsletter.jobs import pacing
+from newsletter.cli.app import AppContext, json_option, now_option, resolve_now
+from newsletter.cli.formats import sending as output
 from newsletter.jobs.queueing import list_due
-from newsletter.jobs.recording import mark_uncertain_sent
-from newsletter.jobs.sending import SendOptions, SendReport, SendRun
-from newsletter.jobs.status import format_status, status
+from newsletter.jobs.recording import settle_uncertain
+from newsletter.jobs.sending import Progress, SendOptions, SendRun
+from newsletter.jobs.status import format_lesson_report, format_status, lesson_report, status
 from newsletter.jobs.syncing import sync_suppressions
 from newsletter.jobs.workers import Job, send_with_workers
-from newsletter.providers import get_provider
-from newsletter.store import open_store, runs
+from newsletter.store import runs
 
 
 @click.command()
@@ -35,35 +32,10 @@ def due(app: AppContext, now: datetime | None, limit: int | None, as_json: bool)
 
     Example:  newsletter due --now 2026-12-07T07:00:00Z --json
     """
-    project = app.project
-    project.validate()
+    app.project.validate()
     moment = resolve_now(now)
-    store = open_store(app.settings)
-    items = list_due(store, project, moment, limit)
-    rows: list[dict[str, Any]] = [
-        {
-            "email": item.email,
-            "message_id": item.message_id,
-            "course": item.course,
-            "position": item.position,
-            "timezone": item.timezone,
-            "local_time": moment.astimezone(zone(item.timezone)).isoformat(),
-            "due_at": item.due_at.isoformat(),
-            "retry": item.delivery_id is not None,
-            # Only issues (broadcasts) carry the key: lesson rows keep their documented shape.
-            # None: an entry of schedules/broadcasts.toml that `send` has not stored yet.
-            **({"broadcast_id": item.broadcast_id} if item.course is None else {}),
-        }
-        for item in items
-    ]
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
-        return
-    for item in items:
-        local = format_minute(moment, zone(item.timezone))
-        click.echo(f"{item.email:<36} {item.message_id:<34} {local}")
-    if app.verbose:
-        click.echo(f"{len(rows)} due", err=True)
+    items = list_due(app.store, app.project, moment, limit)
+    output.echo_due(items, moment, as_json, app.verbose)
 
 
 @click.command()
@@ -113,35 +85,38 @@ def send(
     """
     if dry_run and workers > 1:
         raise click.UsageError("--workers is for sending; --dry-run renders in one process")
-    project = app.project
-    project.validate()
+    app.project.validate()
     moment = resolve_now(now)
-    store = open_store(app.settings)
-    # The rate holds for every sender together, not each.
-    provider = get_provider(app.settings, pacing=pacing.shared(store))
-    try:
-        if not (no_sync or dry_run):
-            sync_suppressions(store, provider, moment)
-        options = SendOptions(
-            limit=limit, dry_run=dry_run, resend_uncertain=resend_uncertain, batch_size=batch_size
-        )
-        if workers > 1:
-            job = Job(app.project_dir, app.overrides, moment, options)
-            provider.close()  # the workers are forked: nothing of ours may be shared with them
-            store.dispose()
-            _print_report(app, send_with_workers(job, workers), dry_run, moment)
-            return
-        run = SendRun(project, store, provider)
+    options = SendOptions(
+        limit=limit, dry_run=dry_run, resend_uncertain=resend_uncertain, batch_size=batch_size
+    )
+    if not (no_sync or dry_run):
+        sync_suppressions(app.store, app.provider, moment)
+    if workers > 1:
+        app.close()  # the workers are forked: no connection of ours may be shared with them
+        report = send_with_workers(Job(app.project_dir, app.overrides, moment, options), workers)
+    else:
         _freeze_startup_objects()
-        if sys.stderr.isatty():
-            total = len(list_due(store, project, moment, limit))
-            with click.progressbar(length=total, label="sending", file=sys.stderr) as bar:
-                report = run.run(moment, options, bar.update)
-        else:
-            report = run.run(moment, options)
-    finally:
-        provider.close()
-    _print_report(app, report, dry_run, moment)
+        with _progress(app, moment, limit) as progress:
+            report = SendRun(app.project, app.store, app.provider).run(moment, options, progress)
+    output.echo_send_report(
+        report,
+        dry_run=dry_run,
+        verbose=app.verbose,
+        clock_pinned=app.clock.pinned,
+        left_for_next_run=lambda: len(list_due(app.store, app.project, moment)),
+    )
+
+
+@contextmanager
+def _progress(app: AppContext, now: datetime, limit: int | None) -> Iterator[Progress | None]:
+    """A progress bar on stderr when it is a terminal; nothing under cron."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    total = len(list_due(app.store, app.project, now, limit))
+    with click.progressbar(length=total, label="sending", file=sys.stderr) as bar:
+        yield bar.update
 
 
 def _freeze_startup_objects() -> None:
@@ -153,67 +128,29 @@ def _freeze_startup_objects() -> None:
         gc.freeze()
 
 
-def _print_report(app: AppContext, report: SendReport, dry_run: bool, now: datetime) -> None:
-    _print_clock_note(app, report)
-    if dry_run:
-        click.echo(f"dry run: {report.rendered} emails rendered, none sent", err=not app.verbose)
-        return
-    if report.interrupted:
-        # One line: what this run did, and what waits for the next one.
-        store = open_store(app.settings)
-        left = len(list_due(store, app.project, now))
-        store.dispose()
-        click.echo(f"interrupted: {report.summary()}; {left} due left for the next run", err=True)
-        raise click.exceptions.Exit(INTERRUPTED)
-    if report.undecided:  # every run, until the author decides: never forgotten
-        click.echo(f"warning: {waiting_line(report.undecided, report.undecided_since)}", err=True)
-    # Refused recipients are the run working as intended (their addresses are suppressed now):
-    # listed with -v, never on stderr, which cron mails to the owner on every run.
-    if app.verbose:
-        for line in report.refusals:
-            click.echo(f"refused: {line}")
-    if not report.ok:
-        for line in report.errors[:20]:
-            click.echo(f"error: {line}", err=True)
-        click.echo(f"send: {report.summary()}", err=True)
-        raise click.exceptions.Exit(1)
-    if app.verbose:
-        click.echo(f"send: {report.summary()}")
-
-
-def _print_clock_note(app: AppContext, report: SendReport) -> None:
-    """An earlier run had a later clock. With --now, that is the operator's own doing and gets
-    a warning; without, it was an earlier simulation on this database (or a system clock set
-    back), nothing this command did: a note with -v only, not a warning for cron to mail at
-    every run."""
-    went_back = report.clock_went_back_from
-    if went_back is None:
-        return
-    if app.clock.pinned:
-        click.echo(
-            f"warning: --now is earlier than a previous run's ({format_minute(went_back)}); "
-            "nothing already sent will be sent again",
-            err=True,
-        )
-    elif app.verbose:
-        click.echo(
-            f"note: an earlier run's clock was later ({format_minute(went_back)}); "
-            "nothing already sent will be sent again",
-            err=True,
-        )
-
-
 @click.command("status")
 @now_option
+@click.option(
+    "--lesson", "message_id", metavar="ID", help="One message's report: each count as a share."
+)
 @json_option
 @click.pass_obj
-def status_command(app: AppContext, now: datetime | None, as_json: bool) -> None:
-    """Per course: enrolled, active, paused, completed; per lesson: sent, failed, uncertain.
+def status_command(
+    app: AppContext, now: datetime | None, message_id: str | None, as_json: bool
+) -> None:
+    """Per course: enrolled, active, paused, completed; per lesson: sent, failed, uncertain,
+    what the provider reported, and how many recipients practised before their next lesson.
 
-    Example:  newsletter status --json
+    Example:  newsletter status --lesson week-2-swan-dive
     """
-    store = open_store(app.settings)
-    with store.read() as conn:
+    if message_id is not None and message_id not in app.project.content.by_id:
+        no_such = f"no message with id '{message_id}' in content/"
+        raise click.BadParameter(no_such, param_hint="--lesson")
+    with app.store.read() as conn:
+        if message_id is not None:
+            report = lesson_report(conn, app.project, message_id)
+            click.echo(json.dumps(report, indent=2) if as_json else format_lesson_report(report))
+            return
         data = status(conn, app.project, resolve_now(now))
     click.echo(json.dumps(data, indent=2) if as_json else format_status(data))
 
@@ -236,36 +173,12 @@ def uncertain(
     """
     if resend and mark_sent:
         raise click.UsageError("choose --resend or --mark-sent, not both")
-    store = open_store(app.settings)
-    moment = resolve_now(now)
     if resend or mark_sent:
-        with store.write() as conn:
-            if resend:
-                n = runs.resend_uncertain(conn, moment)
-            else:
-                courses = app.project.courses
-                n = mark_uncertain_sent(conn, moment, courses, app.settings.default_timezone)
+        n = settle_uncertain(app.store, app.project, resolve_now(now), resend=resend)
         click.echo(f"{n} {'queued to resend' if resend else 'marked as sent'}")
         return
-    with store.read() as conn:
-        rows = runs.uncertain_rows(conn)
-    data = [
-        {
-            "delivery_id": r.id,
-            "email": r.email,
-            "message_id": r.message_id,
-            "provider": r.provider,
-            "claimed_at": r.claimed_at.isoformat() if r.claimed_at else None,
-            "attempts": r.attempts,
-        }
-        for r in rows
-    ]
-    if as_json:
-        click.echo(json.dumps(data, indent=2))
-        return
-    for r in rows:
-        claimed = format_minute(r.claimed_at) if r.claimed_at else "-"
-        click.echo(f"{r.id:>8} {r.email:<36} {r.message_id:<32} {claimed}")
+    with app.store.read() as conn:
+        output.echo_uncertain(runs.uncertain_rows(conn), as_json)
 
 
 @click.command()
@@ -276,12 +189,7 @@ def sync(app: AppContext, now: datetime | None) -> None:
 
     Example:  newsletter sync -v
     """
-    store = open_store(app.settings)
-    provider = get_provider(app.settings, pacing=pacing.shared(store))
-    try:
-        added = sync_suppressions(store, provider, resolve_now(now))
-    finally:
-        provider.close()
+    added = sync_suppressions(app.store, app.provider, resolve_now(now))
     if app.verbose:
         click.echo(f"sync: {added} new suppressed addresses")
 

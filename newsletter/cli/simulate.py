@@ -3,30 +3,14 @@
 from __future__ import annotations
 
 import json
-import tempfile
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import click
 
-from newsletter.cli import AppContext, parse_now
-from newsletter.config import load_settings
-from newsletter.core.courses import Timing
-from newsletter.jobs.importing import import_csv
-from newsletter.jobs.simulate import (
-    Result,
-    Simulation,
-    check_invariants,
-    format_timelines,
-    sample_personas,
-    script,
-)
-from newsletter.project import Project
-from newsletter.store import open_store
-
-# Only ever signs links inside the throw-away copy; never used for real mail.
-SIMULATION_KEY = "simulation-only-key-not-a-secret"
+from newsletter.cli.app import AppContext, parse_now
+from newsletter.cli.formats import simulate as output
+from newsletter.jobs.simulate import replay
 
 
 @click.command()
@@ -74,55 +58,18 @@ def simulate(
     Example:  newsletter simulate --from 2027-02-15 --weeks 9
     """
     app.project.validate()
-    step = timedelta(minutes=every)
     end = start + timedelta(weeks=weeks)
-    with tempfile.TemporaryDirectory(prefix="newsletter-sim-") as tmp:
-        settings = load_settings(
-            app.project_dir,
-            database_url=f"sqlite:///{Path(tmp) / 'simulation.db'}",
-            outbox_dir=Path(tmp) / "outbox",
-            secret_key=SIMULATION_KEY,
-        )
-        project = Project(settings)
-        store = open_store(settings)
-        personas = [] if csv_path else sample_personas()
-        if csv_path:
-            timing = Timing(project.schedules, settings.default_timezone)
-            with store.write() as conn:
-                import_csv(conn, csv_path, timing=timing, now=start, course=course)
-        simulation = Simulation(project, store, step=step)
-        result = simulation.run(start, end, script(personas, start))
-        problems = check_invariants(project, store, result, step)
-        store.dispose()
+    done = replay(app.project_dir, start, end, timedelta(minutes=every), csv_path, course)
     if as_json:
-        click.echo(json.dumps(_as_data(result, problems), indent=2))
+        click.echo(json.dumps(output.as_data(done), indent=2))
     else:
-        click.echo(format_timelines(result, personas))
-        total = sum(len(v) for v in result.sends.values())
-        click.echo(f"\n{result.runs} cron runs, {total} emails, {len(problems)} problems")
-    for line in problems:
+        click.echo(output.format_timelines(done.result, done.personas))
+        total = sum(len(v) for v in done.result.sends.values())
+        click.echo(f"\n{done.result.runs} cron runs, {total} emails, {len(done.problems)} problems")
+    for line in done.problems:
         click.echo(f"problem: {line}", err=True)
-    if problems:
+    if done.problems:
         raise click.exceptions.Exit(1)
-
-
-def _as_data(result: Result, problems: list[str]) -> dict[str, Any]:
-    return {
-        "runs": result.runs,
-        "timelines": {
-            sends[0].email: [
-                {
-                    "message_id": x.message_id,
-                    "position": x.position,
-                    "sent_at": x.sent_at.isoformat(),
-                    "timezone": x.timezone,
-                }
-                for x in sends
-            ]
-            for sends in result.sends.values()
-        },
-        "problems": problems,
-    }
 
 
 COMMANDS = (simulate,)

@@ -11,51 +11,27 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import click
-from sqlalchemy.engine import Connection
 
-from newsletter.cli import AppContext, json_option, now_option, resolve_now
-from newsletter.cli.formats.uncertain import WAITING
-from newsletter.core.addresses import normalise_email
-from newsletter.core.courses import Course, Timing
-from newsletter.core.errors import ContentError, StoreError
-from newsletter.core.message import Message
-from newsletter.core.orphans import Resolution
+from newsletter.cli.app import AppContext, json_option, now_option, resolve_now
+from newsletter.cli.formats import subscribers as output
+from newsletter.core.courses import Timing
 from newsletter.core.schedule import local_to_utc
-from newsletter.core.subscribers import Enrolment, Subscriber
 from newsletter.core.timefmt import format_minute
 from newsletter.files.csv_rows import format_timestamp
-from newsletter.jobs import orphans
 from newsletter.jobs.importing import export_csv, import_csv
-from newsletter.jobs.subscriptions import enrol_subscriber, pause, resume
-from newsletter.store import Store, open_store
-from newsletter.store.enrolments import enrolments_of
+from newsletter.jobs.subscriber_details import details, summary
+from newsletter.jobs.subscriptions import add_or_enrol, pause, resume
 from newsletter.store.stopping import forget_address, unsubscribe
 from newsletter.store.subscribers import (
-    add_subscriber,
-    find_subscriber,
     get_subscriber,
     list_subscribers,
 )
-from newsletter.store.suppressions import refuse_suppressed, suppression_for
 
 LISTED_STATUSES = ("pending", "active", "unsubscribed", "suppressed")
-
-
-@contextmanager
-def _store(app: AppContext) -> Iterator[Store]:
-    store = open_store(app.settings)
-    try:
-        yield store
-    finally:
-        store.dispose()
 
 
 def _timing(app: AppContext) -> Timing:
@@ -106,23 +82,12 @@ def add_command(
     \b
     Example:  newsletter subscribers add sam@example.com --name Sam --course protect-your-back
     """
-    at = resolve_now(now)
-    timing = _timing(app) if course else None
-    with _store(app) as store, store.write() as conn:
-        refuse_suppressed(conn, *normalise_email(email))
-        sub = find_subscriber(conn, email)
-        if sub is None:
-            sub = add_subscriber(conn, email, now=at, name=name, timezone=timezone)
-            said = f"added {sub.email}"
-        elif course is None or course in sub.courses:
-            enrolled = f" and enrolled in {course}" if course else ""
-            raise StoreError(f"{sub.email} is already subscribed{enrolled}")
-        else:
-            said = f"{sub.email} was already subscribed"
-        if course and timing:
-            enrol_subscriber(conn, sub, course, timing, at)
-            said += f"; enrolled in {course}"
-    click.echo(said)
+    with app.store.write() as conn:
+        sub, added = add_or_enrol(
+            conn, email, _timing(app), resolve_now(now), name=name, timezone=timezone, course=course
+        )
+    said = f"added {sub.email}" if added else f"{sub.email} was already subscribed"
+    click.echo(f"{said}; enrolled in {course}" if course else said)
 
 
 @subscribers.command("import")
@@ -143,7 +108,7 @@ def import_command(
     \b
     Example:  newsletter subscribers import runners.csv --course protect-your-back
     """
-    with _store(app) as store, store.write() as conn:
+    with app.store.write() as conn:
         report = import_csv(
             conn,
             file,
@@ -168,7 +133,7 @@ def export_command(app: AppContext, file: str) -> None:
     \b
     Example:  newsletter subscribers export - > subscribers.csv
     """
-    with _store(app) as store, store.read() as conn:
+    with app.store.read() as conn:
         if file == "-":
             export_csv(conn, sys.stdout)
             return
@@ -178,29 +143,6 @@ def export_command(app: AppContext, file: str) -> None:
 
 
 # --- list and show --------------------------------------------------------------------------
-
-
-def _summary(sub: Subscriber) -> dict[str, Any]:
-    return {
-        "email": sub.email,
-        "name": sub.name,
-        "status": sub.status,
-        "timezone": sub.timezone,
-        "send_time": sub.send_time,
-        "courses": list(sub.courses),
-        "tags": list(sub.tags),
-        "attributes": sub.attributes,
-        "created_at": _iso(sub.created_at),
-        "unsubscribed_at": _iso(sub.unsubscribed_at),
-    }
-
-
-def _echo_json_array(items: Iterable[dict[str, Any]]) -> None:
-    """A JSON array written an item at a time, so a long list is never held in memory."""
-    click.echo("[", nl=False)
-    for i, item in enumerate(items):
-        click.echo(("," if i else "") + "\n  " + json.dumps(item, ensure_ascii=False), nl=False)
-    click.echo("\n]")
 
 
 @subscribers.command("list")
@@ -214,215 +156,13 @@ def list_command(app: AppContext, status: str | None, course: str | None, as_jso
     \b
     Example:  newsletter subscribers list --status active --course protect-your-back --json
     """
-    with _store(app) as store, store.read() as conn:
+    with app.store.read() as conn:
         found = list_subscribers(conn, status=status, course=course)
         if as_json:
-            _echo_json_array(_summary(sub) for sub in found)
+            output.echo_json_array(summary(sub) for sub in found)
             return
         for sub in found:
-            courses = ",".join(sub.courses) or "-"
-            line = f"{sub.email:<40} {sub.status:<12} {sub.timezone or '-':<20} {courses:<24}"
-            click.echo(f"{line} {sub.name or ''}".rstrip())
-
-
-def _lessons(app: AppContext, course: str) -> list[Message]:
-    try:
-        return app.project.content.lessons(course)
-    except ContentError:  # a broken content file must not hide who the subscriber is
-        return []
-
-
-def _course_state(e: Enrolment, status: str, now: dt.datetime) -> str:
-    if e.completed_at is not None:
-        return "completed"
-    if e.left_at is not None:
-        return "left"
-    if status == "suppressed":
-        return "suppressed"  # in the course, but nothing can be sent to the address
-    return "paused" if e.paused(now) else "active"
-
-
-def _held(e: Enrolment, status: str, now: dt.datetime) -> str | None:
-    """Why the next lesson will not go out when it is due (or has no due time), or None."""
-    if status == "suppressed":
-        return "suppressed"
-    if status == "pending":
-        return "unconfirmed"  # double opt-in: nothing is sent before they confirm
-    if e.undecided:
-        return "uncertain"  # its send may have arrived: the author decides, not the sender
-    if e.next_due_at is None and not e.queued and e.paused(now):
-        return "paused"
-    return None
-
-
-def _next_lesson(
-    e: Enrolment,
-    lessons: list[Message],
-    plans: _Plans,
-    tz: ZoneInfo,
-    status: str,
-    now: dt.datetime,
-) -> dict[str, Any] | None:
-    if _course_state(e, status, now) in ("completed", "left"):
-        return None
-    due = e.next_due_at
-    gone = plans.held.get(e.course)
-    return _lesson_by_id(lessons, e.position, _next_id(e, plans.courses.get(e.course))) | {
-        "due_utc": _iso(due),
-        "due_local": None if due is None else due.astimezone(tz).isoformat(),
-        "queued": e.queued and not e.undecided,
-        "held": "gone" if gone is not None else _held(e, status, now),
-        # The queued delivery's message is gone from content/: what `send` will do with it.
-        "gone": None if gone is None else {"message_id": e.queued_message, **gone.as_dict()},
-    }
-
-
-def _next_id(e: Enrolment, course: Course | None) -> str | None:
-    """The lesson on its way, else the one the sender will pick."""
-    if e.queued_message is not None or course is None:
-        return e.queued_message
-    return course.next_lesson(e.received, e.lessons) or None
-
-
-def _lesson_by_id(lessons: list[Message], position: int, message_id: str | None) -> dict[str, Any]:
-    message = next((m for m in lessons if m.id == message_id), None)
-    if message is None:  # gone from content/ (or none left): where the enrolment stands
-        return {"position": position, "message_id": message_id, "subject": None}
-    return {"position": message.position, "message_id": message_id, "subject": message.subject}
-
-
-def _course_details(
-    app: AppContext,
-    e: Enrolment,
-    plans: _Plans,
-    tz: ZoneInfo,
-    status: str,
-    now: dt.datetime,
-) -> dict[str, Any]:
-    lessons = _lessons(app, e.course)
-    subjects = {m.id: m.subject for m in lessons}
-    sent = [
-        {"position": s.position, "message_id": s.message_id}
-        | {"subject": subjects.get(s.message_id), "sent_at": _iso(s.sent_at)}
-        for s in e.sent
-    ]
-    return {
-        "course": e.course,
-        "state": _course_state(e, status, now),
-        "enrolled_at": _iso(e.enrolled_at),
-        "lessons_total": len(lessons) or None,
-        "sent": sent,
-        "cancelled": [
-            {"position": c.position, "message_id": c.message_id, "reason": c.reason}
-            for c in e.cancelled
-        ],
-        "next": _next_lesson(e, lessons, plans, tz, status, now),
-        "paused_at": _iso(e.paused_at) if e.paused(now) else None,
-        "paused_until": _iso(e.paused_until) if e.paused(now) else None,
-        "completed_at": _iso(e.completed_at),
-        "left_at": _iso(e.left_at),
-    }
-
-
-def _suppression(row: Any) -> dict[str, Any] | None:
-    """Why the address may not be mailed: reason, since when, who said so, their words."""
-    if row is None:
-        return None
-    return {
-        "reason": row.reason,
-        "since": _iso(row.created_at),
-        "source": row.source,
-        "detail": row.detail,
-    }
-
-
-def _details(
-    app: AppContext,
-    sub: Subscriber,
-    courses: list[Enrolment],
-    plans: _Plans,
-    suppression: Any,
-    now: dt.datetime,
-) -> dict[str, Any]:
-    tz = ZoneInfo(sub.timezone or app.settings.default_timezone)
-    return _summary(sub) | {
-        "suppression": _suppression(suppression),
-        "local_timezone": tz.key,
-        "courses": [_course_details(app, e, plans, tz, sub.status, now) for e in courses],
-    }
-
-
-def _status_line(d: dict[str, Any], tz: ZoneInfo) -> str:
-    s = d["suppression"]
-    if s is None:
-        return str(d["status"])
-    return f"{d['status']}: {s['reason']} since {_shown(s['since'], tz)} ({s['source']})"
-
-
-def _print_details(d: dict[str, Any], tz: ZoneInfo) -> None:
-    zone = d["timezone"] or f"{d['local_timezone']} (project default)"
-    click.echo(f"{d['email']}  {d['name'] or ''}".rstrip())
-    click.echo(f"  status      {_status_line(d, tz)}")
-    if d["suppression"] and d["suppression"]["detail"]:
-        click.echo(f"  detail      {' '.join(d['suppression']['detail'].split())}")
-    click.echo(f"  timezone    {zone}")
-    click.echo(f"  send time   {d['send_time'] or 'as scheduled'}")
-    click.echo(f"  subscribed  {_shown(d['created_at'], tz)}")
-    if d["tags"]:
-        click.echo(f"  tags        {', '.join(d['tags'])}")
-    for key, value in sorted(d["attributes"].items()):
-        click.echo(f"  {key}: {value}")
-    for course in d["courses"]:
-        _print_course(course, d["suppression"], tz)
-
-
-def _print_course(c: dict[str, Any], suppression: dict[str, Any] | None, tz: ZoneInfo) -> None:
-    total = f", {c['lessons_total']} lessons" if c["lessons_total"] else ""
-    enrolled = _shown(c["enrolled_at"], tz)
-    click.echo(f"{c['course']}: {c['state']} (enrolled {enrolled}{total})")
-    for s in c["sent"]:
-        sent = _shown(s["sent_at"], tz) if s["sent_at"] else "-"
-        click.echo(f"  sent  {s['position']:>2}  {s['message_id']:<32} {sent}")
-    for s in c["cancelled"]:
-        click.echo(
-            f"  skip  {s['position']:>2}  {s['message_id']:<32} {s['reason'] or 'cancelled'}"
-        )
-    n = c["next"]
-    if n is not None:
-        when = _when(n, suppression, tz)
-        click.echo(f"  next  {n['position']:>2}  {n['message_id'] or '-':<32} {when}")
-        if n["subject"]:
-            click.echo(f"            {n['subject']}")
-        if n["gone"]:
-            click.echo(f"            held: {_held_text(n['gone'])}")
-    if c["paused_at"]:
-        until = _shown(c["paused_until"], tz) if c["paused_until"] else "resumed"
-        click.echo(f"  paused since {_shown(c['paused_at'], tz)} until {until}")
-    for key in ("completed_at", "left_at"):
-        if c[key]:
-            click.echo(f"  {key.removesuffix('_at')} {_shown(c[key], tz)}")
-
-
-def _when(n: dict[str, Any], suppression: dict[str, Any] | None, tz: ZoneInfo) -> str:
-    """The next lesson's fate in words, from the same facts as the JSON (see ``_held``)."""
-    if n["held"] == "uncertain":
-        return WAITING
-    if n["queued"]:
-        return "queued for sending"
-    if n["held"] == "suppressed":
-        why = (
-            f" ({suppression['reason']}, since {_shown(suppression['since'], tz)})"
-            if suppression
-            else ""
-        )
-        return f"not sent: address suppressed{why}"
-    if n["held"] == "unconfirmed":
-        return "not sent until they confirm their address"
-    if n["due_utc"]:
-        return f"due {_shown(n['due_utc'], tz)}"
-    if n["held"] == "paused":
-        return "not scheduled while paused"
-    return "not scheduled"
+            output.echo_list_line(sub)
 
 
 @subscribers.command("show")
@@ -439,48 +179,12 @@ def show_command(app: AppContext, email: str, as_json: bool, now: dt.datetime | 
     \b
     Example:  newsletter subscribers show sam@example.com --json
     """
-    with _store(app) as store, store.read() as conn:
-        sub = get_subscriber(conn, email)
-        courses = enrolments_of(conn, sub.id)
-        plans = _plans(app, conn, courses)
-        suppression = suppression_for(conn, sub.email_key)
-    details = _details(app, sub, courses, plans, suppression, resolve_now(now))
+    with app.store.read() as conn:
+        found = details(conn, app.project, email, resolve_now(now))
     if as_json:
-        click.echo(json.dumps(details, indent=2, ensure_ascii=False))
+        click.echo(json.dumps(found, indent=2, ensure_ascii=False))
     else:
-        _print_details(details, ZoneInfo(details["local_timezone"]))
-
-
-@dataclass(frozen=True)
-class _Plans:
-    """The courses as they are in content/ and schedules/, and per course what `send` will do
-    with a queued lesson that is gone from content/."""
-
-    courses: dict[str, Course] = field(default_factory=dict)
-    held: dict[str, Resolution] = field(default_factory=dict)
-
-
-def _plans(app: AppContext, conn: Connection, enrolments: list[Enrolment]) -> _Plans:
-    try:
-        app.project.validate()
-    except ContentError:  # a broken content file must not hide who the subscriber is
-        return _Plans()
-    book = app.project.courses
-    found = {
-        e.course: orphans.resolution_for(conn, app.project, book, e.queued_message, e.course)
-        for e in enrolments
-        if e.queued_message is not None
-    }
-    return _Plans(book, {course: r for course, r in found.items() if r is not None})
-
-
-def _held_text(held: dict[str, Any]) -> str:
-    if held["action"] == "move":
-        return f"gone from content/, {held['reason']}; the next `send` moves it there"
-    return (
-        f"{held['reason']}: the next `send` cancels it and they go on with their next lesson "
-        "(see `newsletter orphans`)"
-    )
+        output.echo_details(found)
 
 
 # --- pause, resume, unsubscribe, forget -----------------------------------------------------
@@ -526,7 +230,7 @@ def pause_command(
     Example:  newsletter subscribers pause sam@example.com --until 2027-01-10
     """
     timing = _timing(app)
-    with _store(app) as store, store.write() as conn:
+    with app.store.write() as conn:
         sub = get_subscriber(conn, email)
         tz = timing.zone(sub)
         end = None if until is None else until_instant(until, tz)
@@ -545,7 +249,7 @@ def resume_command(app: AppContext, email: str, now: dt.datetime | None) -> None
     Example:  newsletter subscribers resume sam@example.com
     """
     timing = _timing(app)
-    with _store(app) as store, store.write() as conn:
+    with app.store.write() as conn:
         sub = get_subscriber(conn, email)
         resume(conn, sub, resolve_now(now), timing)
     click.echo(f"resumed {sub.email}")
@@ -561,7 +265,7 @@ def unsubscribe_command(app: AppContext, email: str, now: dt.datetime | None) ->
     \b
     Example:  newsletter subscribers unsubscribe sam@example.com
     """
-    with _store(app) as store, store.write() as conn:
+    with app.store.write() as conn:
         sub = get_subscriber(conn, email)
         changed = unsubscribe(conn, sub, resolve_now(now), source="cli")
     click.echo(f"unsubscribed {sub.email}" if changed else f"{sub.email} was already unsubscribed")
@@ -584,7 +288,7 @@ def forget_command(app: AppContext, email: str, yes: bool, now: dt.datetime | No
         click.confirm(
             f"Erase {email} and everything stored about them? This cannot be undone", abort=True
         )
-    with _store(app) as store, store.write() as conn:
+    with app.store.write() as conn:
         changed = forget_address(conn, email, resolve_now(now))
     click.echo(f"forgot {email.strip()}" if changed else f"{email.strip()} was already forgotten")
 

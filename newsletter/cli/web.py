@@ -6,7 +6,7 @@ from datetime import datetime
 
 import click
 
-from newsletter.cli import AppContext, now_option, resolve_now
+from newsletter.cli.app import AppContext, now_option, resolve_now
 from newsletter.clock import Clock
 
 # Open event streams (the preview's live reload) must not hold Ctrl-C up for long.

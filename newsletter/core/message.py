@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from newsletter.core.errors import ContentError
 
@@ -31,13 +31,17 @@ class Image(_Strict):
 
 class CallToAction(_Strict):
     label: str = Field(min_length=1, max_length=60)
-    # An absolute URL, an anchor ("#today") in this message's web version, or a relative link to
-    # another content file ("../course/05-routine.md"), which becomes that message's web version.
-    url: str = Field(default="#today", min_length=1)
+    # None (the default): today's session, the subscriber's own page of the routine they have
+    # learned so far (a lesson's course; see docs/content.md). Else an absolute URL, an anchor
+    # ("#steps") in this message's web version, or a relative link to another content file
+    # ("../course/05-routine.md"), which becomes that message's web version.
+    url: str | None = Field(default=None, min_length=1)
 
     @field_validator("url")
     @classmethod
-    def _safe_url(cls, value: str) -> str:
+    def _safe_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         scheme = urlsplit(value).scheme.lower()
         if scheme and scheme not in {"http", "https", "mailto"}:
             raise ValueError("must be an https:// URL, an #anchor or a relative link to a .md file")
@@ -60,6 +64,30 @@ class Exercise(_Strict):
     harder: str = Field(min_length=1)
     stop: str = Field(min_length=1, description="when to stop")
     image: Image | None = None
+
+
+class RoutineStep(_Strict):
+    """One block of a course's routine (front matter ``routine`` of the lesson that teaches it):
+    what to do and for how many minutes. A step naming an exercise card appears in a
+    subscriber's session once they have had the lesson with that card; a step without one
+    (arrive, finish) always appears."""
+
+    exercise: str | None = Field(
+        default=None, min_length=1, description="the name of an exercise card of the course"
+    )
+    title: str | None = Field(default=None, min_length=1)
+    minutes: int = Field(default=1, ge=1, le=60)
+    do: str = Field(min_length=1, description="what to do in this block, in the routine's words")
+
+    @model_validator(mode="after")
+    def _named(self) -> RoutineStep:
+        if self.exercise is None and self.title is None:
+            raise ValueError("give the step an `exercise` (a card's name) or a `title`")
+        return self
+
+    @property
+    def name(self) -> str:
+        return self.title or self.exercise or ""
 
 
 class ThisWeek(_Strict):
@@ -96,6 +124,7 @@ class Message:
     teaches_movement: bool = False  # true too when the message has exercise cards
     numbered: bool = True
     sign_off: str | None = None
+    routine: tuple[RoutineStep, ...] = ()  # the course's routine, in the lesson that teaches it
 
     @property
     def reading_minutes(self) -> int:

@@ -1,8 +1,9 @@
 """Signed tokens for subscriber links: no enumerable ids in URLs, no database lookups to verify.
 
-A token binds a subscriber id to a *purpose* (unsubscribe, manage, confirm, …): a token made for
-one purpose is rejected for any other. Confirmation tokens expire; unsubscribe and manage tokens
-do not, because an email in someone's archive must still let them leave years later.
+A token binds a subscriber id to a *purpose* (unsubscribe, manage, confirm, session, …): a token
+made for one purpose is rejected for any other. Confirmation tokens expire; unsubscribe, manage and
+session tokens do not, because an email in someone's archive must still let them leave years
+later (and still open today's session).
 
 A timed token carries the business time it was made at, and its age is measured against the
 business time it is read at (both given by the caller, see clock.py), never against the system
@@ -28,7 +29,7 @@ from itsdangerous.signer import HMACAlgorithm
 
 from newsletter.core.errors import NewsletterError
 
-PURPOSES = frozenset({"unsubscribe", "manage", "confirm", "web"})
+PURPOSES = frozenset({"unsubscribe", "manage", "confirm", "web", "session"})
 # itsdangerous compresses a payload when that makes it shorter, which for {"s": id} first
 # happens with twelve digits; the fast path below never compresses, so it stops well before.
 FAST_IDS = 10**10

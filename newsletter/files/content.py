@@ -35,6 +35,7 @@ from newsletter.core.message import (
     Exercise,
     Image,
     Message,
+    RoutineStep,
     ThisWeek,
     _Strict,
 )
@@ -64,6 +65,9 @@ class FrontMatter(_Strict):
     numbered: bool = True
     # The closing line, shown after the call to action: the button comes before the goodbye.
     sign_off: str | None = None
+    # The course's routine, in the order it is done: the session page shows the cards a
+    # subscriber has learned in this order (see docs/content.md, "Today's session").
+    routine: list[RoutineStep] = Field(default_factory=list)
     date: dt.date | None = None
     tags: list[str] = Field(default_factory=list)
 
@@ -190,6 +194,7 @@ def parse_message(path: Path, text: str) -> Message:
         teaches_movement=meta.teaches_movement or bool(meta.exercises),
         numbered=meta.numbered,
         sign_off=meta.sign_off,
+        routine=tuple(meta.routine),
     )
 
 
@@ -205,6 +210,7 @@ def _did_you_mean(loc: Loc) -> str:
         "cta": CallToAction,
         "exercises": Exercise,
         "this_week": ThisWeek,
+        "routine": RoutineStep,
     }
     model: type[BaseModel] = FrontMatter
     for part in loc[:-1]:

@@ -31,7 +31,7 @@ from feedgen.feed import FeedGenerator
 from newsletter.core.message import Message
 from newsletter.files.folders import copy_files
 from newsletter.project import Project
-from newsletter.render.renderer import Recipient, Renderer, web_version_url
+from newsletter.render.renderer import Recipient, Renderer, sample_session_url, web_version_url
 
 ASSETS = "assets"
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg"})
@@ -97,6 +97,8 @@ def public_page(project: Project, renderer: Renderer, message: Message) -> str:
         unsubscribe_url=_UNSUBSCRIBE,
         manage_url=_MANAGE,
         web_url=renderer.web_url(message),
+        # The sample session of the lessons up to this one, served by `newsletter serve`.
+        session_url=sample_session_url(settings.base_url, message),
     )
     return depersonalise(renderer.compile(message.id).personalise(nobody).html, project)
 

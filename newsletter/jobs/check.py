@@ -24,6 +24,7 @@ from markdown_it import MarkdownIt
 
 from newsletter.core.errors import ContentError, NewsletterError, RenderError
 from newsletter.core.message import Message
+from newsletter.jobs import check_style
 from newsletter.jobs.check_templates import check_templates
 from newsletter.jobs.problem import FIX_TEMPLATE, Problem, as_problem
 from newsletter.project import Project
@@ -277,7 +278,7 @@ def check_project(project: Project) -> list[Problem]:
         )
     except NewsletterError as err:
         return _tidy(project, [as_problem(line) for line in str(err).splitlines()])
-    problems = check_settings(project) + check_templates(project)
+    problems = check_settings(project) + check_templates(project) + check_style.problems(project)
     for message in project.content.messages:
         problems.extend(check_message(project, message))
     return _tidy(project, problems)

@@ -23,13 +23,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from newsletter.core.addresses import normalise_email
 from newsletter.core.errors import StoreError
 from newsletter.core.subscribers import NOT_LEFT
-from newsletter.store.schema import deliveries, events, subscribers
+from newsletter.store import provider_events as rows
 from newsletter.store.stopping import unsubscribe
 from newsletter.store.subscribers import get_subscriber_by_id
 from newsletter.store.suppressions import suppress
@@ -60,7 +59,7 @@ def ingest(conn: Connection, provider: str, found: Iterable[Event], now: datetim
     """Store each new event and apply it; events seen before are skipped."""
     report = IngestReport()
     for event in found:
-        if _seen(conn, event.external_id):
+        if rows.seen(conn, event.external_id):
             report.duplicates += 1
             continue
         match = _match(conn, event)
@@ -70,28 +69,24 @@ def ingest(conn: Connection, provider: str, found: Iterable[Event], now: datetim
     return report
 
 
-def _seen(conn: Connection, external_id: str) -> bool:
-    query = sa.select(events.c.id).where(events.c.external_id == external_id)
-    return conn.execute(query).first() is not None
-
-
 def _store(
     conn: Connection, provider: str, event: Event, match: _Match | None, now: datetime
 ) -> None:
     data: dict[str, Any] = {"email": event.email, "detail": event.detail[:500]}
     if event.provider_message_id:
         data["provider_message_id"] = event.provider_message_id[:200]
-    conn.execute(
-        events.insert().values(
-            subscriber_id=match.subscriber_id if match else None,
-            delivery_id=match.delivery_id if match else None,
-            message_id=match.message_id if match else None,
-            type=event.type,
-            source=provider,
-            external_id=event.external_id,
-            occurred_at=event.occurred_at or now,
-            data=data,
-        )
+    rows.keep(
+        conn,
+        {
+            "subscriber_id": match.subscriber_id if match else None,
+            "delivery_id": match.delivery_id if match else None,
+            "message_id": match.message_id if match else None,
+            "type": event.type,
+            "source": provider,
+            "external_id": event.external_id,
+            "occurred_at": event.occurred_at or now,
+            "data": data,
+        },
     )
 
 
@@ -128,23 +123,14 @@ def _match(conn: Connection, event: Event) -> _Match | None:
     found = _by_delivery_id(conn, event, key) or _by_provider_id(conn, event, key)
     if found is not None or key is None:
         return found
-    row = conn.execute(
-        sa.select(subscribers.c.id, subscribers.c.email).where(subscribers.c.email_key == key)
-    ).first()
+    row = rows.subscriber_by_key(conn, key)
     return _Match(row.id, row.email) if row is not None else None
-
-
-def _ledger_rows() -> sa.Select[Any]:
-    d, s = deliveries, subscribers
-    return sa.select(d.c.id, d.c.subscriber_id, d.c.message_id, s.c.email, s.c.email_key).join(
-        s, s.c.id == d.c.subscriber_id
-    )
 
 
 def _by_delivery_id(conn: Connection, event: Event, key: str | None) -> _Match | None:
     if event.delivery_id is None:
         return None
-    row = conn.execute(_ledger_rows().where(deliveries.c.id == event.delivery_id)).first()
+    row = rows.delivery(conn, event.delivery_id)
     # Another project on the same provider account has its own row ids: trust the echoed id
     # only when the message and the address agree with our row.
     if row is None or event.message_id not in (None, row.message_id):
@@ -157,16 +143,11 @@ def _by_delivery_id(conn: Connection, event: Event, key: str | None) -> _Match |
 def _by_provider_id(conn: Connection, event: Event, key: str | None) -> _Match | None:
     if not event.provider_message_id:
         return None
-    query = _ledger_rows().where(
-        deliveries.c.provider_message_id.in_(provider_ids(event.provider_message_id))
-    )
-    if key is not None:
-        query = query.where(subscribers.c.email_key == key)
-    rows = conn.execute(query.limit(2)).all()
+    found = rows.deliveries_sent_as(conn, provider_ids(event.provider_message_id), key, 2)
     # Batch providers give one id to a whole request: without the address it is ambiguous.
-    if len(rows) != 1:
+    if len(found) != 1:
         return None
-    row = rows[0]
+    row = found[0]
     return _Match(row.subscriber_id, row.email, row.id, row.message_id)
 
 

@@ -4,7 +4,6 @@
 A check is a function of the ``Preflight`` context that yields findings; ``CHECKS`` lists them
 in the order they are reported. One that raises a NewsletterError (a setting that is wrong, a
 database that does not open) becomes a failing finding of its own, so the others still run.
-The provider-account checks (credentials, verified domain, quota) will be one more check here.
 """
 
 from __future__ import annotations
@@ -15,19 +14,18 @@ from datetime import datetime, timedelta
 
 import requests
 
-from newsletter.core.errors import NewsletterError
+from newsletter.core.errors import ConfigError, NewsletterError
 from newsletter.core.preflight import TIMEOUT, Finding, any_time, duration, send_seconds
 from newsletter.jobs.dns_checks import DNSClient, dns_findings
+from newsletter.jobs.provider_checks import account_findings
 from newsletter.jobs.public_checks import public_findings
 from newsletter.jobs.queueing import iter_due
 from newsletter.project import Project
-from newsletter.providers import provider_class
+from newsletter.providers import get_provider, provider_class
+from newsletter.providers.base import AccountStatus
 from newsletter.store import open_store
 
 HORIZON = timedelta(hours=24)
-# Providers that make one request per email (see their modules); the others put up to
-# ``batch_size`` emails of one message in a request.
-ONE_EMAIL_PER_REQUEST = frozenset({"resend", "ses"})
 
 
 @dataclass
@@ -39,6 +37,18 @@ class Preflight:
     dns: DNSClient
     http: requests.Session = field(default_factory=requests.Session)
     timeout: float = TIMEOUT
+    _account: AccountStatus | None = field(default=None, init=False, repr=False)
+
+    def account(self) -> AccountStatus:
+        """The provider's account check, asked once for every check that needs it. Raises
+        ``ConfigError`` when the provider cannot be set up (a key not set)."""
+        if self._account is None:
+            provider = get_provider(self.project.settings)
+            try:
+                self._account = provider.account()
+            finally:
+                provider.close()
+        return self._account
 
 
 Check = Callable[[Preflight], Iterable[Finding]]
@@ -55,7 +65,17 @@ def provider_check(pf: Preflight) -> Iterator[Finding]:
             "choose a provider and set its key (docs/providers/README.md)",
         )
     else:
-        yield Finding("provider", "ok", f"{name} (its account is not checked yet)")
+        yield Finding("provider", "ok", name)
+
+
+def account_check(pf: Preflight) -> Iterator[Finding]:
+    """The account and the sending domain, as the provider's API says."""
+    try:
+        provider_class(pf.project.settings.provider)
+    except ConfigError:  # already a failure of the `provider` line
+        yield Finding("provider.account", "skip", "not tried: the provider does not load")
+        return
+    yield from account_findings(pf.account())
 
 
 def dns_check(pf: Preflight) -> Iterator[Finding]:
@@ -69,23 +89,18 @@ def public_check(pf: Preflight) -> Iterator[Finding]:
 def next_run_check(pf: Preflight) -> Iterator[Finding]:
     """How many emails fall due in the next 24 hours, and how long they take at the rate the
     sender paces itself to."""
-    settings = pf.project.settings
     count = due_within(pf.project, pf.now + HORIZON)
-    provider = provider_class(settings.provider)
-    rate = settings.rate_limit or getattr(provider, "default_rate", None)
-    per_request = 1 if settings.provider in ONE_EMAIL_PER_REQUEST else provider.batch_size
-    seconds = send_seconds(count, per_request, rate)
     said = f"{count} email{'' if count == 1 else 's'} due in the next 24 hours"
     if count == 0:
         yield Finding("next-run", "ok", said)
         return
-    if seconds is None:
-        yield Finding("next-run", "ok", f"{said}; {settings.provider} is not paced")
+    pace = _pace(pf)
+    if pace is None:
+        yield Finding("next-run", "ok", f"{said}; {pf.project.settings.provider} is not paced")
         return
-    pace = f"{rate:g} requests/s" + (
-        "" if settings.rate_limit else f" ({settings.provider}'s default)"
-    )
-    said += f": {'' if seconds < 1 else 'about '}{duration(seconds)} at {pace}"
+    per_request, rate, how = pace
+    seconds = send_seconds(count, per_request, rate) or 0.0
+    said += f": {'' if seconds < 1 else 'about '}{duration(seconds)} at {how}"
     if seconds > HORIZON.total_seconds():
         yield Finding(
             "next-run",
@@ -95,6 +110,31 @@ def next_run_check(pf: Preflight) -> Iterator[Finding]:
         )
     else:
         yield Finding("next-run", "ok", said)
+
+
+def _pace(pf: Preflight) -> tuple[int, float, str] | None:
+    """How fast the sender sends: (emails per request, requests a second, said so); None when
+    it is not paced and the provider's account does not say how fast it may send either."""
+    settings = pf.project.settings
+    provider = provider_class(settings.provider)
+    rate = settings.rate_limit or getattr(provider, "default_rate", None)
+    if rate is not None:
+        whose = "" if settings.rate_limit else f" ({settings.provider}'s default)"
+        return provider.emails_per_request(), rate, f"{rate:g} requests/s{whose}"
+    max_rate = _account_rate(pf)
+    if not max_rate:
+        return None
+    # Unpaced, but the account allows at most this many emails a second (SES).
+    return 1, max_rate, f"{max_rate:g} emails/s (the account's maximum send rate)"
+
+
+def _account_rate(pf: Preflight) -> float | None:
+    """The send rate the provider's account allows, where its API says; None when it does
+    not, or when the account cannot be read (the `provider.account` line says why)."""
+    try:
+        return pf.account().max_rate
+    except NewsletterError:
+        return None
 
 
 def due_within(project: Project, until: datetime) -> int:
@@ -120,6 +160,7 @@ def due_within(project: Project, until: datetime) -> int:
 
 CHECKS: tuple[tuple[str, Check], ...] = (
     ("provider", provider_check),
+    ("provider.account", account_check),
     ("dns", dns_check),
     ("public", public_check),
     ("next-run", next_run_check),

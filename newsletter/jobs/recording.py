@@ -22,7 +22,8 @@ from newsletter.core.courses import Course
 from newsletter.core.delivery import retry_at
 from newsletter.core.email import SendResult
 from newsletter.core.errors import StoreError
-from newsletter.jobs.progress import lesson_sent, lessons_sent
+from newsletter.jobs.progress import lessons_sent
+from newsletter.project import Project
 from newsletter.store import Store, ledger, runs
 from newsletter.store.ledger import Claimed
 from newsletter.store.suppressions import suppress
@@ -73,8 +74,7 @@ def mark_uncertain_sent(
     """The author's other choice for uncertain rows: treat them as delivered at ``now`` and
     move their courses on; how many."""
     marked = runs.uncertain_to_sent(conn, now)
-    for subscriber_id, course, position in marked:
-        lesson_sent(conn, subscriber_id, course, position, now, courses, default_tz)
+    lessons_sent(conn, marked, now, courses, default_tz)
     return len(marked)
 
 
@@ -112,3 +112,13 @@ def record_patiently(
 def _unrecorded(conn: Connection, run_id: str, results: Sequence[SendResult]) -> list[SendResult]:
     waiting = ledger.still_mine(conn, run_id, (r.delivery_id for r in results))
     return [r for r in results if r.delivery_id in waiting]
+
+
+def settle_uncertain(store: Store, project: Project, now: datetime, *, resend: bool) -> int:
+    """`uncertain --resend` (queue them again: a duplicate is possible) or `--mark-sent`
+    (treat them as delivered): the author's decision about every uncertain row; how many."""
+    with store.write() as conn:
+        if resend:
+            return runs.resend_uncertain(conn, now)
+        tz = project.settings.default_timezone
+        return mark_uncertain_sent(conn, now, project.courses, tz)

@@ -23,7 +23,6 @@ class SendReport:
     uncertain: int = 0  # this run's requests that got no answer
     rendered: int = 0  # dry run only
     uncertain_found: int = 0  # rows of dead runs that this run found in flight: now uncertain
-    interrupted_retried: int = 0
     kept: int = 0  # answers the database would not take, kept in the journal for the next run
     recovered: int = 0  # answers an earlier run kept in the journal, recorded by this one
     # Every uncertain row in the ledger once the run ended (not only this run's), and since

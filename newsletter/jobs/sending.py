@@ -41,7 +41,7 @@ from newsletter.core.errors import (
     UnsupportedFeature,
 )
 from newsletter.core.tokens import Tokens
-from newsletter.jobs import broadcasting, guard, journal, orphans, queueing, recording
+from newsletter.jobs import broadcasting, guard, journal, orphans, practice, queueing, recording
 from newsletter.jobs.queueing import iter_due
 from newsletter.jobs.send_report import SendReport
 from newsletter.project import Project
@@ -165,7 +165,6 @@ class SendRun:
                 report.errors.append(str(err))
             return
         report.uncertain += reaped.uncertain
-        report.interrupted_retried += reaped.retried
         if reaped.released:
             log.info("%d claimed emails given back: never written to the provider", reaped.released)
 
@@ -180,7 +179,7 @@ class SendRun:
         report.recovered = journal.apply(self.store, self.journal, self.courses, self.default_tz)
         with self.store.write() as conn:
             reaped = runs.reap(conn, now, self.wall(), pid_alive, _is_idempotent)
-            report.uncertain_found, report.interrupted_retried = reaped.uncertain, reaped.retried
+            report.uncertain_found = reaped.uncertain
             if options.resend_uncertain:
                 runs.resend_uncertain(conn, now)
             # Deliveries of a lesson or issue deleted (or renamed) since they were queued can
@@ -377,6 +376,9 @@ class SendRun:
         self, claimed: list[Claimed], now: datetime
     ) -> tuple[list[OutgoingEmail], list[SendResult]]:
         emails, problems = [], []
+        sessions = practice.batch_counts(
+            self.store, [c.subscriber_id for c in claimed], now, self.default_tz
+        )
         for item in claimed:
             try:
                 compiled = self.project.renderer.compile(item.message_id)
@@ -393,6 +395,7 @@ class SendRun:
                     email=item.email,
                     name=item.name,
                     now=now,
+                    practice=sessions.get(item.subscriber_id, 0),
                 )
             )
         return emails, problems

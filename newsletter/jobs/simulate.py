@@ -11,25 +11,26 @@ from __future__ import annotations
 
 import itertools
 import math
+import tempfile
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import ClassVar
 
-import sqlalchemy as sa
-
 from newsletter.clock import Clock
+from newsletter.config import load_settings
 from newsletter.core.courses import Timing, personal_schedule
 from newsletter.core.email import OutgoingEmail, SendResult
 from newsletter.core.schedule import sendable
 from newsletter.core.zones import zone
+from newsletter.jobs.importing import import_csv
 from newsletter.jobs.sending import SendOptions, SendRun
 from newsletter.jobs.subscriptions import enrol_subscriber, pause, resume
 from newsletter.project import Project
 from newsletter.providers.base import Provider
-from newsletter.store import Store
-from newsletter.store.schema import deliveries, enrolments, subscribers
+from newsletter.store import Store, history, open_store
 from newsletter.store.stopping import unsubscribe
 from newsletter.store.subscribers import add_subscriber, get_subscriber
 
@@ -123,7 +124,6 @@ class Send:
 class Result:
     runs: int = 0
     sends: dict[int, list[Send]] = field(default_factory=lambda: defaultdict(list))
-    violations: list[str] = field(default_factory=list)
 
 
 class Simulation:
@@ -183,13 +183,7 @@ class Simulation:
         """The next cron tick at which something could happen."""
         candidates = [moment + self.step]
         with self.store.read() as conn:
-            nxt = conn.execute(sa.select(sa.func.min(enrolments.c.next_due_at))).scalar()
-            retry = conn.execute(
-                sa.select(sa.func.min(deliveries.c.next_attempt_at)).where(
-                    deliveries.c.state == "due"
-                )
-            ).scalar()
-        wake = [t for t in (nxt, retry) if t is not None]
+            wake = history.next_wake(conn)
         if pending:
             wake.append(pending[0].at)
         if wake:
@@ -199,17 +193,10 @@ class Simulation:
         return start + ticks * self.step
 
     def sends(self) -> dict[int, list[Send]]:
-        d, s = deliveries, subscribers
         found: dict[int, list[Send]] = defaultdict(list)
         default = self.project.settings.default_timezone
         with self.store.read() as conn:
-            rows = conn.execute(
-                sa.select(d, s.c.email, s.c.timezone)
-                .join(s, s.c.id == d.c.subscriber_id)
-                .where(d.c.state == "sent")
-                .order_by(d.c.sent_at, d.c.id)
-            )
-            for r in rows:
+            for r in history.sent(conn):
                 found[r.subscriber_id].append(
                     Send(
                         r.subscriber_id,
@@ -282,44 +269,72 @@ def _minutes_after(local: datetime, slot: object) -> float:
 
 def _stops(store: Store) -> dict[int, datetime]:
     with store.read() as conn:
-        rows = conn.execute(
-            sa.select(subscribers.c.id, subscribers.c.unsubscribed_at).where(
-                subscribers.c.unsubscribed_at.is_not(None)
-            )
-        )
-        return {r.id: r.unsubscribed_at for r in rows}
+        return history.unsubscribed(conn)
 
 
 def _pauses(store: Store) -> dict[int, list[tuple[datetime, datetime]]]:
     """Pauses as recorded on enrolments (their start and end)."""
     found: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
     with store.read() as conn:
-        rows = conn.execute(
-            sa.select(
-                enrolments.c.subscriber_id, enrolments.c.paused_at, enrolments.c.paused_until
-            ).where(enrolments.c.paused_at.is_not(None))
-        )
-        for r in rows:
+        for r in history.pauses(conn):
             found[r.subscriber_id].append(
                 (r.paused_at, r.paused_until or datetime.max.replace(tzinfo=r.paused_at.tzinfo))
             )
     return found
 
 
-def format_timelines(result: Result, personas: Sequence[Persona] = ()) -> str:
-    notes = {p.email: p.note for p in personas}
-    lines = []
-    for sends in result.sends.values():
-        first = sends[0]
-        note = notes.get(first.email)
-        lines.append(f"{first.email} ({first.timezone})" + (f" — {note}" if note else ""))
-        for x in sends:
-            local = x.sent_at.astimezone(zone(x.timezone))
-            lines.append(
-                f"  {local:%a %d %b %H:%M} local  ({x.sent_at:%d %b %H:%M} UTC)  "
-                f"{'' if x.position is None else x.position:>2} {x.message_id}"
-            )
-    return "\n".join(lines)
+@dataclass(frozen=True)
+class Replay:
+    """A whole `newsletter simulate`: what was sent, which promises broke, the personas."""
+
+    result: Result
+    problems: list[str]
+    personas: list[Persona]
 
 
-__all__ = ["Persona", "Simulation", "check_invariants", "sample_personas", "script"]
+def replay(
+    project_dir: Path,
+    start: datetime,
+    end: datetime,
+    step: timedelta,
+    subscribers_csv: Path | None = None,
+    course: str | None = None,
+) -> Replay:
+    """Run the real sender as a cron would every ``step`` from ``start`` to ``end``, on a
+    throw-away copy of the project's database settings (the real database is never touched),
+    with the sample personas or the subscribers of ``subscribers_csv``; then check every
+    promise the schedules make."""
+    with tempfile.TemporaryDirectory(prefix="newsletter-sim-") as tmp:
+        settings = load_settings(
+            project_dir,
+            database_url=f"sqlite:///{Path(tmp) / 'simulation.db'}",
+            outbox_dir=Path(tmp) / "outbox",
+            secret_key=SIMULATION_KEY,
+        )
+        project = Project(settings)
+        store = open_store(settings)
+        try:
+            personas = [] if subscribers_csv else sample_personas()
+            if subscribers_csv:
+                timing = Timing(project.schedules, settings.default_timezone)
+                with store.write() as conn:
+                    import_csv(conn, subscribers_csv, timing=timing, now=start, course=course)
+            result = Simulation(project, store, step=step).run(start, end, script(personas, start))
+            problems = check_invariants(project, store, result, step)
+        finally:
+            store.dispose()
+    return Replay(result, problems, personas)
+
+
+# Only ever signs links inside the throw-away copy; never used for real mail.
+SIMULATION_KEY = "simulation-only-key-not-a-secret"
+
+__all__ = [
+    "Persona",
+    "Replay",
+    "Simulation",
+    "check_invariants",
+    "replay",
+    "sample_personas",
+    "script",
+]

@@ -13,13 +13,15 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Connection
 
-from newsletter.core.addresses import check_send_time, check_timezone
+from newsletter.core.addresses import check_send_time, check_timezone, normalise_email
 from newsletter.core.courses import Timing, next_due_for, next_due_for_row, requeued_at
 from newsletter.core.errors import StoreError
 from newsletter.core.schedule import Schedule
 from newsletter.core.subscribers import Subscriber, require_status
 from newsletter.store import enrolments, subscribers, suppressions
 from newsletter.store.events import record_event
+from newsletter.store.subscribers import add_subscriber, find_subscriber
+from newsletter.store.suppressions import refuse_suppressed
 
 # --- enrolling ----------------------------------------------------------------------------------
 
@@ -37,6 +39,32 @@ def enrol(
     """Enrol at ``now`` with the first lesson's due time; False (no change) if already enrolled."""
     due = next_due_for(schedule, tz=tz, enrolled_at=now, last_sent_at=None, send_time=send_time)
     return enrolments.enrol(conn, subscriber_id, course, now, due)
+
+
+def add_or_enrol(
+    conn: Connection,
+    email: str,
+    timing: Timing,
+    now: datetime,
+    *,
+    name: str | None = None,
+    timezone: str | None = None,
+    course: str | None = None,
+) -> tuple[Subscriber, bool]:
+    """`subscribers add`: a new subscriber (True) or an existing one (False), enrolled in
+    ``course`` when given. Refuses a suppressed address, and a subscriber who has nothing new
+    to get (already subscribed, and enrolled in ``course`` if given)."""
+    refuse_suppressed(conn, *normalise_email(email))
+    sub = find_subscriber(conn, email)
+    added = sub is None
+    if sub is None:
+        sub = add_subscriber(conn, email, now=now, name=name, timezone=timezone)
+    elif course is None or course in sub.courses:
+        enrolled = f" and enrolled in {course}" if course else ""
+        raise StoreError(f"{sub.email} is already subscribed{enrolled}")
+    if course:
+        enrol_subscriber(conn, sub, course, timing, now)
+    return sub, added
 
 
 def enrol_subscriber(

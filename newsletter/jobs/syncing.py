@@ -11,7 +11,7 @@ from datetime import datetime
 
 from newsletter.providers import Provider
 from newsletter.store import Store
-from newsletter.store.schema import events
+from newsletter.store.events import last_event_at, record_event
 from newsletter.store.suppressions import suppress
 
 log = logging.getLogger(__name__)
@@ -20,13 +20,7 @@ log = logging.getLogger(__name__)
 def sync_suppressions(store: Store, provider: Provider, now: datetime) -> int:
     """Add every address the provider suppresses; return how many were new to us."""
     with store.read() as conn:
-        since = conn.execute(
-            events.select()
-            .with_only_columns(events.c.occurred_at)
-            .where(events.c.type == "sync", events.c.source == provider.name)
-            .order_by(events.c.occurred_at.desc())
-            .limit(1)
-        ).scalar()
+        since = last_event_at(conn, "sync", provider.name)
     # The whole list first, then one transaction: no write lock is held while the provider
     # answers (a paced request takes its slot in a write transaction of its own).
     found = list(provider.suppressions(since))
@@ -36,11 +30,7 @@ def sync_suppressions(store: Store, provider: Provider, now: datetime) -> int:
             added += suppress(
                 conn, entry.email, entry.reason, f"sync:{provider.name}", now, entry.detail
             )
-        conn.execute(
-            events.insert().values(
-                type="sync", source=provider.name, occurred_at=now, data={"added": added}
-            )
-        )
+        record_event(conn, None, "sync", provider.name, now, {"added": added})
     if added:
         log.info("sync: %d new suppressed addresses from %s", added, provider.name)
     return added

@@ -4,6 +4,9 @@ A provider takes a batch of fully rendered, personalised emails and answers with
 email. It never touches the ledger: the sender records the results. HTTP providers share
 ``HTTPProvider`` (in ``http.py``): one session, timeouts, status handling, retries and pacing;
 their modules share the helpers in ``utils.py``.
+
+Before the first real send, ``account()`` asks the provider, read-only, whether these
+credentials can send and from the sender's domain (``newsletter preflight``).
 """
 
 from __future__ import annotations
@@ -36,6 +39,49 @@ class SuppressedAddress:
     at: datetime | None = None
 
 
+@dataclass(frozen=True)
+class Issue:
+    """Something a provider's account answer shows that stops sending or may spoil it, said in
+    one line, and what to do about it."""
+
+    text: str
+    fix: str = ""
+
+
+@dataclass(frozen=True)
+class AccountStatus:
+    """What the provider's API says about the account and the sending domain (``account()``).
+
+    ``None`` wherever the API (or what the key may read) does not say. ``problems`` stop mail
+    from going out (or from arriving reliably); ``warnings`` are worth a look. The sending
+    domain has fields of its own: ``domain_verified`` is whether the provider will send from
+    ``domain`` (False blocks as a problem does), ``domain_detail`` what the API said of it or why
+    it was not asked.
+    """
+
+    summary: str = ""  # which account, server or key this is, in a few words
+    can_send: bool | None = None
+    sandbox: bool | None = None  # delivers to nobody, or only to verified addresses
+    quota: str = ""  # sending quota or credits, as the API gives them
+    max_rate: float | None = None  # emails a second the account allows, where the API says
+    domain: str = ""
+    domain_verified: bool | None = None
+    domain_detail: str = ""
+    domain_fix: str = ""
+    problems: tuple[Issue, ...] = ()
+    warnings: tuple[Issue, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """Nothing the API said stops sending."""
+        return not self.problems and self.domain_verified is not False
+
+    @classmethod
+    def refused(cls, issue: Issue) -> AccountStatus:
+        """The account could not be read at all (credentials refused, no usable answer)."""
+        return cls(can_send=False, problems=(issue,))
+
+
 @dataclass
 class Sender:
     """From / Reply-To, as every provider needs them."""
@@ -59,6 +105,9 @@ class Provider(ABC):
     name: ClassVar[str]
     # Largest batch the provider's API accepts in one request.
     batch_size: ClassVar[int] = 1
+    # Emails per request when a batch is simply cut by size (None: ``batch_size``); 1 for a
+    # provider that makes one request per email.
+    per_request: ClassVar[int | None] = None
     # True when a retried email with the same idempotency key is never delivered twice; the
     # sender then retries interrupted sends automatically instead of marking them uncertain.
     idempotent: ClassVar[bool] = False
@@ -91,6 +140,26 @@ class Provider(ABC):
         the moment before they write it (``HTTPProvider``)."""
         in_flight(emails)
         return self.send_batch(emails)
+
+    @classmethod
+    def emails_per_request(cls) -> int:
+        """How many emails one request carries at most."""
+        return cls.per_request or cls.batch_size
+
+    def account(self) -> AccountStatus:
+        """Whether these credentials can send, from read-only calls to the provider's API: the
+        account (sandbox or production, quota or credits) and the sending domain. Never raises
+        for what the provider answered: a refusal or an answer it cannot read is a problem of
+        the status. A provider that cannot ask (this base) says so as a warning."""
+        return AccountStatus(
+            summary=f"{self.name} has no account check",
+            warnings=(
+                Issue(
+                    "nothing was asked of the provider",
+                    "send yourself a test email with `newsletter test-send`",
+                ),
+            ),
+        )
 
     def suppressions(self, since: datetime | None) -> Iterable[SuppressedAddress]:
         """Addresses the provider has suppressed (bounces, complaints, unsubscribes)."""

@@ -13,6 +13,9 @@ of sending twice; a retry within a run (read timeout, 5xx) is therefore safe
 later run may group the interrupted rows differently (other rows due, other workers), which
 gives another key. Rows interrupted by a crash become ``uncertain``.
 
+The account check reads the plan's email credits (``GET /v3/account``) and whether the sender's
+domain is authenticated (``GET /v3/senders/domains``).
+
 Docs: https://developers.brevo.com/reference/send-transac-email ·
 https://developers.brevo.com/docs/batch-send-transactional-emails ·
 https://developers.brevo.com/docs/heterogenous-versions-batch-emails
@@ -30,24 +33,27 @@ from email.header import Header
 from typing import Any, ClassVar
 
 import requests
+from pydantic import BaseModel
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from newsletter.config import Settings, read_env_settings
 from newsletter.core.email import OutgoingEmail, SendResult
 from newsletter.core.errors import ProviderAuthError
 from newsletter.core.timestamps import parse_timestamp
-from newsletter.providers.base import Reason, SuppressedAddress
+from newsletter.providers.base import AccountStatus, Issue, Reason, SuppressedAddress
 from newsletter.providers.http import HTTPProvider, Payload, all_results
 from newsletter.providers.mime import ascii_address
 from newsletter.providers.settings import ApiKey, ApiURL
 from newsletter.providers.utils import (
     SYNC_OVERLAP,
     as_utc,
+    domain_of,
     excerpt,
     json_body,
     mentions,
     merge_groups,
     one_line,
+    parsed,
 )
 
 log = logging.getLogger(__name__)
@@ -55,6 +61,9 @@ log = logging.getLogger(__name__)
 DEFAULT_API_URL = "https://api.brevo.com"
 SEND_PATH = "/v3/smtp/email"
 BLOCKED_PATH = "/v3/smtp/blockedContacts"
+ACCOUNT_PATH = "/v3/account"
+DOMAINS_PATH = "/v3/senders/domains"
+DOMAINS_PLACE = "Senders, domains & dedicated IPs in Brevo"
 MAX_VERSIONS = 1000  # messageVersions per request
 # Beyond this much JSON a request is split, whatever the number of versions (the text of each
 # version counts; Brevo does not publish a request size limit).
@@ -258,6 +267,51 @@ class BrevoProvider(HTTPProvider):
                 results.extend(self.post(request))
         return results
 
+    # -- account check -----------------------------------------------------------------------
+
+    def read_account(self) -> AccountStatus:
+        """The plan's email credits and the sender's domain, authenticated or not."""
+        # https://developers.brevo.com/reference/get-account
+        account = parsed(_Account, self.get_json(ACCOUNT_PATH), f"brevo: GET {ACCOUNT_PATH}")
+        credits = account.email_credits()
+        problems: tuple[Issue, ...] = ()
+        if credits is not None and credits <= 0:
+            problems = (Issue("no email credits left on the plan", "add email credits"),)
+        plans = ", ".join(p.type for p in account.plan if p.type != "sms") or "no email plan"
+        return AccountStatus(
+            summary=f"account {account.email} ({plans})",
+            can_send=not problems,
+            quota="" if credits is None else f"{credits:g} email credits",
+            problems=problems,
+            **self._domain_status(),
+        )
+
+    def _domain_status(self) -> dict[str, Any]:
+        domain = domain_of(self.sender.email)
+        # https://developers.brevo.com/reference/get-domains
+        body = self.get_json(DOMAINS_PATH)
+        listed = parsed(_Domains, body, f"brevo: GET {DOMAINS_PATH}").domains
+        found = [d for d in listed if d.domain_name.lower() == domain]
+        if any(d.authenticated for d in found):
+            return {"domain": domain, "domain_verified": True, "domain_detail": "authenticated"}
+        return {
+            "domain": domain,
+            "domain_verified": False,
+            "domain_detail": "not authenticated" if found else "not among the account's domains",
+            "domain_fix": f"add and authenticate {domain} under {DOMAINS_PLACE}",
+        }
+
+    def credentials_refused(self, err: ProviderAuthError) -> Issue:
+        # Brevo says why: a wrong key, or a call from an IP address the account does not allow.
+        try:
+            said = str(json.loads(err.body).get("message") or "")
+        except (ValueError, AttributeError):
+            said = ""
+        return Issue(
+            f"credentials refused (HTTP {err.status}{': ' + said if said else ''})",
+            f"check {self.key_env_var} and the authorised IPs in Brevo's security settings",
+        )
+
     def _check_credentials(self, response: requests.Response) -> None:
         # Brevo's message says why (a wrong key, or a call from an IP address not authorised in
         # the account's security settings): keep it.
@@ -308,6 +362,33 @@ class BrevoProvider(HTTPProvider):
 
     def _ours(self, sender_email: Any) -> bool:
         return not sender_email or str(sender_email).lower() == self.sender.email.lower()
+
+
+# What the account check reads of Brevo's answers.
+
+
+class _Plan(BaseModel):
+    type: str  # payAsYouGo, free, subscription, sms, reseller
+    credits: float | None = None  # what is left
+
+
+class _Account(BaseModel):
+    email: str
+    plan: list[_Plan]
+
+    def email_credits(self) -> float | None:
+        """The email credits left on the plans that are not SMS; None when none says."""
+        left = [p.credits for p in self.plan if p.type != "sms" and p.credits is not None]
+        return sum(left) if left else None
+
+
+class _Domain(BaseModel):
+    domain_name: str
+    authenticated: bool
+
+
+class _Domains(BaseModel):
+    domains: list[_Domain]
 
 
 class _AddressRefused(Exception):

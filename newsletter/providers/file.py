@@ -16,7 +16,7 @@ from typing import ClassVar
 
 from newsletter.config import Settings
 from newsletter.core.email import OutgoingEmail, SendResult
-from newsletter.providers.base import Provider
+from newsletter.providers.base import AccountStatus, Provider
 from newsletter.providers.mime import build_mime
 
 
@@ -41,6 +41,14 @@ class FileProvider(Provider):
             else:
                 results.append(SendResult(email.delivery_id, "sent", path.name))
         return results
+
+    def account(self) -> AccountStatus:
+        # No account and no domain: emails are files, so this provider can always "send".
+        return AccountStatus(
+            summary=f"no account: each email is written to {self.outbox}",
+            can_send=True,
+            domain_detail="nothing is sent, so no domain is verified",
+        )
 
     def path_for(self, email: OutgoingEmail) -> Path:
         return self.outbox / f"{email.delivery_id:08d}-{email.message_id}.eml"

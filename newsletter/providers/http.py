@@ -10,6 +10,11 @@ Each provider module keeps three steps apart (django-anymail's split):
   retries, the credentials check;
 * parse — ``parse_response(payload, response)``: the answer as one ``SendResult`` per email.
 
+The account check (``account``, for `newsletter preflight`) is the same split for reads: each
+provider's ``read_account`` GETs through ``get_json`` and reads the answers with pure
+functions; the base turns a refusal or an unreadable answer into a problem of the status and
+scrubs every text of it.
+
 What is safe to retry depends on whether the request may have reached the provider. A refused
 connection or a connect timeout never did, so it is retried, and when it keeps failing the
 batch is handed back untouched (``RequestNotSent``), as is a request that could not even be
@@ -52,7 +57,7 @@ from newsletter.core.errors import (
     ProviderError,
     RequestNotSent,
 )
-from newsletter.providers.base import InFlight, Provider
+from newsletter.providers.base import AccountStatus, InFlight, Issue, Provider
 from newsletter.providers.pacer import Pacer, Pacing
 from newsletter.providers.scrub import Scrubber
 from newsletter.providers.utils import json_body
@@ -93,8 +98,6 @@ class HTTPProvider(Provider):
     # The variable(s) that hold the credentials, named in error messages.
     key_env_var: ClassVar[str]
     default_rate: ClassVar[float | None] = None  # requests per second; None = unpaced
-    # Emails per request when a batch is simply cut by size (None: ``batch_size``).
-    per_request: ClassVar[int | None] = None
     # True when repeating the very same request cannot deliver twice (it carries an idempotency
     # key) although the provider is not ``idempotent`` across runs (its keys expire, or a later
     # run may batch the emails differently): a read timeout is then retried, not "uncertain".
@@ -127,7 +130,7 @@ class HTTPProvider(Provider):
     def chunks(self, emails: Sequence[OutgoingEmail]) -> list[Sequence[OutgoingEmail]]:
         """``emails`` cut into the groups that each go in one request: by ``per_request``
         unless the provider has rules of its own (one message per request…)."""
-        size = self.per_request or self.batch_size
+        size = self.emails_per_request()
         return [emails[i : i + size] for i in range(0, len(emails), size)]
 
     @abstractmethod
@@ -141,6 +144,15 @@ class HTTPProvider(Provider):
     def auth(self) -> Any:
         """requests' ``auth=`` argument, for providers that use HTTP Basic or a signer."""
         return None
+
+    def read_account(self) -> AccountStatus:
+        """The account check's calls and reading (see ``account``): may raise
+        ``ProviderError`` for a refusal or an answer without what it needs."""
+        return super().account()
+
+    def credentials_refused(self, err: ProviderAuthError) -> Issue:
+        """What to say when the account check's credentials are refused (401/403)."""
+        return Issue(f"credentials refused (HTTP {err.status})", f"check {self.key_env_var}")
 
     def secret_values(self) -> list[str]:
         """Every credential this provider holds, kept out of error text by ``scrubber``.
@@ -166,6 +178,24 @@ class HTTPProvider(Provider):
         return Scrubber.of(self.secret_values())
 
     # -- shared ----------------------------------------------------------------------------
+
+    def account(self) -> AccountStatus:
+        """``read_account``, never raising for what the provider answered, no credential in
+        any text of it (see ``Provider.account``)."""
+        try:
+            status = self.read_account()
+        except ProviderError as err:
+            status = AccountStatus.refused(self._unread(err))
+        return self.scrubber().status(status)
+
+    def _unread(self, err: ProviderError) -> Issue:
+        """Why the account check could not read the account."""
+        if isinstance(err, ProviderAuthError) and err.status in (401, 403):
+            return self.credentials_refused(err)
+        said = " ".join(str(err).split()) or type(err).__name__
+        if isinstance(err, ProviderAuthError):  # the provider's own words: the account may not send
+            return Issue(said)
+        return Issue(said, f"check the API URL ({_shown(self.api_url)}) and the provider's status")
 
     def send_batch(self, emails: Sequence[OutgoingEmail]) -> list[SendResult]:
         """Every request of the batch (see ``Provider.send_batch``); no credential in any
@@ -332,23 +362,35 @@ class HTTPProvider(Provider):
         run would batch the emails differently, under another key)."""
         return all_results(payload, "retry" if self.idempotent else "uncertain", error)
 
-    def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+    def get_json(
+        self,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
         """GET a JSON document (a suppression list page…) with the same pacing, credentials
         check and 429 handling as sending. Reads are always safe to retry. ``path`` is appended
-        to the API base URL. Raises ``ProviderError`` (scrubbed) when no usable answer came."""
+        to the API base URL; ``headers`` go with this request only. Raises ``ProviderError``
+        (scrubbed) when no usable answer came."""
         try:
-            return self._get_json(path, params)
+            return self._get_json(path, params, headers or {})
         except ProviderError as err:
             self.scrubber().error(err)
             raise
 
-    def _get_json(self, path: str, params: Mapping[str, Any] | None) -> Any:
+    def _get_json(
+        self, path: str, params: Mapping[str, Any] | None, headers: Mapping[str, str]
+    ) -> Any:
         where = path.partition("?")[0]  # a query (a paging link) may hold an address
         attempts = rate_waits = 0
         while True:
             self.pacer.wait()
             log.info("%s GET %s", self.name, where)
-            prepared = self._prepare(requests.Request("GET", self.api_url + path, params=params))
+            request = requests.Request(
+                "GET", self.api_url + path, params=params, headers=dict(headers)
+            )
+            prepared = self._prepare(request)
             try:
                 response = self._send(prepared)
             except requests.RequestException as err:

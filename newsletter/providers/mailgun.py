@@ -13,6 +13,9 @@ Mailgun answers 200 with one id for the request, or refuses the whole request (4
 bad address is alone). It has no idempotency keys: a request without an answer leaves its emails
 ``uncertain``.
 
+The account check reads the sending domain (``GET /v4/domains/{domain}``): active or unverified,
+a sandbox domain, disabled.
+
 Docs: https://documentation.mailgun.com/docs/mailgun/user-manual/sending-messages/batch-sending
 """
 
@@ -23,25 +26,27 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import requests
-from pydantic import field_validator
+from pydantic import BaseModel, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from newsletter.config import Settings, read_env_settings
 from newsletter.core.email import MergeFields, OutgoingEmail, SendResult
-from newsletter.core.errors import ProviderAuthError
+from newsletter.core.errors import ProviderAuthError, ProviderError
 from newsletter.core.timestamps import parse_timestamp
-from newsletter.providers.base import Reason, SuppressedAddress
+from newsletter.providers.base import AccountStatus, Issue, Reason, SuppressedAddress
 from newsletter.providers.http import HTTPProvider, Payload, all_results
 from newsletter.providers.mime import ascii_address, mailbox
 from newsletter.providers.settings import ApiKey, ApiURL
 from newsletter.providers.utils import (
+    domain_of,
     json_body,
     merge_fields_of,
     merge_groups,
     one_line,
+    parsed,
     shared_headers,
 )
 
@@ -61,6 +66,10 @@ SUPPRESSION_LISTS: tuple[tuple[str, Reason], ...] = (
 )
 SUPPRESSION_PAGE = 1000
 MAX_PAGES = 10_000  # a guard against a paging link that never ends
+SETUP_FIX = (
+    "check NEWSLETTER_MAILGUN_DOMAIN and NEWSLETTER_MAILGUN_API_URL "
+    "(EU domains use https://api.eu.mailgun.net)"
+)
 
 
 class MailgunSettings(BaseSettings):
@@ -209,9 +218,61 @@ class MailgunProvider(HTTPProvider):
 
     def _setup_error(self, problem: str, status: int) -> ProviderAuthError:
         return ProviderAuthError(
-            f"mailgun: {problem} at {self.api_url}: check NEWSLETTER_MAILGUN_DOMAIN and "
-            f"NEWSLETTER_MAILGUN_API_URL (EU domains use https://api.eu.mailgun.net)",
-            status=status,
+            f"mailgun: {problem} at {self.api_url}: {SETUP_FIX}", status=status
+        )
+
+    # -- account check -----------------------------------------------------------------------
+
+    def read_account(self) -> AccountStatus:
+        """The sending domain as Mailgun has it: active (verified) or not, a sandbox domain
+        (only authorised recipients), disabled."""
+        path = f"/v4/domains/{quote(self.domain, safe='')}"
+        try:
+            # https://documentation.mailgun.com/docs/mailgun/api-reference/send/mailgun/domains/get-v4-domains--name-
+            body = self.get_json(path)
+        except ProviderError as err:
+            if err.status != 404:
+                raise
+            return AccountStatus.refused(
+                Issue(f"no domain {self.domain} in Mailgun at {self.api_url}", SETUP_FIX)
+            )
+        info = parsed(_DomainAnswer, body, f"mailgun: GET {path}").domain
+        problems = list(_domain_problems(self.domain, info))
+        return AccountStatus(
+            summary=f"domain {self.domain} ({info.type}, {info.state})",
+            can_send=not problems and info.state == "active",
+            sandbox=info.type == "sandbox",
+            domain=self.domain,
+            domain_verified=info.state == "active",
+            domain_detail=f"state {info.state}",
+            domain_fix=""
+            if info.state == "active"
+            else "publish the DNS records Mailgun shows for it and verify it in Mailgun",
+            problems=tuple(problems),
+            warnings=tuple(self._alignment()),
+        )
+
+    def _alignment(self) -> Iterator[Issue]:
+        """A From domain that is neither the Mailgun domain nor a parent of it (nor under it)
+        fails DMARC alignment: Mailgun signs for its own domain."""
+        sender = domain_of(self.sender.email)
+        mailgun = self.domain.lower()
+        if not (
+            sender == mailgun or mailgun.endswith("." + sender) or sender.endswith("." + mailgun)
+        ):
+            yield Issue(
+                f"the sender's domain {sender} is not {mailgun} nor a parent of it: "
+                "mail is not aligned with DMARC",
+                "send from an address on that domain, or set up your own domain in Mailgun",
+            )
+
+    def credentials_refused(self, err: ProviderAuthError) -> Issue:
+        # A domain sending key may only send: it is refused here even when it sends fine.
+        # https://documentation.mailgun.com/docs/mailgun/api-reference/authentication
+        return Issue(
+            f"credentials refused (HTTP {err.status})",
+            "check NEWSLETTER_MAILGUN_API_KEY; a domain sending key cannot read the domain: "
+            "check with an account API key",
         )
 
     # -- suppression sync --------------------------------------------------------------------
@@ -248,6 +309,29 @@ class MailgunProvider(HTTPProvider):
         prefix = urlsplit(self.api_url).path
         path = parts.path.removeprefix(prefix) if prefix else parts.path
         return path + (f"?{parts.query}" if parts.query else "")
+
+
+# What the account check reads of Mailgun's answer.
+
+
+class _Domain(BaseModel):
+    state: str  # "active", "unverified" or "disabled"
+    type: str  # "custom" or "sandbox"
+    is_disabled: bool = False
+
+
+class _DomainAnswer(BaseModel):
+    domain: _Domain
+
+
+def _domain_problems(name: str, info: _Domain) -> Iterator[Issue]:
+    if info.type == "sandbox":
+        yield Issue(
+            f"{name} is a sandbox domain: it sends only to authorised recipients",
+            "add your own domain in Mailgun and set NEWSLETTER_MAILGUN_DOMAIN to it",
+        )
+    if info.is_disabled or info.state == "disabled":
+        yield Issue(f"{name} is disabled in Mailgun", "see the domain's page in Mailgun")
 
 
 def variable_names(fields: Sequence[MergeFields]) -> tuple[dict[str, str], dict[str, str]]:

@@ -6,6 +6,10 @@ broadcast message stream (``NEWSLETTER_POSTMARK_STREAM``, default ``broadcast``)
 transactional one. Postmark has no idempotency keys, so a request that got no answer leaves its
 emails ``uncertain``.
 
+The account check reads the server (Live or Sandbox) and the stream with the server token;
+the sending domain is listed only to an account token (``NEWSLETTER_POSTMARK_ACCOUNT_TOKEN``,
+optional, used for nothing else).
+
 Docs: https://postmarkapp.com/developer/user-guide/send-email-with-api/batch-emails
 """
 
@@ -13,23 +17,24 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import quote
 
 import requests
+from pydantic import BaseModel
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from newsletter.config import Settings, read_env_settings
 from newsletter.core.email import OutgoingEmail, SendResult
-from newsletter.core.errors import ProviderAuthError
+from newsletter.core.errors import ProviderAuthError, ProviderError
 from newsletter.core.timestamps import parse_timestamp
-from newsletter.providers.base import Reason, SuppressedAddress
+from newsletter.providers.base import AccountStatus, Issue, Reason, SuppressedAddress
 from newsletter.providers.http import HTTPProvider, Payload, all_results
 from newsletter.providers.mime import mailbox
-from newsletter.providers.settings import ApiKey, ApiURL
-from newsletter.providers.utils import json_body, one_line
+from newsletter.providers.settings import ApiKey, ApiURL, OptionalApiKey
+from newsletter.providers.utils import domain_of, json_body, one_line, parsed
 
 DEFAULT_API_URL = "https://api.postmarkapp.com"
 # Postmark accepts any well-formed request with this token and delivers nothing.
@@ -52,6 +57,8 @@ REASONS: dict[str, Reason] = {
     "SpamComplaint": "complained",
     "ManualSuppression": "unsubscribed",
 }
+LIST_PAGE = 500  # the largest `count` of the domains and sender signatures lists
+STREAM_FIX = "create a Broadcasts stream in Postmark and set NEWSLETTER_POSTMARK_STREAM to its ID"
 
 
 class PostmarkSettings(BaseSettings):
@@ -62,6 +69,7 @@ class PostmarkSettings(BaseSettings):
     token: ApiKey
     stream: str = "broadcast"
     api_url: ApiURL = DEFAULT_API_URL
+    account_token: OptionalApiKey = None  # read-only use: the account check of the domain
 
 
 class PostmarkProvider(HTTPProvider):
@@ -77,10 +85,12 @@ class PostmarkProvider(HTTPProvider):
         token: str,
         stream: str = "broadcast",
         api_url: str = DEFAULT_API_URL,
+        account_token: str | None = None,
         **options: Any,
     ):
         super().__init__(settings, api_url=api_url, **options)
         self.stream = stream
+        self._account_token = account_token
         self.session.headers["Accept"] = "application/json"
         self.session.headers["X-Postmark-Server-Token"] = token
         self._from = str(mailbox(self.sender.name, self.sender.email))
@@ -94,8 +104,13 @@ class PostmarkProvider(HTTPProvider):
             token=own.token.get_secret_value(),
             stream=own.stream,
             api_url=own.api_url,
+            account_token=own.account_token.get_secret_value() if own.account_token else None,
             **options,
         )
+
+    def secret_values(self) -> list[str]:
+        # The account token goes only in the account check's requests, not the session.
+        return [*super().secret_values(), self._account_token or ""]
 
     # -- building: one request per batch_size emails ----------------------------------------
 
@@ -215,6 +230,120 @@ class PostmarkProvider(HTTPProvider):
             if code in ACCOUNT_CODES:
                 raise _account_error(code, item.get("Message", ""), 200)
 
+    # -- account check -----------------------------------------------------------------------
+
+    def read_account(self) -> AccountStatus:
+        """The server (Live or Sandbox), the stream, and with an account token the sender's
+        domain (DKIM verified) or address (a confirmed sender signature)."""
+        # https://postmarkapp.com/developer/api/server-api#get-server
+        server = parsed(_Server, self.get_json("/server"), "postmark: GET /server")
+        problems = list(self._stream_problems())
+        warnings: list[Issue] = []
+        sandbox = server.DeliveryType == "Sandbox"
+        if sandbox:
+            problems.append(
+                Issue(
+                    f"server '{server.Name}' is a Sandbox server: Postmark delivers nothing",
+                    "use the server token of a Live server",
+                )
+            )
+        domain = self._domain_status(warnings)
+        return AccountStatus(
+            summary=f"server '{server.Name}' ({server.DeliveryType}), stream '{self.stream}'",
+            can_send=not problems,
+            sandbox=sandbox,
+            problems=tuple(problems),
+            warnings=tuple(warnings),
+            **domain,
+        )
+
+    def _stream_problems(self) -> Iterator[Issue]:
+        path = f"/message-streams/{quote(self.stream, safe='')}"
+        try:
+            # https://postmarkapp.com/developer/api/message-streams-api#get-a-message-stream
+            body = self.get_json(path)
+        except ProviderError as err:
+            if err.status not in (404, 422):  # 422 ErrorCode 1226: no stream with that ID
+                raise
+            yield Issue(f"no message stream '{self.stream}' on this server", STREAM_FIX)
+            return
+        stream = parsed(_Stream, body, f"postmark: GET {path}")
+        if stream.ArchivedAt:
+            yield Issue(f"message stream '{self.stream}' is archived", STREAM_FIX)
+        elif stream.MessageStreamType != "Broadcasts":
+            # Newsletters belong on a Broadcasts stream, not the transactional one; an
+            # inbound stream cannot send at all. https://postmarkapp.com/developer
+            yield Issue(
+                f"message stream '{self.stream}' is {stream.MessageStreamType}, not Broadcasts",
+                STREAM_FIX,
+            )
+
+    def _domain_status(self, warnings: list[Issue]) -> dict[str, Any]:
+        domain = domain_of(self.sender.email)
+        if not self._account_token:
+            return {
+                "domain": domain,
+                "domain_detail": "not checked: Postmark lists domains to an account token only",
+                "domain_fix": "set NEWSLETTER_POSTMARK_ACCOUNT_TOKEN to check it here, or look "
+                "under Sender Signatures in Postmark",
+            }
+        try:
+            domains = self._every("/domains", _Domains)
+            signatures = self._every("/senders", _Signatures)
+        except ProviderAuthError as err:
+            return {
+                "domain": domain,
+                "domain_detail": f"not checked: the account token was refused (HTTP {err.status})",
+                "domain_fix": "check NEWSLETTER_POSTMARK_ACCOUNT_TOKEN",
+            }
+        return self._verified(domain, domains, signatures, warnings)
+
+    def _verified(
+        self,
+        domain: str,
+        domains: list[_Domain],
+        signatures: list[_Signature],
+        warnings: list[Issue],
+    ) -> dict[str, Any]:
+        """Whether Postmark sends as the sender: its domain's DKIM is verified, or (a lesser
+        way, without DMARC alignment) the address is a confirmed sender signature."""
+        if any(d.Name.lower() == domain and d.DKIMVerified for d in domains):
+            return {"domain": domain, "domain_verified": True, "domain_detail": "DKIM verified"}
+        address = self.sender.email.lower()
+        if any(s.EmailAddress.lower() == address and s.Confirmed for s in signatures):
+            warnings.append(
+                Issue(
+                    f"only the address {address} is confirmed; {domain} has no verified DKIM, "
+                    "so mail is not aligned with DMARC",
+                    f"verify {domain} (DKIM) under Sender Signatures in Postmark",
+                )
+            )
+            return {
+                "domain": domain,
+                "domain_verified": True,
+                "domain_detail": f"the sender signature {address} is confirmed",
+            }
+        return {
+            "domain": domain,
+            "domain_verified": False,
+            "domain_detail": f"neither {domain} (DKIM) nor {address} is verified in Postmark",
+            "domain_fix": f"add and verify {domain} under Sender Signatures in Postmark",
+        }
+
+    def _every(self, path: str, model: type[_Listing]) -> list[Any]:
+        """Every item of an account-level list (domains, sender signatures), page by page."""
+        # https://postmarkapp.com/developer/api/domains-api#list-domains ·
+        # https://postmarkapp.com/developer/api/signatures-api#list-sender-signatures
+        headers: Mapping[str, str] = {"X-Postmark-Account-Token": self._account_token or ""}
+        found: list[Any] = []
+        while True:
+            params = {"count": LIST_PAGE, "offset": len(found)}
+            body = self.get_json(path, params, headers=headers)
+            page = parsed(model, body, f"postmark: GET {path}")
+            found += page.items()
+            if not page.items() or len(found) >= page.TotalCount:
+                return found
+
     # -- suppression sync --------------------------------------------------------------------
 
     def suppressions(self, since: datetime | None) -> Iterator[SuppressedAddress]:
@@ -235,6 +364,50 @@ class PostmarkProvider(HTTPProvider):
                 detail=f"postmark {item.get('SuppressionReason')} ({item.get('Origin')})",
                 at=parse_timestamp(item.get("CreatedAt")),
             )
+
+
+# What the account check reads of Postmark's answers.
+
+
+class _Server(BaseModel):
+    Name: str
+    DeliveryType: str  # "Live" or "Sandbox"
+
+
+class _Stream(BaseModel):
+    MessageStreamType: str  # "Broadcasts", "Transactional" or "Inbound"
+    ArchivedAt: str | None = None
+
+
+class _Domain(BaseModel):
+    Name: str
+    DKIMVerified: bool
+
+
+class _Signature(BaseModel):
+    EmailAddress: str
+    Confirmed: bool
+
+
+class _Listing(BaseModel):
+    TotalCount: int
+
+    def items(self) -> list[Any]:
+        raise NotImplementedError
+
+
+class _Domains(_Listing):
+    Domains: list[_Domain]
+
+    def items(self) -> list[Any]:
+        return list(self.Domains)
+
+
+class _Signatures(_Listing):
+    SenderSignatures: list[_Signature]
+
+    def items(self) -> list[Any]:
+        return list(self.SenderSignatures)
 
 
 def _escape(text: str) -> bytes:

@@ -14,6 +14,9 @@ request): a retry within one run reuses the request and its key (exactly once), 
 interrupted by a crash become ``uncertain`` (the provider is then named ``resend-batch``, which
 is not ``idempotent``) and wait for the author instead of being retried.
 
+The account check lists the domains (``GET /domains``) for the sender's: a full-access key
+may; a sending-access key may not, and is then only known to be a key that sends.
+
 Docs: https://resend.com/docs/api-reference/emails/send-email ·
 https://resend.com/docs/dashboard/emails/idempotency-keys
 """
@@ -28,24 +31,27 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 import requests
+from pydantic import BaseModel
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from newsletter.config import Settings, read_env_settings
 from newsletter.core.email import OutgoingEmail, SendResult
 from newsletter.core.errors import ProviderAuthError, ProviderError
 from newsletter.core.timestamps import parse_timestamp
-from newsletter.providers.base import Reason, SuppressedAddress
+from newsletter.providers.base import AccountStatus, Reason, SuppressedAddress
 from newsletter.providers.http import HTTPProvider, Payload
 from newsletter.providers.mime import mailbox
 from newsletter.providers.settings import ApiKey, ApiURL
 from newsletter.providers.utils import (
     SYNC_OVERLAP,
     as_utc,
+    domain_of,
     excerpt,
     json_body,
     mentions,
     one_line,
     only_test_addresses,
+    parsed,
     result,
     tag_value,
 )
@@ -64,6 +70,8 @@ NO_SANDBOX = (
 )
 
 REASONS: dict[str, Reason] = {"bounce": "bounced", "complaint": "complained"}
+
+DOMAIN_FIX = "publish the records Resend shows for it (Domains) and verify it"
 
 # A validation error about the recipient, e.g. "Invalid `to` field. The email address needs to
 # follow the `email@example.com` or `Name <email@example.com>` format."
@@ -196,6 +204,44 @@ class ResendProvider(HTTPProvider):
             )
         super()._check_credentials(response)
 
+    # -- account check -----------------------------------------------------------------------
+
+    def read_account(self) -> AccountStatus:
+        """The sender's domain in the account's list: verified, and sending enabled. Resend
+        has no account or quota endpoint."""
+        domain = domain_of(self.sender.email)
+        try:
+            domains = self._domains()
+        except ProviderAuthError as err:
+            if "restricted_api_key" not in err.body:
+                raise
+            return AccountStatus(
+                summary="a sending-access API key",
+                can_send=True,
+                domain=domain,
+                domain_detail="not checked: a sending-access key may not list domains",
+                domain_fix="look under Domains in Resend, or check with a full-access key",
+            )
+        found = [d for d in domains if d.name.lower() == domain]
+        return AccountStatus(
+            summary=f"a full-access API key ({len(domains)} domain"
+            f"{'' if len(domains) == 1 else 's'} in the account)",
+            can_send=True,
+            **_domain_status(domain, found[0] if found else None),
+        )
+
+    def _domains(self) -> list[_Domain]:
+        """Every domain of the account, page by page."""
+        # https://resend.com/docs/api-reference/domains/list-domains
+        found: list[_Domain] = []
+        params: dict[str, Any] = {"limit": 100}
+        while True:
+            page = parsed(_Domains, self.get_json("/domains", params), "resend: GET /domains")
+            found += page.data
+            if not page.has_more or not page.data:
+                return found
+            params["after"] = page.data[-1].id
+
     # -- suppression sync --------------------------------------------------------------------
 
     def suppressions(self, since: datetime | None) -> Iterator[SuppressedAddress]:
@@ -250,6 +296,7 @@ class ResendBatchProvider(ResendProvider):
 
     name = "resend-batch"
     batch_size: ClassVar[int] = BATCH_LIMIT
+    per_request: ClassVar[int | None] = BATCH_LIMIT
     idempotent: ClassVar[bool] = False
     repeatable: ClassVar[bool] = True
 
@@ -299,6 +346,54 @@ class ResendBatchProvider(ResendProvider):
             else:
                 results.append(result(email, "retry", error))
         return results
+
+
+# What the account check reads of Resend's answer.
+
+
+class _Capabilities(BaseModel):
+    sending: str = "enabled"  # "enabled" or "disabled"
+
+
+class _Domain(BaseModel):
+    id: str
+    name: str
+    # pending, verified, failed, not_started, partially_verified, partially_failed
+    status: str
+    capabilities: _Capabilities = _Capabilities()
+
+
+class _Domains(BaseModel):
+    data: list[_Domain]
+    has_more: bool = False
+
+
+def _domain_status(name: str, domain: _Domain | None) -> dict[str, Any]:
+    """The account status's domain fields for the sender's domain as Resend lists it."""
+    if domain is None:
+        return {
+            "domain": name,
+            "domain_verified": False,
+            "domain_detail": "not in the account's domains",
+            "domain_fix": "add it in Resend (Domains), publish the records shown and verify it",
+        }
+    if domain.capabilities.sending == "disabled":
+        return {
+            "domain": name,
+            "domain_verified": False,
+            "domain_detail": "sending is disabled for it",
+            "domain_fix": "enable sending for it in Resend (Domains)",
+        }
+    if domain.status == "verified":
+        return {"domain": name, "domain_verified": True, "domain_detail": "verified"}
+    if domain.status == "partially_verified":  # some records found, not all: Resend's to say
+        return {"domain": name, "domain_detail": "partially verified", "domain_fix": DOMAIN_FIX}
+    return {
+        "domain": name,
+        "domain_verified": False,
+        "domain_detail": f"status {domain.status.replace('_', ' ')}",
+        "domain_fix": DOMAIN_FIX,
+    }
 
 
 def _unavailable(err: ProviderError) -> bool:

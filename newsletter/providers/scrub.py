@@ -20,6 +20,7 @@ from urllib.parse import quote, quote_plus
 
 from newsletter.core.email import SendResult
 from newsletter.core.errors import ProviderError
+from newsletter.providers.base import AccountStatus, Issue
 
 MASK = "***"
 
@@ -68,6 +69,18 @@ class Scrubber:
         if not result.error:
             return result
         return dataclasses.replace(result, error=self.text(result.error))
+
+    def status(self, status: AccountStatus) -> AccountStatus:
+        """``status`` with every text scrubbed (what an account check says may quote an
+        answer)."""
+        changes: dict[str, object] = {}
+        for f in dataclasses.fields(status):
+            value = getattr(status, f.name)
+            if isinstance(value, str):
+                changes[f.name] = self.text(value)
+            elif isinstance(value, tuple):
+                changes[f.name] = tuple(Issue(self.text(i.text), self.text(i.fix)) for i in value)
+        return dataclasses.replace(status, **changes)  # type: ignore[arg-type]
 
     def error(self, err: ProviderError) -> ProviderError:
         """``err`` itself, its message and body scrubbed (its type and status kept)."""

@@ -10,6 +10,9 @@ SendGrid answers 202 with an ``X-Message-Id`` for the whole request (the ids of 
 emails only appear in webhook events, as that id plus a suffix), or refuses the whole request.
 It has no idempotency keys: a request that got no answer leaves its emails ``uncertain``.
 
+The account check reads the key's scopes (``mail.send``) and, when the key may read them, the
+authenticated domains.
+
 Docs: https://www.twilio.com/docs/sendgrid/api-reference/mail-send/mail-send
 """
 
@@ -23,21 +26,24 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 import requests
+from pydantic import BaseModel, RootModel
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from newsletter.config import Settings, read_env_settings
 from newsletter.core.email import MergeFields, OutgoingEmail, SendResult
 from newsletter.core.errors import ProviderAuthError
 from newsletter.core.timestamps import parse_timestamp
-from newsletter.providers.base import Reason, SuppressedAddress
+from newsletter.providers.base import AccountStatus, Issue, Reason, SuppressedAddress
 from newsletter.providers.http import HTTPProvider, Payload, all_results
 from newsletter.providers.mime import ascii_address
 from newsletter.providers.settings import ApiKey, ApiURL
 from newsletter.providers.utils import (
+    domain_of,
     json_body,
     merge_fields_of,
     merge_groups,
     one_line,
+    parsed,
     shared_headers,
 )
 
@@ -55,6 +61,8 @@ SUPPRESSION_LISTS: tuple[tuple[str, Reason], ...] = (
     ("/v3/suppression/invalid_emails", "rejected"),
 )
 SUPPRESSION_PAGE = 500  # the largest `limit` these endpoints accept
+DOMAINS_PAGE = 50
+AUTH_PLACE = "Settings → Sender Authentication in SendGrid"
 
 
 class SendGridSettings(BaseSettings):
@@ -163,6 +171,66 @@ class SendGridProvider(HTTPProvider):
             for i, e in enumerate(payload.emails)
         ]
 
+    # -- account check -----------------------------------------------------------------------
+
+    def read_account(self) -> AccountStatus:
+        """The key's scopes (it must hold ``mail.send``) and the sender's authenticated domain,
+        when the key may read domain authentication (``whitelabel.read``)."""
+        # https://www.twilio.com/docs/sendgrid/api-reference/api-key-permissions/retrieve-a-list-of-scopes-for-which-this-user-has-access
+        body = self.get_json("/v3/scopes")
+        scopes = set(parsed(_Scopes, body, "sendgrid: GET /v3/scopes").scopes)
+        can_send = "mail.send" in scopes
+        problems: tuple[Issue, ...] = ()
+        if not can_send:
+            problems = (
+                Issue(
+                    "the API key may not send (it lacks the mail.send scope)",
+                    "give the key the Mail Send permission (Settings → API Keys)",
+                ),
+            )
+        return AccountStatus(
+            summary=f"API key {'with' if can_send else 'without'} mail.send",
+            can_send=can_send,
+            problems=problems,
+            **self._domain_status(scopes),
+        )
+
+    def _domain_status(self, scopes: set[str]) -> dict[str, Any]:
+        domain = domain_of(self.sender.email)
+        if "whitelabel.read" not in scopes:
+            return {
+                "domain": domain,
+                "domain_detail": "not checked: the key may not read domain authentication",
+                "domain_fix": f"give it read access to Sender Authentication, or look under "
+                f"{AUTH_PLACE}",
+            }
+        found = [d for d in self._authenticated(domain) if d.domain.lower() == domain]
+        if any(d.valid for d in found):
+            return {"domain": domain, "domain_verified": True, "domain_detail": "authenticated"}
+        detail = (
+            "authenticated but not validated (its DNS records were not found)"
+            if found
+            else "not authenticated in SendGrid"
+        )
+        return {
+            "domain": domain,
+            "domain_verified": False,
+            "domain_detail": detail,
+            "domain_fix": f"authenticate {domain} and validate its records under {AUTH_PLACE}",
+        }
+
+    def _authenticated(self, domain: str) -> list[_AuthenticatedDomain]:
+        """The authenticated domains SendGrid finds for ``domain``, page by page."""
+        # https://www.twilio.com/docs/sendgrid/api-reference/domain-authentication/list-all-authenticated-domains
+        found: list[_AuthenticatedDomain] = []
+        while True:
+            params = {"domain": domain, "limit": DOMAINS_PAGE, "offset": len(found)}
+            body = self.get_json("/v3/whitelabel/domains", params)
+            page = parsed(_AuthenticatedDomains, body, "sendgrid: GET /v3/whitelabel/domains")
+            found += page.root
+            if len(page.root) < DOMAINS_PAGE:
+                return found
+
     # -- suppression sync --------------------------------------------------------------------
 
     def suppressions(self, since: datetime | None) -> Iterator[SuppressedAddress]:
@@ -183,6 +251,22 @@ class SendGridProvider(HTTPProvider):
                 if len(page) < SUPPRESSION_PAGE:
                     break
                 offset += SUPPRESSION_PAGE
+
+
+# What the account check reads of SendGrid's answers.
+
+
+class _Scopes(BaseModel):
+    scopes: list[str]
+
+
+class _AuthenticatedDomain(BaseModel):
+    domain: str
+    valid: bool
+
+
+class _AuthenticatedDomains(RootModel[list[_AuthenticatedDomain]]):
+    pass
 
 
 def substitution_tags(

@@ -11,6 +11,10 @@ in the environment or ``.env``, else from botocore's usual chain (AWS_PROFILE, S
 roles). SES has no idempotency keys: a request that got no answer leaves its email
 ``uncertain``.
 
+The account check reads the account (sandbox or production, sending enabled, the daily quota
+and the send rate) and the sender's identity: its domain, else its address, verified for
+sending.
+
 Docs: https://docs.aws.amazon.com/ses/latest/APIReference-V2/API_SendEmail.html
 """
 
@@ -22,7 +26,7 @@ import re
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
 import requests
 from botocore.auth import SigV4Auth
@@ -30,24 +34,26 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import BotoCoreError
 from botocore.session import Session as BotocoreSession
-from pydantic import field_validator
+from pydantic import BaseModel, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from newsletter.config import Settings, read_env_settings
 from newsletter.core.email import OutgoingEmail, SendResult
-from newsletter.core.errors import ConfigError, ProviderAuthError
+from newsletter.core.errors import ConfigError, ProviderAuthError, ProviderError
 from newsletter.core.timestamps import parse_timestamp
-from newsletter.providers.base import Reason, SuppressedAddress
+from newsletter.providers.base import AccountStatus, Issue, Reason, SuppressedAddress
 from newsletter.providers.http import HTTPProvider, Payload
 from newsletter.providers.mime import ascii_address, build_mime
 from newsletter.providers.settings import OptionalApiKey
 from newsletter.providers.utils import (
     SYNC_OVERLAP,
     as_utc,
+    domain_of,
     excerpt,
     json_body,
     mentions,
     only_test_addresses,
+    parsed,
     result,
     tag_value,
 )
@@ -57,6 +63,8 @@ log = logging.getLogger(__name__)
 DEFAULT_API_URL = "https://email.{region}.amazonaws.com"
 SEND_PATH = "/v2/email/outbound-emails"
 SUPPRESSION_PATH = "/v2/email/suppression/addresses"
+ACCOUNT_PATH = "/v2/email/account"
+IDENTITY_PATH = "/v2/email/identities/"
 CREDENTIAL_VARS = "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY"
 # The mailbox simulator: addresses that act out delivery, bounce, complaint… without a real
 # recipient, and that a sandboxed account may send to.
@@ -315,6 +323,73 @@ class SESProvider(HTTPProvider):
                 body=message,
             )
 
+    # -- account check -----------------------------------------------------------------------
+
+    def read_account(self) -> AccountStatus:
+        """The account in this region (GetAccount) and the sender's identity
+        (GetEmailIdentity)."""
+        # https://docs.aws.amazon.com/ses/latest/APIReference-V2/API_GetAccount.html
+        body = self.get_json(ACCOUNT_PATH)
+        account = parsed(_Account, body, f"ses: GET {ACCOUNT_PATH}")
+        problems, warnings = _account_issues(account, self.region)
+        identity = self._identity_status(warnings)
+        quota = account.SendQuota
+        mode = "production" if account.ProductionAccessEnabled else "sandbox"
+        return AccountStatus(
+            summary=f"account in {self.region} ({mode})",
+            can_send=account.SendingEnabled and not problems,
+            sandbox=not account.ProductionAccessEnabled,
+            quota=_quota(quota),
+            max_rate=quota.MaxSendRate,
+            problems=tuple(problems),
+            warnings=tuple(warnings),
+            **identity,
+        )
+
+    def _identity_status(self, warnings: list[Issue]) -> dict[str, Any]:
+        """Whether SES sends as the sender: its domain is a verified identity, or (without DKIM
+        for the domain, so a warning) its address is."""
+        domain, address = domain_of(self.sender.email), self.sender.email.lower()
+        found = self._identity(domain)
+        if found is not None and found.VerifiedForSendingStatus:
+            return {"domain": domain, "domain_verified": True, "domain_detail": found.said()}
+        by_address = self._identity(address)
+        if by_address is not None and by_address.VerifiedForSendingStatus:
+            warnings.append(
+                Issue(
+                    f"only the address {address} is verified, not {domain}: mail is not "
+                    "DKIM-signed for the domain",
+                    f"verify {domain} with Easy DKIM in SES in {self.region}",
+                )
+            )
+            detail = f"the address {address} is verified"
+            return {"domain": domain, "domain_verified": True, "domain_detail": detail}
+        return {
+            "domain": domain,
+            "domain_verified": False,
+            "domain_detail": found.said() if found else f"not an identity in {self.region}",
+            "domain_fix": f"verify {domain} in SES in {self.region} (publish its DKIM records)",
+        }
+
+    def _identity(self, name: str) -> _Identity | None:
+        """An identity (a domain or an address) as SES has it; None when there is none."""
+        path = IDENTITY_PATH + quote(name, safe="")
+        try:
+            # https://docs.aws.amazon.com/ses/latest/APIReference-V2/API_GetEmailIdentity.html
+            body = self.get_json(path)
+        except ProviderError as err:
+            if err.status == 404:  # NotFoundException
+                return None
+            raise
+        return parsed(_Identity, body, f"ses: GET {path}")
+
+    def credentials_refused(self, err: ProviderAuthError) -> Issue:
+        return Issue(
+            f"credentials refused (HTTP {err.status})",
+            f"check {CREDENTIAL_VARS}, and that they may use ses:GetAccount and "
+            f"ses:GetEmailIdentity in {self.region}",
+        )
+
     # -- suppression sync --------------------------------------------------------------------
 
     def suppressions(self, since: datetime | None) -> Iterator[SuppressedAddress]:
@@ -340,6 +415,80 @@ class SESProvider(HTTPProvider):
             if not token:
                 return
             params = {**params, "NextToken": token}
+
+
+# What the account check reads of SES's answers.
+
+
+class _SendQuota(BaseModel):
+    Max24HourSend: float  # -1: no daily limit
+    MaxSendRate: float
+    SentLast24Hours: float
+
+
+class _Account(BaseModel):
+    ProductionAccessEnabled: bool
+    SendingEnabled: bool
+    SendQuota: _SendQuota
+    EnforcementStatus: str = "HEALTHY"  # HEALTHY, PROBATION or SHUTDOWN
+
+
+class _Dkim(BaseModel):
+    Status: str  # PENDING, SUCCESS, FAILED, TEMPORARY_FAILURE, NOT_STARTED
+
+
+class _Identity(BaseModel):
+    VerifiedForSendingStatus: bool
+    DkimAttributes: _Dkim | None = None
+
+    def said(self) -> str:
+        verified = "verified" if self.VerifiedForSendingStatus else "not verified"
+        dkim = f", DKIM {self.DkimAttributes.Status.lower()}" if self.DkimAttributes else ""
+        return verified + dkim
+
+
+def _account_issues(account: _Account, region: str) -> tuple[list[Issue], list[Issue]]:
+    """What stops sending (problems) or may (warnings), from GetAccount's answer."""
+    problems: list[Issue] = []
+    warnings: list[Issue] = []
+    if not account.ProductionAccessEnabled:
+        # https://docs.aws.amazon.com/ses/latest/dg/request-production-access.html
+        problems.append(
+            Issue(
+                f"the account is in the SES sandbox in {region}: it sends only to verified "
+                "addresses, 200 a day",
+                "request production access in the SES console",
+            )
+        )
+    if not account.SendingEnabled or account.EnforcementStatus == "SHUTDOWN":
+        problems.append(
+            Issue(
+                f"sending is paused for the account in {region} ({account.EnforcementStatus})",
+                "see the account's reputation page in the SES console",
+            )
+        )
+    elif account.EnforcementStatus == "PROBATION":
+        warnings.append(
+            Issue("the account is under review (PROBATION)", "see its reputation page in SES")
+        )
+    quota = account.SendQuota
+    if 0 <= quota.Max24HourSend <= quota.SentLast24Hours:
+        problems.append(
+            Issue(
+                f"the daily quota is used up ({quota.SentLast24Hours:g} sent in 24 h)",
+                "wait for it to free up, or ask AWS for a higher quota",
+            )
+        )
+    return problems, warnings
+
+
+def _quota(quota: _SendQuota) -> str:
+    daily = (
+        "no daily limit"
+        if quota.Max24HourSend < 0
+        else f"{quota.SentLast24Hours:g} of {quota.Max24HourSend:g} sent in the last 24 h"
+    )
+    return f"{daily}, up to {quota.MaxSendRate:g} a second"
 
 
 def error_code(response: requests.Response, body: Any) -> tuple[str | None, str]:

@@ -10,12 +10,15 @@ import datetime
 import json
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
+from pydantic import BaseModel, RootModel, ValidationError
 
 from newsletter.core.email import MergeFields, Outcome, OutgoingEmail, SendResult
-from newsletter.core.errors import UnsupportedFeature
+from newsletter.core.errors import ProviderError, UnsupportedFeature
+
+M = TypeVar("M", bound=BaseModel)
 
 # Suppressions are pulled again from a day before the last sync, in case the clocks disagree
 # (and because some lists only filter by day).
@@ -36,6 +39,25 @@ def json_body(response: requests.Response) -> Any:
         return response.json()
     except (ValueError, json.JSONDecodeError):
         return None
+
+
+def parsed(model: type[M], body: Any, where: str) -> M:
+    """``body`` (a JSON answer) read as ``model``, the fields of it that are used. An answer
+    without them is a ``ProviderError`` naming the first field missing or of the wrong type,
+    and ``where`` it came from (``"postmark: GET /server"``)."""
+    try:
+        return model.model_validate(body)
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        shape = "a JSON list" if issubclass(model, RootModel) else "a JSON object"
+        said = f"{field}: {first['msg']}" if field else f"not {shape}"
+        raise ProviderError(f"{where}: unexpected answer ({said})") from None
+
+
+def domain_of(address: str) -> str:
+    """The domain of an email address, lower case."""
+    return address.rpartition("@")[2].lower()
 
 
 def excerpt(response: requests.Response) -> str:

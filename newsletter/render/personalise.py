@@ -12,14 +12,14 @@ from urllib.parse import quote
 from newsletter.config import Settings
 from newsletter.core.email import MergeFields, OutgoingEmail
 from newsletter.core.tokens import Tokens
-from newsletter.render.renderer import (
+from newsletter.render.fields import (
     SUBSCRIBER_FIELDS,
-    CompiledMessage,
     Recipient,
     field_values,
     first_name,
     web_version_url,
 )
+from newsletter.render.renderer import CompiledMessage
 
 
 class Envelopes:
@@ -31,6 +31,7 @@ class Envelopes:
         base = settings.base_url
         self._unsubscribe_base = f"{base}/u/"
         self._manage_base = f"{base}/manage/"
+        self._session_base = f"{base}/session/"
         self._web_base = web_version_url(base, "")  # + the message id, per email
         self._mailto = f"mailto:{settings.unsubscribe_email}?subject={quote('unsubscribe')}"
         self._list_id = f"{_header_safe(settings.brand_name or '')} <{settings.list_id}>"
@@ -43,12 +44,29 @@ class Envelopes:
     def manage_url(self, subscriber_id: int) -> str:
         return self._manage_base + self.tokens.make("manage", subscriber_id)
 
-    def recipient(self, subscriber_id: int, name: str | None, message_id: str) -> Recipient:
+    def session_url(self, subscriber_id: int, course: str) -> str:
+        """Today's session of one subscriber in one course: ``/session/<course>/<token>``."""
+        return f"{self._session_base}{course}/{self.tokens.make('session', subscriber_id)}"
+
+    def recipient(
+        self,
+        subscriber_id: int,
+        name: str | None,
+        message_id: str,
+        course: str | None = None,
+        *,
+        practice: int = 0,
+    ) -> Recipient:
+        """``practice``: the sessions they logged in the last 7 days (jobs/practice.py)."""
+        web_url = self._web_base + message_id
         return Recipient(
             first_name=first_name(name, self.settings.name_fallback),
             unsubscribe_url=self.unsubscribe_url(subscriber_id),
             manage_url=self.manage_url(subscriber_id),
-            web_url=self._web_base + message_id,
+            web_url=web_url,
+            # A message outside a course has no session: its button (if any) is its web version.
+            session_url=self.session_url(subscriber_id, course) if course else web_url,
+            practice_last_7_days=practice,
         )
 
     def build(
@@ -60,10 +78,13 @@ class Envelopes:
         email: str,
         name: str | None,
         now: datetime,
+        practice: int = 0,
     ) -> OutgoingEmail:
         message = compiled.message
-        recipient = self.recipient(subscriber_id, name, message.id)
-        raw, escaped = field_values(recipient)
+        recipient = self.recipient(
+            subscriber_id, name, message.id, message.course, practice=practice
+        )
+        raw, escaped = field_values(recipient, compiled.practice_notes)
         return MergedEmail(
             delivery_id=delivery_id,
             message_id=message.id,

@@ -18,8 +18,6 @@ mjml-python rewrites non-ASCII characters inside attributes.
 from __future__ import annotations
 
 import functools
-import itertools
-import operator
 import re
 import secrets
 from collections.abc import Callable, Mapping
@@ -32,15 +30,30 @@ import css_inline
 import jinja2
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
-from markupsafe import Markup, escape
+from markupsafe import Markup
 from mjml import mjml2html
 
 from newsletter.config import Settings
+from newsletter.core import practice
 from newsletter.core.errors import RenderError
 from newsletter.core.message import Content, Message
+from newsletter.render.fields import (
+    NO_NOTES,
+    SUBSCRIBER_FIELDS,
+    Recipient,
+    RenderedEmail,
+    _Filler,
+    _Slots,
+    field_values,
+    first_name,
+    sample_recipient,
+    sample_session_url,
+    slot,
+    web_version_url,
+)
+from newsletter.render.headings import add_heading_ids, all_tokens
 from newsletter.render.plaintext import render_text, wrap
 
-SUBSCRIBER_FIELDS = ("first_name", "unsubscribe_url", "manage_url", "web_url")
 _INLINE_STYLE = re.compile(r"<mj-style\s+inline=[\"']inline[\"']\s*>(.*?)</mj-style>", re.S | re.I)
 
 
@@ -64,82 +77,6 @@ class Reference:
 
 
 @dataclass(frozen=True)
-class Recipient:
-    """What personalisation needs to know about one subscriber for one message."""
-
-    first_name: str
-    unsubscribe_url: str
-    manage_url: str
-    web_url: str
-
-
-@dataclass(frozen=True)
-class RenderedEmail:
-    subject: str
-    preheader: str
-    html: str
-    text: str
-
-
-class _Slots:
-    """Stands in for the subscriber during pass 1: every field renders as its slot marker."""
-
-    def __init__(self, nonce: str):
-        self._nonce = nonce
-
-    def __str__(self) -> str:
-        raise jinja2.UndefinedError(
-            f"'sub' is not printable itself: print one of its fields "
-            f"({', '.join('sub.' + f for f in SUBSCRIBER_FIELDS)})"
-        )
-
-    def __getattr__(self, name: str) -> Markup:
-        if name.startswith("__"):
-            # Protocol probes (markupsafe's __html__, copy, pickle) must see a plain object.
-            raise AttributeError(name)
-        if name not in SUBSCRIBER_FIELDS:
-            raise jinja2.UndefinedError(
-                f"'sub.{name}' is not a subscriber field (known: {', '.join(SUBSCRIBER_FIELDS)})"
-            )
-        return Markup(f"@@{self._nonce}:{name}@@")
-
-
-# Personalisation runs once per email sent, so it avoids per-call dicts and getattr loops:
-# a recipient's fields come out as one tuple, and each slot knows its index in that tuple.
-_recipient_values = operator.attrgetter(*SUBSCRIBER_FIELDS)
-_FIELD_INDEX = {name: i for i, name in enumerate(SUBSCRIBER_FIELDS)}
-
-
-@dataclass(frozen=True)
-class _Filler:
-    """A compiled text split at its slots: even items are static text, odd items field names.
-
-    ``parts`` is shared with providers that merge fields themselves (see envelope.py)."""
-
-    parts: tuple[str, ...]
-    _slots: tuple[tuple[int, int], ...] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        slots = tuple((i, _FIELD_INDEX[self.parts[i]]) for i in range(1, len(self.parts), 2))
-        object.__setattr__(self, "_slots", slots)
-
-    @classmethod
-    def split(cls, text: str, nonce: str) -> _Filler:
-        return cls(tuple(re.split(rf"@@{nonce}:(\w+)@@", text)))
-
-    def fill(self, values: Mapping[str, str]) -> str:
-        """The text with each slot replaced by ``values[field name]``."""
-        return self.fill_in(tuple(values[name] for name in SUBSCRIBER_FIELDS))
-
-    def fill_in(self, values: tuple[str, ...]) -> str:
-        """The text with each slot replaced by its field's value, in SUBSCRIBER_FIELDS order."""
-        parts = list(self.parts)
-        for at, field_index in self._slots:
-            parts[at] = values[field_index]
-        return "".join(parts)
-
-
-@dataclass(frozen=True)
 class CompiledMessage:
     """A message rendered for nobody in particular, ready to be personalised many times."""
 
@@ -148,6 +85,8 @@ class CompiledMessage:
     references: tuple[Reference, ...]
     _html: _Filler = field(repr=False)
     _text: _Filler = field(repr=False)
+    # sub.practice_note for 0, 1, … 7 sessions in the last 7 days (see _practice_notes).
+    practice_notes: tuple[str, ...] = NO_NOTES
 
     @property
     def html_parts(self) -> tuple[str, ...]:
@@ -160,7 +99,7 @@ class CompiledMessage:
         return self._text.parts
 
     def personalise(self, recipient: Recipient) -> RenderedEmail:
-        return self.fill(*field_values(recipient))
+        return self.fill(*field_values(recipient, self.practice_notes))
 
     def fill(self, raw: tuple[str, ...], escaped: tuple[str, ...]) -> RenderedEmail:
         """Personalise with values already prepared by ``field_values``."""
@@ -170,24 +109,6 @@ class CompiledMessage:
             html=self._html.fill_in(escaped),
             text=self._text.fill_in(raw),
         )
-
-
-def field_values(recipient: Recipient) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """A recipient's values in SUBSCRIBER_FIELDS order: as given (for text) and HTML-escaped.
-
-    Escaped for HTML text and double-quoted attributes alike (& < > " ').
-    """
-    raw: tuple[str, ...] = _recipient_values(recipient)
-    return raw, tuple([str(escape(value)) for value in raw])
-
-
-def first_name(name: str | None, fallback: str) -> str:
-    """The first word of a subscriber's name, or the fallback ("there") when there is none.
-
-    CR/LF and other control characters are dropped: names can reach headers and greetings.
-    """
-    cleaned = "".join(ch for ch in (name or "") if ch.isprintable()).strip()
-    return cleaned.split()[0] if cleaned else fallback
 
 
 @dataclass(frozen=True)
@@ -302,7 +223,7 @@ class Renderer:
 
     def _compile(self, message: Message) -> CompiledMessage:
         tokens = self._markdown.parse(message.body)
-        _add_heading_ids(tokens)
+        add_heading_ids(tokens)
         references = self._rewrite_references(message, tokens)
         context = self._context(message, tokens, references)
         mjml_source = self._render_template(self._html_env, f"{message.kind}.mjml.j2", context)
@@ -314,7 +235,32 @@ class Renderer:
             references=tuple(references),
             _html=self._split(html, message),
             _text=self._split(_tidy_text(text), message),
+            practice_notes=self._practice_notes(context),
         )
+
+    def _practice_notes(self, context: dict[str, Any]) -> tuple[str, ...]:
+        """``sub.practice_note`` for each number of sessions a subscriber can have logged in the
+        last 7 days (0 to 7): the course's wording (``courses/<course>/practice_note.txt.j2``,
+        else ``partials/practice_note.txt.j2``) rendered once per count, with ``practice`` =
+        {last_7_days, wording}, and folded into one wrapped paragraph of plain text. A project
+        without either template has no note."""
+        course = context["message"].course
+        names = [f"courses/{course}/practice_note.txt.j2"] if course else []
+        names.append("partials/practice_note.txt.j2")
+        try:
+            template = self._text_env.select_template(names).name or names[-1]
+        except jinja2.TemplatesNotFound:
+            return NO_NOTES
+        # Without `sub`: the note is itself a subscriber's value, not a template with slots.
+        shared = {k: v for k, v in context.items() if k != "sub"}
+        notes = []
+        for count in range(len(NO_NOTES)):
+            state = {"last_7_days": count, "wording": practice.wording(count)}
+            note = self._render_template(self._text_env, template, {**shared, "practice": state})
+            # Wrapped for the text version (printed on a line of its own); HTML shows the line
+            # breaks as spaces.
+            notes.append(wrap(" ".join(note.split())))
+        return tuple(notes)
 
     def _split(self, text: str, message: Message) -> _Filler:
         filler = _Filler.split(text, self._nonce)
@@ -393,6 +339,10 @@ class Renderer:
         if message.cta is None:
             return None
         url = message.cta.url
+        if url is None:
+            # Today's session: each subscriber's own link, filled in per email. (An issue has no
+            # course, hence no session: its link is the web version, which `check` reports.)
+            return slot(self._nonce, "session_url")
         if url.startswith("#"):
             return f"{self.web_url(message)}{url}"
         if _is_absolute(url):
@@ -405,7 +355,7 @@ class Renderer:
     def _rewrite_references(self, message: Message, tokens: list[Token]) -> list[Reference]:
         """Point relative links at web versions and relative images at published assets."""
         references = []
-        for token in _walk(tokens):
+        for token in all_tokens(tokens):
             attr = {"link_open": "href", "image": "src"}.get(token.type)
             if attr is None:
                 continue
@@ -477,32 +427,6 @@ def _tidy_text(text: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
 
 
-def _add_heading_ids(tokens: list[Token]) -> None:
-    """Give every heading of the body an id made from its text ("This week's plan" →
-    ``this-weeks-plan``), so a link or a "this week" box can point at ``#this-weeks-plan``."""
-    seen: dict[str, int] = {}
-    for opening, inline in itertools.pairwise(tokens):
-        if opening.type != "heading_open" or inline.type != "inline":
-            continue
-        slug = _slug(inline.content) or "section"
-        seen[slug] = seen.get(slug, 0) + 1
-        opening.attrSet("id", slug if seen[slug] == 1 else f"{slug}-{seen[slug]}")
-
-
-def _slug(text: str) -> str:
-    text = re.sub(r"['’]", "", text.lower())
-    return re.sub(r"[^a-z0-9]+", "-", text).strip("-")
-
-
-def _walk(tokens: list[Token]) -> list[Token]:
-    found = []
-    for token in tokens:
-        found.append(token)
-        if token.children:
-            found.extend(_walk(token.children))
-    return found
-
-
 def _is_absolute(url: str) -> bool:
     return bool(urlsplit(url).scheme) or url.startswith("//")
 
@@ -517,22 +441,6 @@ def _template_location(err: Exception, default: str) -> str:
             location = f"{filename}:{tb.tb_lineno}"
         tb = tb.tb_next
     return location
-
-
-def web_version_url(base_url: str, message_id: str) -> str:
-    """Where a message's web version is served (``newsletter serve``, or the static archive)."""
-    return f"{base_url}/m/{message_id}"
-
-
-def sample_recipient(settings: Settings, name: str | None, message: Message) -> Recipient:
-    """A made-up subscriber for previews and checks; links are clearly not real tokens."""
-    base = settings.base_url
-    return Recipient(
-        first_name=first_name(name, settings.name_fallback),
-        unsubscribe_url=f"{base}/u/preview-token",
-        manage_url=f"{base}/manage/preview-token",
-        web_url=web_version_url(base, message.id),
-    )
 
 
 def course_infos(content: Content, schedules: Mapping[str, Any]) -> dict[str, CourseInfo]:
@@ -559,6 +467,9 @@ __all__ = [
     "RenderedEmail",
     "Renderer",
     "course_infos",
+    "field_values",
     "first_name",
     "sample_recipient",
+    "sample_session_url",
+    "web_version_url",
 ]

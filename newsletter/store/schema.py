@@ -13,6 +13,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Column,
+    Date,
     DateTime,
     Double,
     ForeignKey,
@@ -272,4 +273,18 @@ pacing = Table(
     metadata,
     Column("provider", String(200), primary_key=True),
     Column("next_at", Double, nullable=False),
+)
+
+# The practice log: one row per subscriber per local day on which they tapped "Done: I did
+# today's session" (see newsletter/core/practice.py). Only the day, the moment and the course.
+practice = Table(
+    "practice",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("subscriber_id", Id, ForeignKey("subscribers.id"), nullable=False),
+    Column("course", String(80), nullable=False),
+    Column("local_day", Date, nullable=False),  # in the subscriber's timezone at the time
+    Column("at", UTCDateTime, nullable=False),
+    # The once-a-day rule, kept by the database whatever two requests race.
+    UniqueConstraint("subscriber_id", "local_day"),
 )

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 from newsletter.core.addresses import email_hash, lookup_key
 from newsletter.core.errors import StoreError
 from newsletter.core.subscribers import NOT_LEFT, Subscriber, require_status
+from newsletter.store import practice
 from newsletter.store import subscribers as rows
 from newsletter.store.enrolments import running_enrolments
 from newsletter.store.events import record_event, scrub_events
@@ -57,9 +58,10 @@ def unsubscribe(conn: Connection, sub: Subscriber, now: datetime, source: str = 
 def forget(conn: Connection, sub: Subscriber, now: datetime) -> bool:
     """Erase the subscriber's personal data, keeping only the address's hash as a suppression.
 
-    Address, name, attributes, tags, zone and send time go; the row stays (as status forgotten,
-    keyed by the hash) so ledger rows keep pointing somewhere and counts stay right. The hash
-    blocks the address from being added, imported or mailed again. False if already forgotten.
+    Address, name, attributes, tags, zone, send time and practice log go; the row stays (as
+    status forgotten, keyed by the hash) so ledger rows keep pointing somewhere and counts stay
+    right. The hash blocks the address from being added, imported or mailed again. False if
+    already forgotten.
     """
     if sub.status == "forgotten":
         return False
@@ -69,6 +71,7 @@ def forget(conn: Connection, sub: Subscriber, now: datetime) -> bool:
     digest = email_hash(sub.email_key)
     keep_only_hash(conn, digest, now)
     scrub_events(conn, sub.id, sub.email or "")
+    practice.erase(conn, sub.id)
     _stop_mail(conn, sub.id, now)
     conn.execute(
         sa.update(deliveries).where(deliveries.c.subscriber_id == sub.id).values(last_error=None)

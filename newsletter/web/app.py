@@ -33,7 +33,7 @@ from newsletter.clock import Clock
 from newsletter.config import Settings, load_settings
 from newsletter.core.errors import ConfigError, NewsletterError
 from newsletter.core.tokens import Tokens
-from newsletter.web import preview, signup, subscriber, webhooks
+from newsletter.web import preview, session, signup, subscriber, webhooks
 from newsletter.web.context import ProviderFactory, WebContext, WebOptions, context
 from newsletter.web.live import watch, watched_paths
 from newsletter.web.pages import Pages
@@ -128,6 +128,7 @@ def _routes(options: WebOptions) -> list[Any]:
         Route("/", _home),
         Route("/healthz", _health),
         *subscriber.routes(),
+        *session.routes(),
         *signup.routes(),
         *webhooks.routes(),
     ]

@@ -1,7 +1,8 @@
 """The author's live preview: ``/preview``.
 
-* the index lists every course's lessons and every issue with subject, preheader, the problems
-  `newsletter check` finds, and when each lesson would arrive for the chosen subscriber;
+* the index lists every course's lessons by position (the welcome first), then every issue, with
+  subject, preheader, size, the problems `newsletter check` finds, and when each lesson would
+  arrive for the chosen subscriber ("arrives" for what is still to come);
 * a message page shows the email rendered by the sending code path (``Renderer.compile`` then
   ``personalise``), desktop (600 px) and mobile (375 px) side by side in iframes, or its text;
 * the subscriber switcher picks a sample persona (with a name, without one, a hostile one) in
@@ -39,7 +40,9 @@ from newsletter.core.arrivals import Arrival
 from newsletter.core.errors import ContentError, NewsletterError, StoreError
 from newsletter.core.message import Message
 from newsletter.core.subscribers import Enrolment, Subscriber
+from newsletter.jobs import practice
 from newsletter.jobs.check import HOSTILE_FIRST_NAME, check_message, check_project
+from newsletter.jobs.check_style import cta_problems
 from newsletter.jobs.problem import Problem
 from newsletter.project import Project
 from newsletter.render.renderer import Recipient, sample_recipient
@@ -57,12 +60,14 @@ STREAM_SECONDS = 25.0  # an event stream ends after this; the browser reconnects
 class Persona:
     name: str | None
     label: str
+    # Sessions logged in the last 7 days: one persona per wording of sub.practice_note.
+    sessions: int = 0
 
 
 PERSONAS = {
-    "named": Persona("Alex Morgan", "Alex Morgan (with a name)"),
-    "anonymous": Persona(None, "No name given"),
-    "hostile": Persona("O'Brien <script>&", "O'Brien <script>& (hostile name)"),
+    "named": Persona("Alex Morgan", "Alex Morgan (with a name)", sessions=3),
+    "anonymous": Persona(None, "No name given", sessions=0),
+    "hostile": Persona("O'Brien <script>&", "O'Brien <script>& (hostile name)", sessions=1),
 }
 
 
@@ -90,6 +95,20 @@ class Row:
     message: Message
     arrival: Arrival | None
     problems: list[Problem] = field(default_factory=list)
+    size: int | None = None  # bytes of HTML for the viewer; None when it does not render
+    now: datetime | None = None
+
+    @property
+    def when(self) -> str | None:
+        return arrival_label(self.arrival, self.now) if self.arrival and self.now else None
+
+
+def arrival_label(arrival: Arrival, now: datetime) -> str:
+    """What the preview says of a lesson's arrival: "arrives" for a time still to come, else its
+    state (sent, queued, due when its time has passed, paused, left, stopped)."""
+    if arrival.state == arrivals.DUE and arrival.at is not None and arrival.at > now:
+        return "arrives"
+    return arrival.state
 
 
 # -- who is looking ------------------------------------------------------------------------------
@@ -128,8 +147,14 @@ def recipient_for(ctx: WebContext, viewer: Viewer, message: Message) -> Recipien
     """A real subscriber gets their real links (as `send` builds them); personas sample ones."""
     if viewer.subscriber is not None and ctx.tokens is not None:
         sub = viewer.subscriber
-        return ctx.envelopes.recipient(sub.id, sub.name, message.id)
-    sample = sample_recipient(ctx.settings, viewer.name, message)
+        with ctx.store.read() as conn:
+            logged = practice.last_7_days(conn, [sub.id], ctx.now(), ctx.settings.default_timezone)
+        sessions = logged.get(sub.id, 0)
+        envelopes = ctx.envelopes
+        return envelopes.recipient(sub.id, sub.name, message.id, message.course, practice=sessions)
+    persona = PERSONAS.get(viewer.key)
+    sessions = persona.sessions if persona is not None else 0
+    sample = sample_recipient(ctx.settings, viewer.name, message, sessions=sessions)
     if viewer.key == "hostile":
         # The whole hostile string, not just its first word, as `newsletter check` does.
         sample = dataclasses.replace(sample, first_name=HOSTILE_FIRST_NAME)
@@ -193,18 +218,33 @@ def _index(ctx: WebContext, params: dict[str, str]) -> dict[str, Any]:
         return {**base, "problems": problems, "courses": [], "issues": []}
     by_path = _by_message(project, problems)
     shown = {p for found in by_path.values() for p in found}
+    now = ctx.now()
     try:
-        when = arrivals_for(project, viewer, ctx.now())
+        when = arrivals_for(project, viewer, now)
     except (NewsletterError, ValueError, RuntimeError):
         when = {}
+
+    def row(m: Message) -> Row:
+        size = _size(ctx, viewer, m)
+        return Row(m, when.get(m.id), by_path.get(m.id, []), size, now)
+
     courses = []
     for course in content.courses:
         info = project.renderer.courses.get(course)
-        rows = [Row(m, when.get(m.id), by_path.get(m.id, [])) for m in content.lessons(course)]
+        rows = [row(m) for m in content.lessons(course)]
         courses.append({"id": course, "info": info, "scheduled": course in schedules, "rows": rows})
-    issues = [Row(m, None, by_path.get(m.id, [])) for m in content.issues]
+    issues = [row(m) for m in sorted(content.issues, key=lambda m: (str(m.date or ""), m.id))]
     rest = [p for p in problems if p not in shown]
     return {**base, "problems": rest, "courses": courses, "issues": issues}
+
+
+def _size(ctx: WebContext, viewer: Viewer, message: Message) -> int | None:
+    """The message's HTML size for the viewer (Gmail clips past ~102 KB)."""
+    try:
+        compiled = ctx.holder.project().renderer.compile(message.id)
+    except NewsletterError:
+        return None
+    return len(compiled.personalise(recipient_for(ctx, viewer, message)).html.encode())
 
 
 def _by_message(project: Project, problems: list[Problem]) -> dict[str, list[Problem]]:
@@ -274,7 +314,8 @@ def _message(ctx: WebContext, message_id: str, params: dict[str, str]) -> dict[s
         email = compiled.personalise(recipient_for(ctx, viewer, message))
     except NewsletterError as err:
         error = str(err).removeprefix(f"{project.settings.project_dir}/")
-    problems = [] if error else _tidy(project, check_message(project, message))
+    found = [] if error else check_message(project, message) + list(cta_problems(project, message))
+    problems = _tidy(project, found)
     try:
         arrival = arrivals_for(project, viewer, ctx.now()).get(message_id)
     except (NewsletterError, ValueError, RuntimeError):
@@ -287,6 +328,8 @@ def _message(ctx: WebContext, message_id: str, params: dict[str, str]) -> dict[s
         "error": error,
         "problems": problems,
         "arrival": arrival,
+        "arrival_label": arrival_label(arrival, ctx.now()) if arrival else None,
+        "size": len(email.html.encode()) if email else None,
         "view": view if view in VIEWS else "both",
         "views": VIEWS,
         "frame_src": f"/preview/render/{message.id}?{viewer.query()}",

@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 MAX_BODY = 2 * 1024 * 1024
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 # Paths whose last segment is a signed token (and Brevo's ?token= on its webhook).
-_TOKEN_PATH = re.compile(r"^(/(?:u|manage|confirm)/)[^/?\s]+")
+_TOKEN_PATH = re.compile(r"^(/(?:u|manage|confirm)/|/session/[^/?\s]+/)[^/?\s]+")
 _QUERY = re.compile(r"\?.*$")
 
 DEFAULT_HEADERS = (

@@ -53,7 +53,7 @@ from newsletter.store.suppressions import suppression_for
 from newsletter.web.context import LinksUnavailable, WebContext, context
 from newsletter.web.pages import mask_email
 from newsletter.web.security import same_origin
-from newsletter.web.subscriber import bad_link, form_of
+from newsletter.web.subscriber import bad_link, form_of, not_our_form
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ def _choices(ctx: WebContext) -> list[tuple[str, str]]:
 
 async def _signup(request: Request, ctx: WebContext, options: list[tuple[str, str]]) -> Response:
     if not same_origin(request, ctx.settings.base_url):
-        return ctx.pages.notice("Not allowed", "That form came from another site.", 403)
+        return not_our_form(ctx)
     ip = request.client.host if request.client else "unknown"
     if not ctx.per_ip.allow(ip):
         return ctx.pages.notice(
@@ -234,7 +234,7 @@ async def confirm_page(request: Request) -> Response:
         payload = ctx.require_tokens().read_timed("confirm", token, max_age, now=ctx.now())
         if request.method == "POST":
             if not same_origin(request, ctx.settings.base_url):
-                return ctx.pages.notice("Not allowed", "That form came from another site.", 403)
+                return not_our_form(ctx)
             done = await run_in_threadpool(_confirm, ctx, payload)
             return ctx.pages.render("confirmed.html", result=done)
         email, title = await run_in_threadpool(_check, ctx, payload)

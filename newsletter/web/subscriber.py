@@ -18,8 +18,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
@@ -30,10 +28,12 @@ from newsletter.core.subscribers import NOT_LEFT, Enrolment, Subscriber
 from newsletter.core.tokens import BadToken
 from newsletter.core.zones import canonical_zones
 from newsletter.files.folders import resolve_within
-from newsletter.jobs import subscriptions
-from newsletter.render.renderer import Recipient, web_version_url
+from newsletter.jobs import practice, subscriptions
+from newsletter.project import Project
+from newsletter.render.renderer import Recipient, sample_session_url, web_version_url
 from newsletter.store.enrolments import enrolments_of, leave_course
-from newsletter.store.schema import deliveries, events
+from newsletter.store.events import attribute_unsubscribe
+from newsletter.store.history import was_sent
 from newsletter.store.stopping import unsubscribe
 from newsletter.store.subscribers import get_subscriber_by_id
 from newsletter.store.suppressions import suppression_for
@@ -78,6 +78,25 @@ def bad_link(ctx: WebContext, err: NewsletterError) -> Response:
     return ctx.pages.notice("This link does not work", text, 400)
 
 
+async def linked_subscriber(ctx: WebContext, purpose: str, token: str) -> Subscriber | Response:
+    """The subscriber a link names, or the page to answer instead: the link does not work, or
+    the address was forgotten (there is nothing left to show or change)."""
+    try:
+        sub = await run_in_threadpool(subscriber_for, ctx, purpose, token)
+    except (BadToken, LinksUnavailable) as err:
+        return bad_link(ctx, err)
+    if sub.status == "forgotten":
+        return ctx.pages.notice(
+            "Nothing stored", "We hold no data about this address any more, and send it nothing."
+        )
+    return sub
+
+
+def not_our_form(ctx: WebContext) -> Response:
+    """A POST from another site's form (see web/security.same_origin)."""
+    return ctx.pages.notice("Not allowed", "That form came from another site.", 403)
+
+
 async def form_of(request: Request) -> dict[str, str]:
     """The POSTed form as plain strings; a body that is no form counts as an empty one."""
     try:
@@ -116,30 +135,7 @@ def _unsubscribe(ctx: WebContext, subscriber_id: int, source: str) -> None:
     with ctx.store.write() as conn:
         sub = get_subscriber_by_id(conn, subscriber_id)
         if sub.status in NOT_LEFT and unsubscribe(conn, sub, now, source):
-            _attribute_to_last_email(conn, sub.id)
-
-
-def _attribute_to_last_email(conn: Connection, subscriber_id: int) -> None:
-    """Count the unsubscribe against the last email they were sent (the link is the same in
-    every email, so that is the best guess of the one they clicked), for `newsletter status`."""
-    last = conn.execute(
-        sa.select(deliveries.c.id, deliveries.c.message_id)
-        .where(deliveries.c.subscriber_id == subscriber_id, deliveries.c.state == "sent")
-        .order_by(deliveries.c.sent_at.desc(), deliveries.c.id.desc())
-        .limit(1)
-    ).first()
-    if last is None:
-        return
-    newest = (
-        sa.select(sa.func.max(events.c.id))
-        .where(events.c.subscriber_id == subscriber_id, events.c.type == "unsubscribed")
-        .scalar_subquery()
-    )
-    conn.execute(
-        sa.update(events)
-        .where(events.c.id == newest)
-        .values(delivery_id=last.id, message_id=last.message_id)
-    )
+            attribute_unsubscribe(conn, sub.id)
 
 
 # -- manage: /manage/<token> ---------------------------------------------------------------------
@@ -157,22 +153,19 @@ class CourseView:
     next_at: datetime | None
     paused_until: datetime | None
     can_restart: bool
+    # The practice log, week by week: (lesson title, sessions logged after it), lessons had.
+    practice: tuple[tuple[str, int], ...] = ()
+    session_url: str = ""
 
 
 async def manage_page(request: Request) -> Response:
     ctx = context(request)
-    token = request.path_params["token"]
-    try:
-        sub = await run_in_threadpool(subscriber_for, ctx, "manage", token)
-    except (BadToken, LinksUnavailable) as err:
-        return bad_link(ctx, err)
-    if sub.status == "forgotten":
-        return ctx.pages.notice(
-            "Nothing stored", "We hold no data about this address any more, and send it nothing."
-        )
+    sub = await linked_subscriber(ctx, "manage", request.path_params["token"])
+    if isinstance(sub, Response):
+        return sub
     if request.method == "POST":
         if not same_origin(request, ctx.settings.base_url):
-            return ctx.pages.notice("Not allowed", "That form came from another site.", 403)
+            return not_our_form(ctx)
         form = await form_of(request)
         try:
             done = await run_in_threadpool(_manage_action, ctx, sub.id, form)
@@ -191,8 +184,9 @@ def _render_manage(
         sub = get_subscriber_by_id(conn, subscriber_id)
         enrolments = enrolments_of(conn, sub.id)
         suppression = suppression_for(conn, sub.email_key)
+        sessions = {e.course: practice.per_lesson(conn, sub.id, e) for e in enrolments}
     zone = sub.timezone or ctx.settings.default_timezone
-    views = [_course_view(ctx, sub, e, now) for e in enrolments]
+    views = [_course_view(ctx, sub, e, now, sessions[e.course]) for e in enrolments]
     return ctx.pages.render(
         "manage.html",
         status,
@@ -214,7 +208,9 @@ def _render_manage(
     )
 
 
-def _course_view(ctx: WebContext, sub: Subscriber, e: Enrolment, now: datetime) -> CourseView:
+def _course_view(
+    ctx: WebContext, sub: Subscriber, e: Enrolment, now: datetime, sessions: dict[str, int]
+) -> CourseView:
     project = ctx.holder.project()
     info = project.renderer.courses.get(e.course)
     lessons = len(project.content.lessons(e.course))
@@ -235,7 +231,15 @@ def _course_view(ctx: WebContext, sub: Subscriber, e: Enrolment, now: datetime) 
         next_at=e.next_due_at if state == "running" else None,
         paused_until=e.paused_until if state == "paused" else None,
         can_restart=state == "left" and sub.status == "active",
+        practice=_practice_weeks(project, sessions),
+        session_url=f"/session/{e.course}/{ctx.require_tokens().make('session', sub.id)}",
     )
+
+
+def _practice_weeks(project: Project, sessions: dict[str, int]) -> tuple[tuple[str, int], ...]:
+    """Sessions after each lesson had, named by the lesson's title ("Week 2: the Swan Dive")."""
+    by_id = project.content.by_id
+    return tuple((by_id[m].title if m in by_id else m, n) for m, n in sessions.items())
 
 
 def _web_versions(ctx: WebContext, enrolments: list[Enrolment]) -> list[tuple[str, str]]:
@@ -283,7 +287,7 @@ def _manage_action(ctx: WebContext, subscriber_id: int, form: dict[str, str]) ->
             return "timing"
         if action == "unsubscribe":
             if sub.status in NOT_LEFT and unsubscribe(conn, sub, now, "manage"):
-                _attribute_to_last_email(conn, sub.id)
+                attribute_unsubscribe(conn, sub.id)
             return "unsubscribed"
     raise StoreError("unknown action")
 
@@ -328,7 +332,7 @@ def _web_version(ctx: WebContext, message_id: str, author: bool) -> tuple[str, b
     message = project.content.by_id.get(message_id)
     if message is None:
         return None
-    public = _published(ctx, message_id)
+    public = published(ctx, message_id)
     if not (public or author):
         return None
     base = ctx.settings.base_url
@@ -337,16 +341,15 @@ def _web_version(ctx: WebContext, message_id: str, author: bool) -> tuple[str, b
         unsubscribe_url=f"{base}/manage",
         manage_url=f"{base}/manage",
         web_url=web_version_url(base, message_id),
+        session_url=sample_session_url(base, message),
     )
     return project.renderer.compile(message_id).personalise(nobody).html, public
 
 
-def _published(ctx: WebContext, message_id: str) -> bool:
+def published(ctx: WebContext, message_id: str) -> bool:
+    """Whether the message has been sent to anyone: only then is its web version public."""
     with ctx.store.read() as conn:
-        query = sa.select(deliveries.c.id).where(
-            deliveries.c.message_id == message_id, deliveries.c.state == "sent"
-        )
-        return conn.execute(query.limit(1)).first() is not None
+        return was_sent(conn, message_id)
 
 
 # -- images: /assets/<path under content/> ------------------------------------------------------

@@ -111,7 +111,7 @@ def test_init_never_overwrites_a_project(folder):
     again = run("init", str(folder), "--yes")
     assert again.exit_code == 1
     assert again.stderr == (
-        f"error: {folder / '.env'}: already exists (and 47 more); nothing was written: "
+        f"error: {folder / '.env'}: already exists (and 51 more); nothing was written: "
         "newsletter init never overwrites a file; choose a new or empty folder\n"
     )
     assert (folder / "newsletter.toml").read_text() == before

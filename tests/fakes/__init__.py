@@ -7,7 +7,10 @@ services:
   ``Recorder`` for a one-endpoint fake, answers shaped as providers shape them, and ``FakeAPI``,
   the base of the provider fakes below (routes, every request kept, ``problems``, ``faults``);
 * ``resend.py``, ``brevo.py``, ``ses.py`` — each provider's API as documented: requests checked
-  against its schema or service model, idempotency keys honoured as the provider does;
+  against its schema or service model, idempotency keys honoured as the provider does; with the
+  read-only endpoints of the account check (`newsletter preflight`);
+* ``postmark.py``, ``sendgrid.py``, ``mailgun.py`` — those providers' account-check endpoints
+  (their sending endpoints are faked in their test modules, one endpoint each);
 * ``sockets.py`` — Postmark and Resend for the reliability suite's child processes, on a raw
   socket server: faults only a socket can play (a reset connection, a body cut short, a process
   killed while its request is at the provider);

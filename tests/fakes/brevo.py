@@ -1,6 +1,7 @@
 """A fake of Brevo's transactional API: ``/v3/smtp/email`` checked against the documented
 fields and limits, each version rendered as Brevo's template language would (the little of it
-we use), a reused idempotency key refused as Brevo does; and the blocked-contacts list."""
+we use), a reused idempotency key refused as Brevo does; the blocked-contacts list; and for the
+account check, the account (its plan's credits) and the sender domains."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from tests.fakes.server import FakeAPI, json_response
 
 SEND = "/v3/smtp/email"
 BLOCKED = "/v3/smtp/blockedContacts"
+ACCOUNT = "/v3/account"
+DOMAINS = "/v3/senders/domains"
 
 # The request body of sendTransacEmail, as documented
 # (https://developers.brevo.com/reference/send-transac-email). `headers` in a message version
@@ -127,11 +130,18 @@ class FakeBrevo(FakeAPI):
     against the documented fields and limits, each version rendered as Brevo's template
     language would, a reused idempotency key refused as Brevo does."""
 
-    routes = ((SEND, "POST", "_send"), (BLOCKED, "GET", "_blocked"))
+    routes = (
+        (SEND, "POST", "_send"),
+        (BLOCKED, "GET", "_blocked"),
+        (ACCOUNT, "GET", "_account"),
+        (DOMAINS, "GET", "_domains"),
+    )
 
     api_key: str
     invalid: set[str] = field(default_factory=set)  # refused, without saying which
     blocked: list[dict[str, Any]] = field(default_factory=list)
+    plan: list[dict[str, Any]] = field(default_factory=lambda: [brevo_plan(4500)])
+    domains: list[dict[str, Any]] = field(default_factory=list)
     sent: list[Sent] = field(default_factory=list)
     bodies: list[Any] = field(default_factory=list)
     keys: list[str] = field(default_factory=list)
@@ -218,3 +228,45 @@ class FakeBrevo(FakeAPI):
         assert limit <= 100 and request.args.get("sort", "desc") == "desc"
         page = self.blocked[offset : offset + limit]
         return json_response({"count": len(self.blocked), "contacts": page})
+
+    def _account(self, request: Request) -> Response:
+        fault = self.arrived(request)
+        if isinstance(fault, Response):
+            return fault
+        if request.headers.get("api-key") != self.api_key:
+            return json_response({"code": "unauthorized", "message": "Key not found"}, 401)
+        # https://developers.brevo.com/reference/get-account (abridged)
+        return json_response(
+            {
+                "email": "coach@protectyourback.example",
+                "firstName": "Coach",
+                "lastName": "Runner",
+                "companyName": "Protect your back",
+                "address": {"street": "1 Track Lane", "city": "Leeds", "zipCode": "LS1"},
+                "plan": self.plan,
+                "relay": {"enabled": True, "data": {"userName": "coach", "port": 587}},
+            }
+        )
+
+    def _domains(self, request: Request) -> Response:
+        self.arrived(request, faulty=False)
+        if request.headers.get("api-key") != self.api_key:
+            return json_response({"code": "unauthorized", "message": "Key not found"}, 401)
+        # https://developers.brevo.com/reference/get-domains
+        return json_response({"domains": self.domains})
+
+
+def brevo_plan(credits: float, kind: str = "payAsYouGo") -> dict[str, Any]:
+    """One plan of ``GET /v3/account``: email credits left (SMS plans hold SMS credits)."""
+    return {"type": kind, "creditsType": "sendLimit", "credits": credits}
+
+
+def brevo_domain(name: str, *, authenticated: bool = True) -> dict[str, Any]:
+    """A domain as ``GET /v3/senders/domains`` lists it."""
+    return {
+        "id": f"{abs(hash(name)) % 100_000}",
+        "domain_name": name,
+        "authenticated": authenticated,
+        "verified": True,
+        "ip": None,
+    }

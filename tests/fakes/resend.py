@@ -202,6 +202,75 @@ RESEND_SCHEMAS_YAML = """
                 type: string
                 description: Timestamp indicating when the suppression was created.
                 example: "2023-10-06 23:47:56.678+00"
+    ListDomainsResponse:
+      type: object
+      properties:
+        object:
+          type: string
+          description: Type of the response object.
+          example: 'list'
+        has_more:
+          type: boolean
+          description: Indicates if there are more results available.
+          example: false
+        data:
+          type: array
+          items:
+            $ref: '#/components/schemas/ListDomainsItem'
+    ListDomainsItem:
+      type: object
+      properties:
+        id:
+          type: string
+          description: The ID of the domain.
+          example: 'd91cd9bd-1176-453e-8fc1-35364d380206'
+        name:
+          type: string
+          description: The name of the domain.
+          example: 'example.com'
+        status:
+          type: string
+          enum:
+            - pending
+            - verified
+            - failed
+            - not_started
+            - partially_verified
+            - partially_failed
+          description: The status of the domain.
+          example: 'not_started'
+        created_at:
+          type: string
+          description: The date and time the domain was created.
+          example: '2023-04-26 20:21:26.347412+00'
+        region:
+          type: string
+          description: The region where the domain is hosted.
+          example: 'us-east-1'
+        open_tracking:
+          type: boolean
+          description: Whether open tracking is enabled for this domain.
+        click_tracking:
+          type: boolean
+          description: Whether click tracking is enabled for this domain.
+        capabilities:
+          $ref: '#/components/schemas/DomainCapabilities'
+    DomainCapabilities:
+      type: object
+      description: Configure the domain capabilities for sending and receiving emails. At least one capability must be enabled.
+      properties:
+        sending:
+          type: string
+          enum:
+            - enabled
+            - disabled
+          description: Enable or disable sending emails from this domain.
+        receiving:
+          type: string
+          enum:
+            - enabled
+            - disabled
+          description: Enable or disable receiving emails to this domain.
 """  # noqa: E501
 
 RESEND_SCHEMAS: dict[str, Any] = yaml.safe_load(textwrap.dedent(RESEND_SCHEMAS_YAML))
@@ -253,22 +322,26 @@ class Delivery:
 
 @dataclass
 class FakeResend(FakeAPI):
-    """``POST /emails``, ``POST /emails/batch`` and ``GET /suppressions`` as Resend documents
-    them, with idempotency: the same key and payload within 24 h replay the first answer and
-    send nothing; the same key with another payload is refused (409
+    """``POST /emails``, ``POST /emails/batch``, ``GET /suppressions`` and ``GET /domains`` as
+    Resend documents them, with idempotency: the same key and payload within 24 h replay the
+    first answer and send nothing; the same key with another payload is refused (409
     ``invalid_idempotent_request``); a key still being processed is refused (409
-    ``concurrent_idempotent_requests``)."""
+    ``concurrent_idempotent_requests``). A ``sending_only`` key (Resend's "sending access")
+    may send but not list domains."""
 
     routes = (
         ("/emails", "POST", "_single"),
         ("/emails/batch", "POST", "_batch"),
         ("/suppressions", "GET", "_list"),
+        ("/domains", "GET", "_domains"),
     )
 
     api_key: str
     # Recipients Resend refuses with a validation error.
     invalid: set[str] = field(default_factory=set)
     suppressed: list[dict[str, Any]] = field(default_factory=list)
+    domains: list[dict[str, Any]] = field(default_factory=list)
+    sending_only: bool = False
     deliveries: list[Delivery] = field(default_factory=list)
     bodies: list[Any] = field(default_factory=list)
     keys_seen: list[str] = field(default_factory=list)
@@ -393,3 +466,40 @@ class FakeResend(FakeAPI):
         errors = schema_errors(resend_validator("ListSuppressionsResponseSuccess"), page)
         assert not errors, errors[:5]
         return json_response(page)
+
+    def _domains(self, request: Request) -> Response:
+        fault = self.arrived(request)
+        if isinstance(fault, Response):
+            return fault
+        refused = self._refuse_key(request)
+        if refused is not None:
+            return refused
+        if self.sending_only:
+            return resend_error(
+                401, "restricted_api_key", "This API key is restricted to only send emails"
+            )
+        # https://resend.com/docs/api-reference/domains/list-domains: at most 100 a page.
+        limit = int(request.args.get("limit", "20"))
+        if not 1 <= limit <= 100:
+            self.problems.append(f"limit {limit} is not 1-100")
+        items = self.domains
+        if request.args.get("after"):
+            items = items[[d["id"] for d in items].index(request.args["after"]) + 1 :]
+        page = {"object": "list", "has_more": len(items) > limit, "data": items[:limit]}
+        errors = schema_errors(resend_validator("ListDomainsResponse"), page)
+        assert not errors, errors[:5]
+        return json_response(page)
+
+
+def resend_domain(
+    name: str, status: str = "verified", *, sending: str = "enabled", number: int = 1
+) -> dict[str, Any]:
+    """A domain as ``GET /domains`` lists it."""
+    return {
+        "id": f"d91cd9bd-1176-453e-8fc1-{number:012d}",
+        "name": name,
+        "status": status,
+        "created_at": "2026-01-05 09:00:00.000000+00",
+        "region": "eu-west-1",
+        "capabilities": {"sending": sending, "receiving": "disabled"},
+    }

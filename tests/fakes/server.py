@@ -1,6 +1,7 @@
 """What the fake provider APIs stand on: a loopback HTTP server (pytest-httpserver, plain or
 threaded), answers as the providers shape them, and ``FakeAPI``, the base of each provider's
-fake (``resend.py``, ``brevo.py``, ``ses.py``): routes installed on a server, every request
+fake (``resend.py``, ``brevo.py``, ``ses.py``, and for the account check ``postmark.py``,
+``sendgrid.py``, ``mailgun.py``): routes installed on a server, every request
 kept, what a request got wrong kept in ``problems``, and faults played one per request.
 
 The real provider classes talk to these over real HTTP, exactly as to the real services.
@@ -9,6 +10,7 @@ The real provider classes talk to these over real HTTP, exactly as to the real s
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -93,7 +95,8 @@ class FakeAPI:
     """Base of the fake provider APIs. A subclass lists its ``routes`` (path, method, name of
     the handler method) and calls ``arrived`` first thing in each handler."""
 
-    routes: ClassVar[tuple[tuple[str, str, str], ...]] = ()
+    # A path, or a pattern for paths with an id in them (``/v4/domains/{name}``).
+    routes: ClassVar[tuple[tuple[str | re.Pattern[str], str, str], ...]] = ()
 
     faults: list[Fault] = field(default_factory=list)
     requests: list[Request] = field(default_factory=list)

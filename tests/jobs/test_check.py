@@ -12,6 +12,7 @@ from unittest import mock
 
 import pytest
 
+import newsletter.render.fields
 import newsletter.render.renderer
 from newsletter.config import load_settings
 from newsletter.jobs.check import check_project
@@ -273,7 +274,7 @@ def test_subscriber_field_filtered_or_tested(project_dir: Path) -> None:
 
 def test_unescaped_subscriber_field_is_caught_in_the_output(project_dir: Path) -> None:
     # Belt and braces: if personalisation ever stopped escaping, the hostile sample shows it.
-    with mock.patch.object(newsletter.render.renderer, "escape", lambda value: value):
+    with mock.patch.object(newsletter.render.fields, "escape", lambda value: value):
         found = lines(project_dir)
     assert len(found) == 10
     assert found[0] == (
@@ -291,7 +292,8 @@ def test_unknown_subscriber_field_in_an_unused_branch(project_dir: Path) -> None
     line = line_of(project_dir / FOOTER, "sub.email")
     assert lines(project_dir) == [
         f"{FOOTER}:{line}: sub.email is not a subscriber field; use one of sub.first_name, "
-        "sub.unsubscribe_url, sub.manage_url, sub.web_url"
+        "sub.unsubscribe_url, sub.manage_url, sub.web_url, sub.session_url, "
+        "sub.practice_last_7_days, sub.practice_note"
     ]
 
 

@@ -392,3 +392,14 @@ def test_live_sandbox_send(settings, make_emails: MakeEmails):
         list(brevo.suppressions(None))
     finally:
         brevo.close()
+
+
+@pytest.mark.live
+@pytest.mark.skipif(not LIVE_KEY, reason="set NEWSLETTER_BREVO_API_KEY_LIVE to run")
+def test_live_account_check(settings):
+    brevo = BrevoProvider(settings, api_key=str(LIVE_KEY))
+    try:
+        status = brevo.account()
+    finally:
+        brevo.close()
+    assert status.summary.startswith("account "), status.problems

@@ -325,3 +325,18 @@ def test_live_test_mode_send(settings, make_emails: MakeEmails):
         assert [r.outcome for r in mg.send_batch(make_emails(2))] == ["sent", "sent"]
     finally:
         mg.close()
+
+
+@pytest.mark.live
+@pytest.mark.skipif(
+    not (LIVE_KEY and LIVE_DOMAIN),
+    reason="set NEWSLETTER_MAILGUN_API_KEY_LIVE and NEWSLETTER_MAILGUN_DOMAIN_LIVE to run",
+)
+def test_live_account_check_reads_the_domain(settings):
+    """Needs an account API key: a domain sending key may not read the domain."""
+    mg = MailgunProvider(settings, api_key=str(LIVE_KEY), domain=str(LIVE_DOMAIN))
+    try:
+        status = mg.account()
+    finally:
+        mg.close()
+    assert status.summary.startswith(f"domain {LIVE_DOMAIN} ("), status.problems

@@ -423,3 +423,15 @@ def test_live_token_is_accepted_and_suppressions_read(settings):
         list(pm.suppressions(None))
     finally:
         pm.close()
+
+
+@pytest.mark.live
+@pytest.mark.skipif(not LIVE_TOKEN, reason="set NEWSLETTER_POSTMARK_TOKEN_LIVE to run")
+def test_live_account_check_reads_the_server(settings):
+    pm = PostmarkProvider(settings, token=str(LIVE_TOKEN))
+    try:
+        status = pm.account()
+    finally:
+        pm.close()
+    # The token was accepted and the server read (the rest depends on the account).
+    assert status.summary.startswith("server '"), status.problems

@@ -458,3 +458,15 @@ def test_live_send_to_resends_test_address(settings, make_emails):
         assert again.provider_message_id == result.provider_message_id
     finally:
         resend.close()
+
+
+@pytest.mark.live
+@pytest.mark.skipif(not LIVE_KEY, reason="set NEWSLETTER_RESEND_API_KEY_LIVE to run")
+def test_live_account_check(settings):
+    resend = ResendProvider(settings, api_key=str(LIVE_KEY))
+    try:
+        status = resend.account()
+    finally:
+        resend.close()
+    # A full-access key lists the domains; a sending-access key says it cannot.
+    assert status.summary.endswith(("API key", "in the account)")), status.problems

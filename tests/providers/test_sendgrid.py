@@ -359,3 +359,14 @@ def test_live_sandbox_send(settings, make_emails):
         assert [r.outcome for r in sg.send_batch(emails)] == ["sent", "sent"]
     finally:
         sg.close()
+
+
+@pytest.mark.live
+@pytest.mark.skipif(not LIVE_KEY, reason="set NEWSLETTER_SENDGRID_API_KEY_LIVE to run")
+def test_live_account_check_reads_the_scopes(settings):
+    sg = SendGridProvider(settings, api_key=str(LIVE_KEY))
+    try:
+        status = sg.account()
+    finally:
+        sg.close()
+    assert status.summary.startswith("API key with"), status.problems

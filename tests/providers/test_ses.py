@@ -421,3 +421,17 @@ def test_live_send_to_the_mailbox_simulator(settings, make_emails, monkeypatch):
         assert result.outcome == "sent", result.error
     finally:
         ses.close()
+
+
+@pytest.mark.live
+@pytest.mark.skipif(not LIVE_REGION, reason="set NEWSLETTER_SES_REGION_LIVE (and AWS credentials)")
+def test_live_account_check(settings, monkeypatch):
+    for name, value in LIVE_AWS.items():
+        monkeypatch.setenv(name, value)
+    ses = SESProvider(settings, region=str(LIVE_REGION), credentials=aws_credentials(settings))
+    try:
+        status = ses.account()
+    finally:
+        ses.close()
+    assert status.summary.startswith(f"account in {LIVE_REGION} ("), status.problems
+    assert status.max_rate and status.max_rate > 0

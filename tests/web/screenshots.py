@@ -1,4 +1,5 @@
-"""Make the preview screenshots in docs/images/ with headless Chromium.
+"""Make the screenshots in docs/images/ with headless Chromium: the preview, and today's session
+on a phone in light and dark mode.
 
     .venv/bin/python -m tests.web.screenshots
 
@@ -18,16 +19,19 @@ from pathlib import Path
 from newsletter.clock import Clock
 from newsletter.config import load_settings
 from newsletter.web import create_app
-from tests.web.live import chromium, chromium_path, free_socket, serving
+from tests.web.live import chromium, chromium_path, free_socket, serving, url_of
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGES = REPO / "docs" / "images"
 MOMENT = datetime(2027, 2, 15, 9, 0, tzinfo=UTC)
 LESSON = "week-1-shoulder-bridge"
+SESSION = "/m/week-5-ten-minute-routine/session"  # the sample session, as the author sees it
 SHOTS = (
-    ("preview-index.png", "/preview?as=named&tz=America/Chicago", 1280, 980),
-    ("preview-desktop-mobile.png", f"/preview/m/{LESSON}?as=named&view=both", 1280, 1100),
-    ("preview-text.png", f"/preview/m/{LESSON}?as=named&view=text", 1280, 1000),
+    ("preview-index.png", "/preview?as=named&tz=America/Chicago", 1280, 980, "light"),
+    ("preview-desktop-mobile.png", f"/preview/m/{LESSON}?as=named&view=both", 1280, 1100, "light"),
+    ("preview-text.png", f"/preview/m/{LESSON}?as=named&view=text", 1280, 1000, "light"),
+    ("session-phone.png", SESSION, 375, 1400, "light"),
+    ("session-phone-dark.png", SESSION, 375, 1400, "dark"),
 )
 
 
@@ -43,11 +47,14 @@ def main() -> int:
         for name in ("content", "templates", "schedules"):
             shutil.copytree(REPO / name, project / name)
         shutil.copy(REPO / "newsletter.toml", project)
-        settings = load_settings(project)
+        sock = free_socket()
+        # Served from where the pictures are taken, so the pages' images load.
+        settings = load_settings(project, base_url=url_of(sock))
         app = create_app(settings, preview=True, live_reload=False, clock=Clock.at(MOMENT))
-        with serving(app, free_socket()) as url, chromium(executable) as browser:
-            for name, path, width, height in SHOTS:
-                page = browser.new_page(viewport={"width": width, "height": height})
+        with serving(app, sock) as url, chromium(executable) as browser:
+            for name, path, width, height, scheme in SHOTS:
+                viewport = {"width": width, "height": height}
+                page = browser.new_page(viewport=viewport, color_scheme=scheme)
                 page.goto(url + path)
                 page.wait_for_load_state("networkidle")
                 page.screenshot(path=str(IMAGES / name))

@@ -13,18 +13,23 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
+from newsletter.clock import Clock
 from newsletter.config import load_settings
 from newsletter.store import Store, open_store
+from newsletter.store.schema import practice
 from newsletter.store.subscribers import find_subscriber
 from newsletter.web import create_app
 from tests.factories import COURSE, enrolled
 from tests.fakes.memory import MemoryProvider
 from tests.web.conftest import CHROMIUM, NOW
 from tests.web.live import chromium, free_socket, serving, url_of
+from tests.web.pixels import pixel
 
 pytestmark = pytest.mark.skipif(
     not os.path.exists(CHROMIUM), reason=f"no Chromium at {CHROMIUM} (NEWSLETTER_TEST_CHROMIUM)"
@@ -185,3 +190,110 @@ def test_sign_up_then_confirm_from_the_email(live, page, db):
         sub = find_subscriber(conn, "sam@example.com")
     assert (sub.status, sub.courses, sub.name) == ("active", (COURSE,), "Sam")
     assert sub.timezone == "America/Chicago"  # from the browser, so lessons arrive at local time
+
+
+# -- today's session and dark mode ----------------------------------------------------------------
+
+MONDAY = NOW.replace(day=7, hour=7)  # week 1 goes out (London)
+PHONE = {"width": 375, "height": 740}
+LIGHT_PAGE, DARK_PAGE = (243, 241, 236), (18, 26, 24)  # templates/web/base.html, #f3f1ec, #121a18
+
+
+def session_link(cli: Callable[..., Any], settings: Any, url: str) -> str:
+    """The session link of the week-1 email the outbox got, sent from ``url``'s site."""
+    for moment in (NOW, MONDAY):
+        sent = cli("send", "--now", moment.isoformat(), env={"NEWSLETTER_BASE_URL": url})
+        assert sent.exit_code == 0, sent.output
+    for eml in settings.outbox_dir.glob("*.eml"):
+        message = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+        if message["Subject"] == LESSON_SUBJECT:
+            text = message.get_body(preferencelist=("plain",)).get_content()
+            found = re.search(r"Do today's 10 minutes:\s+(\S+)", text)
+            assert found is not None, text
+            return found.group(1)
+    raise AssertionError("no week-1 email in the outbox")
+
+
+def phone(browser: Any, **options: Any) -> Any:
+    """A page the size of a phone, held in one hand: touch, no JavaScript."""
+    context = browser.new_context(
+        viewport=PHONE,
+        is_mobile=True,
+        has_touch=True,
+        java_script_enabled=False,
+        timezone_id="Europe/London",
+        locale="en-GB",
+        **options,
+    )
+    opened = context.new_page()
+    opened.set_default_timeout(WAIT)
+    return opened
+
+
+def sessions_logged(db: Store) -> int:
+    with db.read() as conn:
+        return len(conn.execute(sa.select(practice.c.id)).all())
+
+
+def test_todays_session_on_a_phone_without_javascript(
+    live, browser, cli, db, project, settings, tmp_path
+):
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=WAIT)
+    url = live(clock=Clock.at(MONDAY + timedelta(hours=2)))
+    enrolled(db, project, "ana@example.com", NOW, name="Ana")
+    link = session_link(cli, settings, url)
+    assert link.startswith(f"{url}/session/{COURSE}/")
+
+    page = phone(browser, color_scheme="light")
+    page.goto(link)
+    expect(page.get_by_role("heading", name="Today's session")).to_be_visible()
+    blocks = page.locator("li.block h2")
+    expect(blocks).to_have_text(["Arrive", "Shoulder Bridge", "Finish"])
+    drawing = page.get_by_role("img", name=re.compile("Line drawing of the Shoulder Bridge"))
+    expect(drawing).to_be_visible()
+    # Big type, and one button across the screen, big enough for a thumb.
+    assert float(page.locator(".do").first.evaluate("e => getComputedStyle(e).fontSize")[:-2]) >= 24
+    done = page.get_by_role("button", name="Done: I did today's session")
+    box = done.bounding_box()
+    assert box["width"] >= 0.8 * PHONE["width"] and box["height"] >= 48
+    shot = page.screenshot(full_page=True, path=str(tmp_path / "session-light.png"))
+    assert pixel(shot, 2, 2) == LIGHT_PAGE
+    assert sessions_logged(db) == 0  # looking changed nothing
+
+    page.emulate_media(media="print")  # on paper: the routine, no button
+    expect(done).to_be_hidden()
+    expect(blocks.nth(1)).to_be_visible()
+    page.emulate_media(media="screen")
+
+    done.click()  # a plain form POST: no script needed
+    expect(page.get_by_role("status")).to_have_text(re.compile("Logged. Well done"))
+    expect(page.get_by_text("Today is logged.")).to_be_visible()
+    expect(page.get_by_role("button", name="Done: I did today's session")).to_have_count(0)
+    assert sessions_logged(db) == 1
+    page.context.close()
+
+
+def test_dark_mode_session_page_and_email(live, browser, cli, db, project, settings, tmp_path):
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=WAIT)
+    url = live(clock=Clock.at(MONDAY + timedelta(hours=2)))
+    enrolled(db, project, "ana@example.com", NOW, name="Ana")
+    link = session_link(cli, settings, url)
+
+    page = phone(browser, color_scheme="dark")
+    page.goto(link)
+    expect(page.get_by_role("heading", name="Today's session")).to_be_visible()
+    shot = page.screenshot(full_page=True, path=str(tmp_path / "session-dark.png"))
+    assert pixel(shot, 2, 2) == DARK_PAGE
+    heading = page.get_by_role("heading", name="Shoulder Bridge")
+    assert heading.evaluate("e => getComputedStyle(e).color") == "rgb(127, 208, 187)"  # #7fd0bb
+
+    # The email's web version follows the reader's dark mode too (prefers-color-scheme).
+    page.goto(f"{url}/m/week-1-shoulder-bridge")
+    expect(page.get_by_text("Hi there,")).to_be_visible()
+    shot = page.screenshot(full_page=True, path=str(tmp_path / "email-dark.png"))
+    assert pixel(shot, 2, 2) == DARK_PAGE
+    page.context.close()

@@ -95,6 +95,8 @@ def test_factory_reads_the_project_from_the_environment(web_settings, monkeypatc
         ("/u/eyJzIjoxfQ.abc", "/u/…"),
         ("/manage/eyJzIjoxfQ.abc?done=paused", "/manage/…"),
         ("/confirm/eyJzIjoxfQ.abc.def", "/confirm/…"),
+        ("/session/protect-your-back/eyJzIjoxfQ.abc?done=logged", "/session/protect-your-back/…"),
+        ("/m/week-1/session", "/m/week-1/session"),
         ("/webhooks/brevo?token=s3cret", "/webhooks/brevo"),
         ("/preview/m/week-1", "/preview/m/week-1"),
     ],

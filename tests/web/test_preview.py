@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import html
 import re
+from datetime import UTC, datetime
 
+from newsletter.clock import Clock
+from newsletter.render.renderer import sample_recipient
+from newsletter.store import practice
 from newsletter.web.live import ProjectHolder
+from newsletter.web.preview import PERSONAS
 from tests.factories import enrolled
-from tests.web.conftest import NOW, TestClient
+from tests.web.conftest import LOOPBACK_CLIENT, NOW, TestClient
 
 LESSON = "week-1-shoulder-bridge"
 
@@ -77,7 +83,7 @@ def test_a_real_subscriber_with_their_progress_and_links(
     text = text_of(page.text)
     assert "ana@example.com (active)" in text
     assert "Wed 2 Dec 2026, 19:00 JST sent" in text  # the welcome, when it really went out
-    assert "Mon 7 Dec 2026, 07:00 JST due" in text  # the next lesson, in her own timezone
+    assert "Mon 7 Dec 2026, 07:00 JST arrives" in text  # the next lesson, in her own timezone
     frame = preview_client.get(f"/preview/render/{LESSON}?as=ana@example.com")
     assert "Hi Ana," in frame.text
     assert f"/u/{tokens.make('unsubscribe', ana.id)}" in frame.text  # her real link
@@ -142,3 +148,51 @@ def test_waiting_pages_hear_about_a_change(settings):
         return unchanged, await asyncio.wait_for(waiter, 1)
 
     assert asyncio.run(scenario()) == (0, 1)
+
+
+def test_a_lesson_whose_time_has_passed_is_due_not_arriving(cli, make_app, store, project, tokens):
+    """ "arrives" is for what is still to come: a lesson whose moment passed before a `send`
+    picked it up is due."""
+    enrolled(store, project, "ana@example.com", NOW, timezone="Asia/Tokyo", name="Ana")
+    assert cli("send", "--now", NOW.isoformat()).exit_code == 0
+    later = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)  # Monday 18:00 in Tokyo: week 1 not sent
+    app = make_app(preview=True, live_reload=False, clock=Clock.at(later))
+    with TestClient(
+        app, base_url="http://127.0.0.1:8000", follow_redirects=False, client=LOOPBACK_CLIENT
+    ) as client:
+        text = text_of(client.get("/preview?as=ana@example.com").text)
+        assert "Mon 7 Dec 2026, 07:00 JST due" in text
+        assert "Mon 14 Dec 2026, 07:00 JST arrives" in text
+        page = client.get(f"/preview/m/{LESSON}?as=ana@example.com").text
+        assert re.search(r"<dt>Size</dt><dd>\d+ KB of HTML", page)
+        assert '<span class="state">due</span>' in page
+
+
+def test_the_index_shows_each_messages_size(preview_client, project):
+    text = html.unescape(text_of(preview_client.get("/preview").text))
+    for message in project.content.messages:
+        named = PERSONAS["named"]  # the index's default viewer
+        reader = sample_recipient(project.settings, named.name, message, sessions=named.sessions)
+        size = len(project.renderer.compile(message.id).personalise(reader).html.encode())
+        assert f"{message.preheader} {size / 1024:.0f} KB" in text
+
+
+def test_each_persona_shows_one_wording_of_the_practice_note(preview_client):
+    for persona, words in (
+        ("named", "You've logged 3 sessions in the last 7 days"),
+        ("anonymous", "your next email will keep count for you"),
+        ("hostile", "You've logged 1 session in the last 7 days"),
+    ):
+        frame = preview_client.get(f"/preview/render/week-2-swan-dive?as={persona}")
+        assert words in " ".join(html.unescape(frame.text).split())
+
+
+def test_a_real_subscriber_sees_their_session_link_and_practice(
+    cli, preview_client, store, project, tokens
+):
+    ana = enrolled(store, project, "ana@example.com", NOW, name="Ana")
+    with store.write() as conn:
+        practice.record(conn, ana.id, "protect-your-back", NOW, NOW.date())
+    frame = preview_client.get("/preview/render/week-2-swan-dive?as=ana@example.com").text
+    assert f"/session/protect-your-back/{tokens.make('session', ana.id)}" in frame
+    assert "You've logged 1 session in the last 7 days" in " ".join(html.unescape(frame).split())

@@ -1,12 +1,13 @@
 """Rendering: golden files for the real course, compile-once, escaping, and template errors.
 
 Golden files live in tests/golden/<id>.<persona>.html|txt. After a deliberate change to the
-templates or the content, rewrite them with ``pytest tests/test_render.py --regen-golden`` and
-review the diff like any other change.
+templates or the content, rewrite them with
+``pytest tests/render/test_renderer.py --regen-golden`` and review the diff like any other change.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import re
 import shutil
@@ -26,7 +27,7 @@ from newsletter.project import Project
 from newsletter.render.renderer import CompiledMessage, Recipient, first_name, sample_recipient
 from tests.conftest import REPO
 
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = Path(__file__).parent.parent / "golden"
 PERSONAS = {"named": "Alex Morgan", "anonymous": None}
 MESSAGE_IDS = sorted(m.id for m in load_content(REPO / "content").messages)
 BASE = "https://protectyourback.example"
@@ -116,7 +117,7 @@ def _first_difference(name: str, expected: str, actual: str) -> str:
         f"{name} differs at character {at}:\n"
         f"  golden: …{expected[max(0, at - 60) : at + 60]!r}\n"
         f"  now:    …{actual[max(0, at - 60) : at + 60]!r}\n"
-        "if the change is intended: pytest tests/test_render.py --regen-golden"
+        "if the change is intended: pytest tests/render/test_renderer.py --regen-golden"
     )
 
 
@@ -473,7 +474,8 @@ def test_unknown_subscriber_field_fails_clearly(settings: Settings, project_dir:
         compile_message(settings, "week-1-shoulder-bridge")
     assert str(err.value) == (
         f"{partial}:{line_of(partial, 'nickname')}: 'sub.nickname' is not a subscriber field "
-        "(known: first_name, unsubscribe_url, manage_url, web_url)"
+        "(known: first_name, unsubscribe_url, manage_url, web_url, session_url, "
+        "practice_last_7_days, practice_note)"
     )
 
 
@@ -574,9 +576,59 @@ def test_cta_may_link_to_another_content_file(settings: Settings) -> None:
     assert [(r.kind, r.resolved) for r in cta] == [("call-to-action link", target)]
 
 
-def test_cta_anchor_points_into_the_web_version(settings: Settings) -> None:
-    email = compile_message(settings, "week-1-shoulder-bridge").personalise(recipient("Sam"))
-    assert f"{BASE}/m/week-1-shoulder-bridge#today" in _links(email.html)
+def test_cta_anchor_points_into_the_web_version(settings: Settings, project_dir: Path) -> None:
+    lesson(project_dir, "## Steps\n\nDo it.\n", extra="cta: {label: Go, url: '#steps'}")
+    email = compile_message(settings, "test-lesson").personalise(recipient("Sam"))
+    assert f"{BASE}/m/test-lesson#steps" in _links(email.html)
+
+
+def test_cta_without_a_url_leads_to_the_subscribers_session(settings: Settings) -> None:
+    compiled = compile_message(settings, "week-1-shoulder-bridge")
+    assert compiled.message.cta is not None and compiled.message.cta.url is None
+    session = f"{BASE}/session/protect-your-back/SESSION"
+    reader = dataclasses.replace(recipient("Sam"), session_url=session)
+    email = compiled.personalise(reader)
+    assert re.search(rf'<a href="{re.escape(session)}"[^>]*>[^<]*Do today', email.html)
+    assert f"Do today's 10 minutes:\n{session}\n" in email.text
+    # Nobody's copy (web version, preview, check): the course's sample session so far.
+    sample = compiled.personalise(sample_recipient(settings, None, compiled.message))
+    assert f"{BASE}/m/week-1-shoulder-bridge/session" in _links(sample.html)
+
+
+@pytest.mark.parametrize(
+    ("sessions", "words"),
+    [
+        (0, "your next email will keep count"),
+        (1, "logged 1 session in"),
+        (2, "logged 2 sessions in"),
+        (3, "turning into a habit"),
+        (7, "logged 7 sessions in"),
+    ],
+)
+def test_the_practice_note_is_the_courses_wording_for_the_count(
+    settings: Settings, sessions: int, words: str
+) -> None:
+    compiled = compile_message(settings, "week-2-swan-dive")
+    reader = dataclasses.replace(recipient("Sam"), practice_last_7_days=sessions)
+    email = compiled.personalise(reader)
+    assert words in " ".join(email.text.split())
+    assert words in " ".join(html.unescape(email.html).split())
+
+
+def test_the_welcome_has_no_practice_note(settings: Settings) -> None:
+    welcome = compile_message(settings, "protect-your-back-welcome")
+    email = welcome.personalise(recipient("Sam"))
+    assert welcome.practice_notes[0] not in email.text
+
+
+def test_a_course_without_its_own_wording_gets_the_general_one(
+    settings: Settings, project_dir: Path
+) -> None:
+    (project_dir / "templates/courses/protect-your-back/practice_note.txt.j2").unlink()
+    compiled = compile_message(settings, "week-2-swan-dive")
+    assert compiled.practice_notes[4] == (
+        "You've logged 4 sessions in the last 7 days. That's a habit in the\nmaking: well done."
+    )
 
 
 def test_broken_front_matter_image_is_recorded_and_left_out(

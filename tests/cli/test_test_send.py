@@ -24,7 +24,7 @@ TOKEN = "pm-token-for-test-send"
 class NoSandboxProvider(Provider):
     """A provider with no test mode, as some are."""
 
-    name = "tests.test_cli_test_send:NoSandboxProvider"
+    name = "tests.cli.test_test_send:NoSandboxProvider"
     batch_size: ClassVar[int] = 1
 
     def send_batch(self, emails: Sequence[OutgoingEmail]) -> list[SendResult]:
@@ -118,11 +118,11 @@ def test_refused_credentials_exit_1_naming_the_variable(cli, httpserver):
 
 
 def test_a_provider_without_test_mode_refuses_sandbox(cli):
-    env = {"NEWSLETTER_PROVIDER": "tests.test_cli_test_send:NoSandboxProvider"}
+    env = {"NEWSLETTER_PROVIDER": "tests.cli.test_test_send:NoSandboxProvider"}
     result = cli("test-send", LESSON, "--to", "me@example.com", "--sandbox", env=env)
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
-        "error: tests.test_cli_test_send:NoSandboxProvider has no test mode; send without --sandbox"
+        "error: tests.cli.test_test_send:NoSandboxProvider has no test mode; send without --sandbox"
     ]
     assert cli("test-send", LESSON, "--to", "me@example.com", env=env).exit_code == 0
 

@@ -146,9 +146,11 @@ def test_preview_all_writes_every_message_an_index_and_the_images(cli: Cli, tmp_
     expected = sorted([f"{i}.html" for i in ALL_IDS] + [f"{i}.txt" for i in ALL_IDS])
     assert written == sorted([*expected, "index.html"])
     index = (out / "index.html").read_text(encoding="utf-8")
-    assert re.findall(r'<a href="([^"]+)\.html">', index) == [
-        m.id for m in load_content(REPO / "content").messages
+    content = load_content(REPO / "content")
+    in_reading_order = [m.id for m in content.lessons("protect-your-back")] + [
+        m.id for m in sorted(content.issues, key=lambda m: str(m.date))
     ]
+    assert re.findall(r'<a href="([^"]+)\.html">', index) == in_reading_order
     assert "Week 1: meet your spine, then the Shoulder Bridge" in index
     images = sorted(p.name for p in (out / "assets/protect-your-back/images").iterdir())
     assert images == sorted(p.name for p in (REPO / "content/protect-your-back/images").iterdir())

@@ -41,6 +41,19 @@ def test_a_token_for_one_purpose_is_refused_for_another() -> None:
         tokens.read("manage", tokens.make("unsubscribe", 42))
 
 
+def test_a_session_link_opens_the_session_and_nothing_else() -> None:
+    """Today's session link is forwarded and shared more than any other: it must never work
+    as a manage or unsubscribe link, nor they as it."""
+    tokens = Tokens(SECRET)
+    session = tokens.make("session", 42)
+    assert tokens.read("session", session) == {"s": 42}
+    for other in sorted(PURPOSES - {"session"}):
+        with pytest.raises(BadToken):
+            tokens.read(other, session)
+        with pytest.raises(BadToken):
+            tokens.read("session", tokens.make(other, 42))
+
+
 # -- timed tokens: aged on the business clock the caller passes, never on the system clock ------
 
 MADE = datetime(2031, 5, 4, 3, 2, 1, tzinfo=UTC)  # far from any real date the suite runs on

@@ -33,7 +33,7 @@ UTC = dt.UTC
 LONDON = ZoneInfo("Europe/London")
 NEW_YORK = ZoneInfo("America/New_York")
 LORD_HOWE = ZoneInfo("Australia/Lord_Howe")
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 FIFTEEN = dt.timedelta(minutes=15)
 HOUR = dt.timedelta(hours=1)
 DAY = dt.timedelta(days=1)

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from newsletter.jobs import undecided
 from newsletter.jobs.broadcasting import listing
 from newsletter.project import Project
 from newsletter.store import practice
@@ -19,7 +20,6 @@ from newsletter.store.counts import (
     subscriber_counts,
     suppressed_addresses,
 )
-from newsletter.store.runs import undecided
 
 LEDGER_STATES = ("due", "sending", "in_flight", "sent", "failed", "uncertain", "cancelled")
 EVENT_TYPES = ("delivered", "bounced", "complained", "opened", "clicked", "unsubscribed")
@@ -62,15 +62,8 @@ def status(conn: Connection, project: Project, now: datetime) -> dict[str, Any]:
             state: sum(counts.get(state, 0) for counts in by_message.values())
             for state in LEDGER_STATES
         },
-        "undecided": waiting_for_decision(conn),
+        "undecided": undecided.as_data(conn),
     }
-
-
-def waiting_for_decision(conn: Connection) -> dict[str, Any]:
-    """The uncertain emails, which wait for the author's decision: how many, and since when
-    (the moment the oldest became uncertain; None when there are none). For monitoring."""
-    count, since = undecided(conn)
-    return {"count": count, "since": since.isoformat() if since else None}
 
 
 def _practice(counts: tuple[int, int], sent: int) -> dict[str, Any]:
@@ -159,6 +152,10 @@ def format_status(data: dict[str, Any]) -> str:
     totals = data["totals"]
     lines.append("")
     lines.append("ledger: " + ", ".join(f"{totals[s]} {s}" for s in LEDGER_STATES))
+    if data["undecided"]["count"]:
+        since = data["undecided"]["since"]
+        since_at = None if since is None else datetime.fromisoformat(since)
+        lines.append(undecided.waiting_line(data["undecided"]["count"], since_at))
     return "\n".join(lines)
 
 

@@ -10,11 +10,11 @@ from typing import Any
 
 import click
 
-from newsletter.cli.formats.uncertain import waiting_line
 from newsletter.core.due import DueItem
 from newsletter.core.timefmt import format_minute
 from newsletter.core.zones import zone
 from newsletter.jobs.send_report import SendReport
+from newsletter.jobs.undecided import waiting_line
 
 # The exit status of a command stopped by Ctrl-C (SIGINT), as shells report it: 128 + 2.
 INTERRUPTED = 130

@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from newsletter.cli.formats.uncertain import WAITING
 from newsletter.core.subscribers import Subscriber
 from newsletter.core.timefmt import format_minute
+from newsletter.jobs.undecided import WAITING
 
 
 def _shown(iso: str, tz: ZoneInfo) -> str:

@@ -32,8 +32,8 @@ from newsletter.core.courses import Course
 from newsletter.core.errors import ContentError, NewsletterError
 from newsletter.core.orphans import Found, Orphan, Resolution, decide
 from newsletter.jobs import undecided
-from newsletter.jobs.guard import renamed
-from newsletter.jobs.problem import Problem
+from newsletter.jobs.guard import check_resends, renamed
+from newsletter.jobs.problem import Problem, as_problem
 from newsletter.jobs.progress import lessons_skipped
 from newsletter.project import Project
 from newsletter.store import broadcasts as broadcast_rows
@@ -244,7 +244,8 @@ FIX = "restore the file, or decide now with `newsletter orphans` (see docs/sendi
 
 def check_problems(settings: Settings, project: Project, verbose: bool = False) -> list[Problem]:
     """`check`'s look at the ledger: warnings for deliveries that wait on a message gone from
-    content/, and for emails that wait for the author's decision (jobs/undecided.py). Nothing
+    content/, and for emails that wait for the author's decision (jobs/undecided.py); errors
+    for a renamed message that would reach someone a second time (jobs/guard.py). Nothing
     to say while content/ has errors (they come first) or when there is no database yet (a
     fresh clone, CI): none is ever created here."""
     try:
@@ -260,6 +261,8 @@ def check_problems(settings: Settings, project: Project, verbose: bool = False) 
         with store.read() as conn:
             found = find(conn, project, project.courses, who=verbose)
             waiting = undecided.problems(conn)
+            # The resend guard's lines: what `send` holds back, `check` fails on.
+            resends = [as_problem(line) for line in check_resends(conn, project).problems]
     except NewsletterError as err:
         return [_unchecked(str(err))]
     finally:
@@ -272,6 +275,7 @@ def check_problems(settings: Settings, project: Project, verbose: bool = False) 
         ]
         + [Problem("ledger", broadcast_sentence(b), FIX, "warning") for b in data["broadcasts"]]
         + waiting
+        + resends
     )
 
 

@@ -109,16 +109,19 @@ class SendRun:
         self.envelopes = Envelopes(project.settings, Tokens(project.settings.require_secret_key()))
         self.journal = journal.folder(project.settings.project_dir)
         self._batches = 0  # handed to the provider so far (names the journal's entries)
+        self.held = guard.Held()  # what the resend guard holds back in this run
 
     def run(
         self, now: datetime, options: SendOptions, progress: Progress | None = None
     ) -> SendReport:
         with self.store.read() as conn:
-            # A content change that would send someone a lesson again stops the whole run.
-            guard.refuse_resends(conn, self.project)
+            # A content change that would send someone a lesson again holds that email for
+            # those subscribers only; everyone else's mail goes out, and the run says so.
+            self.held = guard.check_resends(conn, self.project)
         if options.dry_run:
             return self._dry_run(now, options, progress)
         report = SendReport()
+        report.errors += self.held.problems
         self._start(now, report)
         try:
             self._prepare(now, options, report)
@@ -192,9 +195,9 @@ class SendRun:
             # Concurrent senders would each add the file's new broadcasts and seen messages.
             one_at_a_time(conn, "newsletter.send.queue")
             report.queued += broadcasting.queue_due(
-                conn, now, self.project.broadcasts, self.default_tz
+                conn, now, self.project.broadcasts, self.default_tz, self.held.messages
             )
-            guard.record_seen(conn, self.project, now)
+            guard.record_seen(conn, self.project, now, self.held)
             runs.mark_queued(conn, self.run_id, self.wall())
         if report.queued:
             log.info("queued %d emails", report.queued)
@@ -208,7 +211,7 @@ class SendRun:
             left = None if limit is None else limit - queued
             with self.store.write() as conn:
                 count, after = queueing.materialise_page(
-                    conn, now, self.courses, self.default_tz, after, left
+                    conn, now, self.courses, self.default_tz, after, left, self.held.holds
                 )
             queued += count
             if after is None:
@@ -422,7 +425,7 @@ class SendRun:
         self, now: datetime, options: SendOptions, progress: Progress | None
     ) -> SendReport:
         """Render everything that is due, exactly as a real run would, and send nothing."""
-        report = SendReport()
+        report = SendReport(errors=list(self.held.problems))
         for item in self._due_stream(now, options.limit):
             compiled = self.project.renderer.compile(item.message_id)
             email = self.envelopes.build(
@@ -442,7 +445,8 @@ class SendRun:
     def _due_stream(self, now: datetime, limit: int | None) -> Iterator[DueItem]:
         with self.store.read() as conn:
             specs, known = self.project.broadcasts, self.project.content.by_id
-            yield from iter_due(conn, now, self.courses, self.default_tz, limit, specs, known)
+            hold = self.held.holds
+            yield from iter_due(conn, now, self.courses, self.default_tz, limit, specs, known, hold)
 
 
 def _is_idempotent(provider_name: str) -> bool:

@@ -261,6 +261,10 @@ seen_messages = Table(
     Column("path", Text, nullable=False),  # relative to content/
     Column("subject", Text, nullable=False),
     Column("digest", String(64), nullable=False),  # sha256 of subject + body, whitespace folded
+    # The body's words, whitespace folded: a lesson whose id changed along with a few of its
+    # words is still recognised by how much of its text is the same (core/plan_diff.py).
+    # NULL: seen before migration 0007 (until it is seen again).
+    Column("words", Text, nullable=True),
     Column("first_seen_at", UTCDateTime, nullable=False),
     Column("last_seen_at", UTCDateTime, nullable=False),
 )

@@ -26,7 +26,7 @@ def format_plan(data: Mapping[str, Any], verbose: bool = False) -> str:
             for b in data["broadcasts"]
         ]
     if data["problems"]:
-        lines += ["", "send will refuse to run until this is fixed:"]
+        lines += ["", "to fix before the next send:"]
         lines += [f"  {p}" for p in data["problems"]]
     return "\n".join(lines)
 

@@ -1,9 +1,13 @@
-"""deliveries 'in_flight'
+"""deliveries 'in_flight'; seen_messages.words
 
 A delivery is ``in_flight`` once its request may have been written (a committed write just
 before it is): only those rows of a run that died can be ``uncertain``; a row that was claimed
 but never put in flight goes back to ``due``. The partial index of the rows claimed, in flight
 or uncertain takes the new state in.
+
+``seen_messages.words``: the text of each message the sender has seen, so that the resend guard
+recognises a lesson whose id changed along with a few of its words (NULL for the ids seen before;
+filled in when they are seen again).
 
 Revision ID: 0007
 Revises: 0006
@@ -34,6 +38,8 @@ def _index(condition: str) -> None:
 
 def upgrade() -> None:
     _index(NEW_CONDITION)
+    with op.batch_alter_table("seen_messages") as batch:
+        batch.add_column(sa.Column("words", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
@@ -43,3 +49,5 @@ def downgrade() -> None:
         sa.update(deliveries).where(deliveries.c.state == "in_flight").values(state="sending")
     )
     _index(OLD_CONDITION)
+    with op.batch_alter_table("seen_messages") as batch:
+        batch.drop_column("words")

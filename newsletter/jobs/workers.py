@@ -60,6 +60,9 @@ def send_with_workers(job: Job, workers: int) -> SendReport:
     context = multiprocessing.get_context("fork")
     started: list[tuple[BaseProcess, Connection]] = []
     reports: dict[int, SendReport] = {}
+    # SIGTERM to the command (a cron timeout, systemd, `kill`) stops it as Ctrl-C does: its
+    # default would end this process alone and leave the workers sending, unsupervised.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         for number, one in enumerate(jobs, start=1):
             answers, answer = context.Pipe(duplex=False)
@@ -73,10 +76,13 @@ def send_with_workers(job: Job, workers: int) -> SendReport:
     except KeyboardInterrupt:
         # Ctrl-C: each worker is told once (SIGTERM, which it takes as its own Ctrl-C), then
         # settles the batch in its hands and reports, as a lone `send` does.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # told once: the workers settle now
         for worker, _ in started:
             if worker.is_alive():
                 worker.terminate()
         _collect(started, reports)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return combined([reports[n] for n in sorted(reports)])
 
 

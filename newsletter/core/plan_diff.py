@@ -18,7 +18,7 @@ from difflib import SequenceMatcher
 from typing import Any
 
 from newsletter.core.message import Message
-from newsletter.core.schedule import Schedule
+from newsletter.core.schedule import WEEKDAYS, Schedule
 
 # Schedule fields whose change re-times lessons (title and description only change words).
 TIMING_FIELDS = (
@@ -212,9 +212,19 @@ def schedule_changes(before: Schedule | None, after: Schedule) -> list[Change]:
     changes = []
     for f in fields(after):
         if f.name in TIMING_FIELDS and getattr(before, f.name) != getattr(after, f.name):
-            old, new = _show(getattr(before, f.name)), _show(getattr(after, f.name))
+            old, new = _show_field(f.name, before), _show_field(f.name, after)
             changes.append(Change("retimed", None, f"{f.name}: {old} → {new}"))
     return changes
+
+
+def _show_field(name: str, schedule: Schedule) -> str:
+    """A timing field as the schedule file says it: weekdays by name, not number."""
+    value = getattr(schedule, name)
+    if name == "weekday" and value is not None:
+        return WEEKDAYS[value]
+    if name == "skip_weekdays":
+        return "[" + ", ".join(WEEKDAYS[d] for d in sorted(value)) + "]"
+    return _show(value)
 
 
 def _show(value: Any) -> str:

@@ -91,6 +91,12 @@ def test_course_changes_name_each_kind_of_change() -> None:
     }
 
 
+def test_weekdays_are_shown_by_name_as_in_the_schedule_file() -> None:
+    later = dataclasses.replace(SCHEDULE, weekday=2, skip_weekdays=frozenset({6, 5}))
+    changes = [c.detail for c in course_changes([], [], SCHEDULE, later)]
+    assert changes == ["weekday: monday → wednesday", "skip_weekdays: [] → [saturday, sunday]"]
+
+
 def test_a_renamed_lesson_is_neither_removed_nor_inserted() -> None:
     old = [v("a", 0), v("b", 1)]
     new = [v("a", 0), Version.of(lesson("b2", 1, subject="About b"), "c/b.md")]

@@ -19,11 +19,12 @@ from newsletter.config import Settings, load_settings
 from newsletter.core.courses import Course
 from newsletter.core.errors import ContentError
 from newsletter.files.schedules import load_schedule
+from newsletter.jobs.subscriptions import pause
 from newsletter.project import Project
 from newsletter.store import Store
 from newsletter.store.schema import deliveries, enrolments
 from tests.content_files import git
-from tests.factories import COURSE, enrolled
+from tests.factories import COURSE, enrolled, timing
 
 Cli = Callable[..., Result]
 ENROL = datetime(2026, 12, 2, 10, tzinfo=UTC)  # a Wednesday
@@ -377,3 +378,13 @@ def test_plan_text_lists_groups_completed_and_broadcasts(
     assert "mid@example.com (Europe/London): week-3-plank 2026-12-21T07:00" in out
     assert "0 completed" in out
     assert "issue-2027-01-build-slowly to completed:protect-your-back" in out
+
+
+def test_an_open_ended_pause_is_said_in_words(cli: Cli, store: Store, project: Project) -> None:
+    sub = enrolled(store, project, "resting@example.com", ENROL)
+    assert cli("send", "--now", iso(ENROL)).exit_code == 0
+    with store.write() as conn:
+        pause(conn, sub, None, ENROL + timedelta(hours=1), timing(project))
+    planned = cli("plan", "--now", iso(MONDAYS[0]))
+    assert f"    next: {BRIDGE} when they resume (paused with no end date)" in planned.stdout
+    assert "pause UTC" not in planned.stdout

@@ -42,6 +42,7 @@ from newsletter.core.errors import (
 )
 from newsletter.core.tokens import Tokens
 from newsletter.jobs import broadcasting, guard, journal, orphans, practice, queueing, recording
+from newsletter.jobs.numbering import batch_numbering
 from newsletter.jobs.queueing import iter_due
 from newsletter.jobs.send_report import SendReport
 from newsletter.project import Project
@@ -382,6 +383,7 @@ class SendRun:
         sessions = practice.batch_counts(
             self.store, [c.subscriber_id for c in claimed], now, self.default_tz
         )
+        numbers = batch_numbering(self.store, self.project, claimed)
         for item in claimed:
             try:
                 compiled = self.project.renderer.compile(item.message_id)
@@ -399,6 +401,7 @@ class SendRun:
                     name=item.name,
                     now=now,
                     practice=sessions.get(item.subscriber_id, 0),
+                    progress=numbers.get(item.delivery_id),
                 )
             )
         return emails, problems

@@ -8,6 +8,8 @@ import re
 import shutil
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from email import policy
+from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
 
@@ -388,3 +390,32 @@ def test_an_open_ended_pause_is_said_in_words(cli: Cli, store: Store, project: P
     planned = cli("plan", "--now", iso(MONDAYS[0]))
     assert f"    next: {BRIDGE} when they resume (paused with no end date)" in planned.stdout
     assert "pause UTC" not in planned.stdout
+
+
+def kickers(outbox: Path, email: str) -> dict[str, str]:
+    """The first line of each text part the outbox holds for ``email``, by subject."""
+    found = {}
+    for path in outbox.glob("*.eml"):
+        parsed = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
+        if email in str(parsed["To"]):
+            body = parsed.get_body(preferencelist=("plain",))
+            assert body is not None
+            found[str(parsed["Subject"])] = body.get_content().splitlines()[0]
+    return found
+
+
+def test_lesson_n_of_m_follows_the_reader_s_own_progress(
+    cli: Cli, store: Store, project: Project, project_dir: Path, settings
+) -> None:
+    """A lesson inserted before their position: it is their third lesson, not the first, and
+    the count never jumps back (it said "lesson 1 of 7", then "lesson 4 of 7")."""
+    midway(cli, store, project)
+    insert_lesson(project_dir, after=WELCOME)
+    for moment in MONDAYS[2:4]:
+        assert cli("send", "--now", iso(moment)).exit_code == 0
+    found = kickers(settings.outbox_dir, "mid@example.com")
+    assert found["The Dead Bug"] == "Protect your back, lesson 3 of 7, 1 min read"
+    plank = next(k for s, k in found.items() if "Plank" in s)
+    assert plank.startswith("Protect your back, lesson 4 of 7,")
+    swan = next(k for s, k in found.items() if "Swan Dive" in s)
+    assert swan.startswith("Protect your back, lesson 2 of 6,")  # as it was then

@@ -185,9 +185,13 @@ def test_a_lock_held_for_a_moment_while_answers_are_recorded_is_waited_out(
         project_dir / "newsletter.db", isolation_level=None, check_same_thread=False
     )
 
+    def release_after_a_second() -> None:
+        time.sleep(1.0)  # a relative sleep: a timer's deadline would break under faketime
+        holder.rollback()
+
     def lock_for_a_second() -> None:
         holder.execute("BEGIN IMMEDIATE")
-        threading.Timer(1.0, holder.rollback).start()
+        threading.Thread(target=release_after_a_second).start()
 
     fake.hook = lock_for_a_second
     fake.fail(Fault("hook", accept=True))

@@ -54,6 +54,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "sqlite_only: checks something only SQLite has; not run on PostgreSQL"
     )
+    config.addinivalue_line(
+        "markers",
+        "postgresql_only: checks something only a database server has (a connection to lose); "
+        "run when NEWSLETTER_TEST_POSTGRES_URL is set",
+    )
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -61,7 +66,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "store" not in metafunc.fixturenames:
         return
     only_sqlite = metafunc.definition.get_closest_marker("sqlite_only") is not None
-    metafunc.parametrize("backend", ("sqlite",) if only_sqlite else BACKENDS, indirect=True)
+    only_server = metafunc.definition.get_closest_marker("postgresql_only") is not None
+    backends = ("sqlite",) if only_sqlite else BACKENDS
+    if only_server:
+        backends = tuple(b for b in BACKENDS if b == "postgresql")
+    metafunc.parametrize("backend", backends, indirect=True)
 
 
 @pytest.fixture(autouse=True)

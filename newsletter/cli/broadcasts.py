@@ -212,8 +212,9 @@ def plan_command(
     """Show who gets what, and when, after a change to content/ or schedules/.
 
     Compares the working tree with what subscribers already have (the ledger) and, with
-    --since, with the content at that git revision. Exit 1 when `send` would refuse to run
-    (a change that would send someone a lesson they already have); -v lists every subscriber.
+    --since, with the content at that git revision. Exit 1 when `check` fails or the resend
+    guard holds an email (a change that would send someone a lesson they already have); -v
+    lists every subscriber.
 
     Example:  newsletter plan --since HEAD~1
     """

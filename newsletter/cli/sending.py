@@ -14,7 +14,7 @@ from newsletter.cli.app import AppContext, json_option, now_option, resolve_now
 from newsletter.cli.formats import sending as output
 from newsletter.cli.formats.progress import progress_bar, watched
 from newsletter.cli.formats.status import echo_status
-from newsletter.jobs.queueing import list_due
+from newsletter.jobs.queueing import due_now, list_due
 from newsletter.jobs.recording import settle_uncertain
 from newsletter.jobs.sending import Progress, SendOptions, SendRun
 from newsletter.jobs.status import format_lesson_report, lesson_report, status
@@ -31,12 +31,19 @@ from newsletter.store import runs
 def due(app: AppContext, now: datetime | None, limit: int | None, as_json: bool) -> None:
     """List what `send` would deliver now: subscriber, message, their local time.
 
+    What the resend guard holds back (a renamed lesson that would reach someone again) is not
+    listed: `send` would not deliver it either; the guard's lines go to stderr, exit 1.
+
     Example:  newsletter due --now 2026-12-07T07:00:00Z --json
     """
     app.project.validate()
     moment = resolve_now(now)
-    items = list_due(app.store, app.project, moment, limit)
+    items, held = due_now(app.store, app.project, moment, limit)
     output.echo_due(items, moment, as_json, app.verbose)
+    for line in held.problems:
+        click.echo(f"error: {line}", err=True)
+    if held.problems:
+        raise click.exceptions.Exit(1)
 
 
 @click.command()

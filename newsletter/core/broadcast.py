@@ -30,7 +30,8 @@ LATEST = dt.timedelta(hours=12)
 # last month's issue arriving today (cron was down, or an old entry was added) helps nobody.
 STALE_AFTER = dt.timedelta(days=3)
 Source = Literal["file", "cli"]
-# Ledger states counted per broadcast (`broadcast --list`, `status`).
+# Ledger states counted per broadcast (`broadcast --list`, `status`); "sending" counts the rows
+# claimed and those in flight.
 COUNTED = ("due", "sending", "sent", "failed", "uncertain")
 
 
@@ -194,6 +195,7 @@ def describe(b: Broadcast, counts: Mapping[str, int]) -> dict[str, Any]:
         "last_at": ends.isoformat(),
         "state": b.state,
         **{s: counts.get(s, 0) for s in COUNTED},
+        "sending": counts.get("sending", 0) + counts.get("in_flight", 0),
         "cancelled": counts.get("cancelled", 0),
     }
 

@@ -125,6 +125,27 @@ class Course:
         position from being skipped, and a moved lesson from being sent twice."""
         return next((m for m in self.order_for(pinned) if m not in received), "")
 
+    def numbering_for(
+        self,
+        message_id: str,
+        had: Sequence[str],
+        pinned: Sequence[str] | None,
+        numbered: Collection[str],
+    ) -> tuple[int, int] | None:
+        """(N, M) of "Lesson N of M" for a reader getting ``message_id`` after ``had``: N counts
+        the lessons they have had (an unnumbered one, such as the welcome, does not count; one
+        since removed from the course does), M adds those still to come in their order. From
+        their own progress, not the lesson's position: after an insert or a move the count
+        goes on, it never jumps back. None for a lesson outside the count."""
+        if message_id not in numbered:
+            return None
+        unnumbered = set(self.lessons) - set(numbered)
+        before = [m for m in had if m != message_id and m not in unnumbered]
+        seen = set(had) | {message_id}
+        after = [m for m in self.order_for(pinned) if m in numbered and m not in seen]
+        number = len(before) + 1
+        return number, number + len(after)
+
     def next_due_after(self, row: Any, sent_at: datetime | None, tz_name: str) -> datetime | None:
         """When an enrolment's next lesson is due once one went out at ``sent_at`` (None: none
         has yet, so the course's first lesson time). ``row``: the enrolment's dates and pause,

@@ -9,7 +9,9 @@ from datetime import datetime, timedelta
 # Nothing more happens to a row in these states.
 FINAL_STATES = frozenset({"sent", "failed", "cancelled"})
 # Delivery states that mean "this lesson is already on its way": its enrolment waits (NULL due).
-OUTSTANDING = ("due", "sending", "uncertain")
+# ``sending``: claimed by a run, no request written yet; ``in_flight``: its request may have been
+# written; ``uncertain``: it was, and nobody knows whether it arrived (the author decides).
+OUTSTANDING = ("due", "sending", "in_flight", "uncertain")
 # Wait before retrying a transient failure: 1, 5, 15, 30, then 60 minutes.
 BACKOFF_MINUTES = (1, 5, 15, 30, 60)
 

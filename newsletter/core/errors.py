@@ -80,3 +80,10 @@ class RequestNotSent(ProviderError):
     def __init__(self, message: str, *, answered: Sequence[Any] = ()):
         super().__init__(message)
         self.answered = list(answered)
+
+
+class NoAnswer(RequestNotSent):
+    """A request of the batch got no answer from a provider without idempotency keys: its
+    emails are ``uncertain`` (in ``answered``, with the earlier requests' answers), and the
+    batch's later requests were not sent. The sender stops sending through that provider for
+    the run: the rest stays due, rather than every email of the run ending uncertain."""

@@ -85,6 +85,13 @@ class Enrolment:
     received: tuple[str, ...] = ()  # every lesson with a ledger row, in the order queued
     lessons: tuple[str, ...] | None = None  # the order recorded for ``on_change = "pin"``
     cancelled: tuple[CancelledLesson, ...] = ()
+    queued_state: str | None = None  # the ledger state of the delivery on its way
+
+    @property
+    def undecided(self) -> bool:
+        """Its lesson's send may or may not have arrived: it waits for the author's decision
+        (`newsletter uncertain`), not for the sender."""
+        return self.queued_state == "uncertain"
 
     def paused(self, now: datetime) -> bool:
         if self.paused_at is None or self.paused_at > now:

@@ -15,7 +15,7 @@ anywhere (UTC-12) has passed it is marked queued and never looked at again.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Container, Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -131,17 +131,23 @@ def audience_size(conn: Connection, b: Broadcast, now: dt.datetime, default_tz: 
 
 
 def queue_due(
-    conn: Connection, now: dt.datetime, specs: Sequence[Broadcast], default_tz: str
+    conn: Connection,
+    now: dt.datetime,
+    specs: Sequence[Broadcast],
+    default_tz: str,
+    held: Container[str] = (),
 ) -> int:
     """Sync the file, then write a ``due`` row for every subscriber whose moment has come.
 
     Returns the number of rows written. Only broadcasts whose earliest moment has passed and
     that are not fully queued are looked at, so a run with nothing due costs one small query.
+    Broadcasts of the issues in ``held`` (the resend guard's, jobs/guard.py) wait.
     """
     sync(conn, specs, now)
     if not rows.any_started(conn, now):
         return 0
-    starting = [b for b in rows.stored(conn, lock=True, pending=True) if started(b, now)]
+    stored = rows.stored(conn, lock=True, pending=True)
+    starting = [b for b in stored if started(b, now) and b.message_id not in held]
     return sum(_queue_one(conn, b, now, default_tz) for b in starting)
 
 

@@ -31,8 +31,9 @@ from newsletter.config import Settings
 from newsletter.core.courses import Course
 from newsletter.core.errors import ContentError, NewsletterError
 from newsletter.core.orphans import Found, Orphan, Resolution, decide
-from newsletter.jobs.guard import renamed
-from newsletter.jobs.problem import Problem
+from newsletter.jobs import undecided
+from newsletter.jobs.guard import check_resends, renamed
+from newsletter.jobs.problem import Problem, as_problem
 from newsletter.jobs.progress import lessons_skipped
 from newsletter.project import Project
 from newsletter.store import broadcasts as broadcast_rows
@@ -243,8 +244,10 @@ FIX = "restore the file, or decide now with `newsletter orphans` (see docs/sendi
 
 def check_problems(settings: Settings, project: Project, verbose: bool = False) -> list[Problem]:
     """`check`'s look at the ledger: warnings for deliveries that wait on a message gone from
-    content/. Nothing to say while content/ has errors (they come first) or when there is no
-    database yet (a fresh clone, CI): none is ever created here."""
+    content/, and for emails that wait for the author's decision (jobs/undecided.py); errors
+    for a renamed message that would reach someone a second time (jobs/guard.py). Nothing
+    to say while content/ has errors (they come first) or when there is no database yet (a
+    fresh clone, CI): none is ever created here."""
     try:
         project.validate()
         store = open_existing_store(settings)
@@ -257,15 +260,23 @@ def check_problems(settings: Settings, project: Project, verbose: bool = False) 
     try:
         with store.read() as conn:
             found = find(conn, project, project.courses, who=verbose)
+            waiting = undecided.problems(conn)
+            # The resend guard's lines: what `send` holds back, `check` fails on.
+            resends = [as_problem(line) for line in check_resends(conn, project).problems]
     except NewsletterError as err:
         return [_unchecked(str(err))]
     finally:
         store.dispose()
     data = found.as_dict()
-    return [
-        Problem(o["path"] or "ledger", sentence(o, verbose), FIX, "warning")
-        for o in data["deliveries"]
-    ] + [Problem("ledger", broadcast_sentence(b), FIX, "warning") for b in data["broadcasts"]]
+    return (
+        [
+            Problem(o["path"] or "ledger", sentence(o, verbose), FIX, "warning")
+            for o in data["deliveries"]
+        ]
+        + [Problem("ledger", broadcast_sentence(b), FIX, "warning") for b in data["broadcasts"]]
+        + waiting
+        + resends
+    )
 
 
 def _unchecked(reason: str) -> Problem:

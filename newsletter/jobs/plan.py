@@ -24,6 +24,7 @@ from newsletter.core.plans import SubscriberPlan, group, plan_for
 from newsletter.files.git import Revision
 from newsletter.jobs import orphans
 from newsletter.jobs.broadcasting import audience_size, effective
+from newsletter.jobs.check import check_project
 from newsletter.jobs.guard import current_versions, resend_problems
 from newsletter.project import Project
 from newsletter.store import plans as rows
@@ -46,7 +47,10 @@ def build_plan(
         "now": now.isoformat(),
         "since": since.rev if since else None,
         "warnings": since.warnings if since else [],
-        "problems": resend_problems(conn, project, since.versions if since else None),
+        # What `check` fails on (a lesson deleted while others still link to it…), then what
+        # the resend guard holds: the same lines those commands print, so they agree.
+        "problems": [str(p) for p in check_project(project) if p.severity == "error"]
+        + resend_problems(conn, project, since.versions if since else None),
         "orphans": held.as_dict(),
         "courses": [
             _course_plan(conn, course, after, since, now, tz, _held_in(held.deliveries, name))

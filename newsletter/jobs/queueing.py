@@ -11,7 +11,7 @@ Each step reads with the store (``store/due_queue.py``), decides with the core
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterator, Mapping, Sequence
 from datetime import datetime
 
 from sqlalchemy.engine import Connection
@@ -21,7 +21,7 @@ from newsletter.core.broadcast import Broadcast
 from newsletter.core.courses import Course
 from newsletter.core.delivery import FINAL_STATES
 from newsletter.core.due import Cursor, DueItem
-from newsletter.jobs import broadcasting
+from newsletter.jobs import broadcasting, guard
 from newsletter.jobs.progress import lesson_sent
 from newsletter.project import Project
 from newsletter.store import Store, due_queue, progress, suppressions
@@ -87,10 +87,12 @@ def iter_due(
     limit: int | None,
     specs: Sequence[Broadcast] = (),
     known: Container[str] | None = None,
+    hold: Callable[[DueItem], bool] | None = None,
 ) -> Iterator[DueItem]:
     """Retries (and queued broadcasts) that are ready, then broadcasts and lessons whose time
     has come; at most ``limit``. ``specs``: the entries of schedules/broadcasts.toml; ``known``:
-    the message ids in content/ (a row of any other is settled, not sent: orphans.py)."""
+    the message ids in content/ (a row of any other is settled, not sent: orphans.py);
+    ``hold``: what the resend guard holds (jobs/guard.py)."""
     count = 0
     for source in (
         pending_retries(conn, now, default_tz),
@@ -100,20 +102,32 @@ def iter_due(
         for item in source:
             if limit is not None and count >= limit:
                 return
+            if hold is not None and hold(item):
+                continue
             if item.message_id and (known is None or item.message_id in known):
                 count += 1
                 yield item
+
+
+def due_now(
+    store: Store, project: Project, now: datetime, limit: int | None = None
+) -> tuple[list[DueItem], guard.Held]:
+    """What a send at ``now`` would deliver, without changing anything, and what the resend
+    guard holds back (as `send` would)."""
+    with store.read() as conn:
+        courses = project.courses
+        tz = project.settings.default_timezone
+        known = project.content.by_id
+        held = guard.check_resends(conn, project)
+        found = iter_due(conn, now, courses, tz, limit, project.broadcasts, known, held.holds)
+        return list(found), held
 
 
 def list_due(
     store: Store, project: Project, now: datetime, limit: int | None = None
 ) -> list[DueItem]:
     """What a send at ``now`` would deliver, without changing anything."""
-    with store.read() as conn:
-        courses = project.courses
-        tz = project.settings.default_timezone
-        known = project.content.by_id
-        return list(iter_due(conn, now, courses, tz, limit, project.broadcasts, known))
+    return due_now(store, project, now, limit)[0]
 
 
 # -- turning due lessons into ledger rows ------------------------------------------------------
@@ -144,13 +158,15 @@ def materialise_page(
     default_tz: str,
     after: Cursor | None,
     limit: int | None = None,
+    hold: Callable[[DueItem], bool] | None = None,
 ) -> tuple[int, Cursor | None]:
     """``materialise`` for one page of due enrolments after ``after``: how many rows it wrote
     and where the next page starts (None: nothing more is due).
 
     Each page may be its own transaction: a page is complete in itself (rows written and
     enrolments cleared together), and committing page by page lets concurrent senders start
-    claiming the first rows while the rest are still being queued.
+    claiming the first rows while the rest are still being queued. A lesson the resend guard
+    holds (``hold``) is left due on its enrolment: queued once the author has fixed the id.
     """
     # No more than ``limit`` enrolments locked: a page locked and only partly queued would hide
     # the rest from concurrent senders (SKIP LOCKED) while this one leaves them alone.
@@ -162,6 +178,8 @@ def materialise_page(
             break
         if item.message_id == "":  # they have had every lesson
             progress.complete(conn, item.enrolment_id, now)
+        elif hold is not None and hold(item):
+            continue
         else:
             batch.append(item)
     return _queue(conn, batch, now, courses, default_tz), after

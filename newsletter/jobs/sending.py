@@ -1,14 +1,17 @@
 """`newsletter send`: deliver what is due, through the ledger, safely under cron.
 
-One run: register → reap rows of dead runs → queue due lessons as ledger rows → repeatedly claim
-a batch, render it, hand it to the provider, record the answers → finish. Every step that
-changes the ledger commits before the next talks to the network, so killing the process at any
-point leaves rows that the next run can classify (see store/ledger.py). Ctrl-C (SIGINT) stops a
-run between two steps: the rows of the batch in hand go back to ``due`` if they were not handed
-to the provider yet, and are classified as after a crash (``uncertain``, or ``due`` again for an
-idempotent provider) if they were; the report says the run was interrupted.
+One run: register → record answers an earlier run kept in its journal → reap rows of dead runs
+→ queue due lessons as ledger rows → repeatedly claim a batch, render it, hand it to the
+provider (each request's rows committed ``in_flight`` just before it is written), record the
+answers → finish. Every step that changes the ledger commits before the next talks to the
+network, so killing the process at any point leaves rows that the next run can classify (see
+store/ledger.py). Ctrl-C (SIGINT) stops a run between two steps and settles the batch in hand
+as after a crash: rows never put in flight go back to ``due``, rows in flight become
+``uncertain`` (or ``due`` again for an idempotent provider); the report says the run was
+interrupted. A database failure mid-run ends the run the same way, with its report.
 
-Queueing the due lessons is queueing.py's job, recording the provider's answers recording.py's.
+Queueing the due lessons is queueing.py's job, recording the provider's answers recording.py's
+(and journal.py's, when the database will not take them).
 """
 
 from __future__ import annotations
@@ -19,9 +22,10 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from sqlalchemy.engine import Connection
 
@@ -30,13 +34,17 @@ from newsletter.core.due import DueItem
 from newsletter.core.email import OutgoingEmail, SendResult
 from newsletter.core.errors import (
     NewsletterError,
+    NoAnswer,
     ProviderAuthError,
     RequestNotSent,
+    StoreError,
     UnsupportedFeature,
 )
 from newsletter.core.tokens import Tokens
-from newsletter.jobs import broadcasting, guard, orphans, practice, queueing, recording
+from newsletter.jobs import broadcasting, guard, journal, orphans, practice, queueing, recording
+from newsletter.jobs.numbering import batch_numbering
 from newsletter.jobs.queueing import iter_due
+from newsletter.jobs.send_report import SendReport
 from newsletter.project import Project
 from newsletter.providers import Provider, provider_class
 from newsletter.render.personalise import Envelopes
@@ -62,48 +70,6 @@ class SendOptions:
     # Emails per claim (and request); None: the provider's largest batch. Smaller batches
     # spread a small backlog over more workers and leave fewer emails uncertain after a crash.
     batch_size: int | None = None
-
-
-@dataclass
-class SendReport:
-    """What one run did. ``ok`` says whether an operator must act (the exit status): a
-    recipient the provider refused or deferred is the run working as intended, reported in the
-    summary and in ``refusals``, while ``errors`` are what someone has to fix (credentials,
-    configuration, content that does not render, a provider that is down)."""
-
-    queued: int = 0
-    sent: int = 0
-    failed: int = 0  # refused by the provider for the recipient: the address is now suppressed
-    deferred: int = 0  # the provider asked to try this recipient again later
-    retry: int = 0  # not sent for a reason someone must look at; tried again by a later run
-    uncertain: int = 0  # this run's requests that got no answer
-    rendered: int = 0  # dry run only
-    uncertain_found: int = 0
-    clock_went_back_from: datetime | None = None
-    interrupted: bool = False  # stopped by Ctrl-C; what it had in hand is accounted for above
-    errors: list[str] = field(default_factory=list)
-    refusals: list[str] = field(default_factory=list)  # one line per refused recipient
-
-    @property
-    def ok(self) -> bool:
-        return not (self.retry or self.uncertain or self.errors)
-
-    def summary(self) -> str:
-        parts = [f"{self.sent} sent"]
-        if self.failed:
-            parts.append(f"{self.failed} refused by the provider (addresses now suppressed)")
-        if self.deferred:
-            parts.append(f"{self.deferred} deferred by the provider (sent on a later run)")
-        if self.retry:
-            parts.append(f"{self.retry} to retry on a later run")
-        if self.uncertain:
-            parts.append(f"{self.uncertain} got no answer from the provider (now uncertain)")
-        if self.uncertain_found:
-            parts.append(
-                f"{self.uncertain_found} uncertain (see `newsletter uncertain`; resend with "
-                "`newsletter send --resend-uncertain`)"
-            )
-        return ", ".join(parts)
 
 
 def pid_alive(host: str, pid: int) -> bool:
@@ -142,53 +108,69 @@ class SendRun:
         self.courses = project.courses
         self.default_tz = project.settings.default_timezone
         self.envelopes = Envelopes(project.settings, Tokens(project.settings.require_secret_key()))
-        # The batch in hand, and whether it was handed to the provider (see _interrupted).
-        self._batch: list[Claimed] = []
-        self._handed_over = False
+        self.journal = journal.folder(project.settings.project_dir)
+        self._batches = 0  # handed to the provider so far (names the journal's entries)
+        self.held = guard.Held()  # what the resend guard holds back in this run
 
     def run(
         self, now: datetime, options: SendOptions, progress: Progress | None = None
     ) -> SendReport:
         with self.store.read() as conn:
-            # A content change that would send someone a lesson again stops the whole run.
-            guard.refuse_resends(conn, self.project)
+            # A content change that would send someone a lesson again holds that email for
+            # those subscribers only; everyone else's mail goes out, and the run says so.
+            self.held = guard.check_resends(conn, self.project)
         if options.dry_run:
             return self._dry_run(now, options, progress)
         report = SendReport()
+        report.errors += self.held.problems
         self._start(now, report)
         try:
             self._prepare(now, options, report)
             self._send_batches(now, options, report, progress)
         except KeyboardInterrupt:
-            self._interrupted(now, report)
+            report.interrupted = True
+            self._settle_own(now, report)
+        except StoreError as err:
+            # The database failed mid-run: what this run did is still reported, and what it
+            # had claimed is settled now if the database lets us, else by the next run.
+            report.errors.append(str(err))
+            self._settle_own(now, report)
         except BaseException:
             # Recorded as finished if the database still lets us (so no sender waits for it),
             # but it is the first error that the user needs to see.
             with contextlib.suppress(NewsletterError):
-                self._finish()
+                self._finish(report)
             raise
-        self._finish()
+        self._finish(report)
         return report
 
-    def _finish(self) -> None:
-        with self.store.write() as conn:
-            runs.finish_run(conn, self.run_id, self.wall())
+    def _finish(self, report: SendReport) -> None:
+        try:
+            with self.store.write() as conn:
+                runs.finish_run(conn, self.run_id, self.wall())
+                report.undecided, report.undecided_since = runs.undecided(conn)
+        except StoreError as err:
+            if not report.errors:
+                report.errors.append(str(err))
 
-    def _interrupted(self, now: datetime, report: SendReport) -> None:
-        """Ctrl-C: settle this run's rows in ``sending`` now rather than leave them to the next
-        run. A batch not yet handed to the provider never left: its rows are due again. One
-        that was (or rows claimed a moment before the interrupt) may have been delivered: the
-        same classification as after a crash (store/runs.py reap)."""
-        report.interrupted = True
-        with self.store.write() as conn:
-            if self._batch and not self._handed_over:
-                ledger.release(conn, self.run_id, self._batch, now)
-            unsure, _retried = runs.reap(
-                conn, now, self.wall(), lambda _h, _p: False, _is_idempotent, run_id=self.run_id
-            )
-        report.uncertain += unsure
-
-    # -- steps -----------------------------------------------------------------------------
+    def _settle_own(self, now: datetime, report: SendReport) -> None:
+        """Settle this run's claimed rows now rather than leave them to the next run, as after
+        a crash (store/runs.py ``reap``): rows never put in flight go back to ``due``, rows in
+        flight become ``uncertain`` (or ``due`` for an idempotent provider). Nothing is lost
+        if the database refuses: the next run reaps them the same way."""
+        nobody_alive = lambda _h, _p: False  # noqa: E731
+        try:
+            with self.store.write() as conn:
+                reaped = runs.reap(
+                    conn, now, self.wall(), nobody_alive, _is_idempotent, run_id=self.run_id
+                )
+        except StoreError as err:
+            if str(err) not in report.errors:
+                report.errors.append(str(err))
+            return
+        report.uncertain += reaped.uncertain
+        if reaped.released:
+            log.info("%d claimed emails given back: never written to the provider", reaped.released)
 
     def _start(self, now: datetime, report: SendReport) -> None:
         with self.store.write() as conn:
@@ -197,10 +179,11 @@ class SendRun:
             report.clock_went_back_from = latest  # the caller knows whether --now was given
 
     def _prepare(self, now: datetime, options: SendOptions, report: SendReport) -> None:
+        # Answers an earlier run could not record are real outcomes: before its rows are reaped.
+        report.recovered = journal.apply(self.store, self.journal, self.courses, self.default_tz)
         with self.store.write() as conn:
-            report.uncertain_found, _retried = runs.reap(
-                conn, now, self.wall(), pid_alive, _is_idempotent
-            )
+            reaped = runs.reap(conn, now, self.wall(), pid_alive, _is_idempotent)
+            report.uncertain_found = reaped.uncertain
             if options.resend_uncertain:
                 runs.resend_uncertain(conn, now)
             # Deliveries of a lesson or issue deleted (or renamed) since they were queued can
@@ -213,9 +196,9 @@ class SendRun:
             # Concurrent senders would each add the file's new broadcasts and seen messages.
             one_at_a_time(conn, "newsletter.send.queue")
             report.queued += broadcasting.queue_due(
-                conn, now, self.project.broadcasts, self.default_tz
+                conn, now, self.project.broadcasts, self.default_tz, self.held.messages
             )
-            guard.record_seen(conn, self.project, now)
+            guard.record_seen(conn, self.project, now, self.held)
             runs.mark_queued(conn, self.run_id, self.wall())
         if report.queued:
             log.info("queued %d emails", report.queued)
@@ -229,7 +212,7 @@ class SendRun:
             left = None if limit is None else limit - queued
             with self.store.write() as conn:
                 count, after = queueing.materialise_page(
-                    conn, now, self.courses, self.default_tz, after, left
+                    conn, now, self.courses, self.default_tz, after, left, self.held.holds
                 )
             queued += count
             if after is None:
@@ -274,44 +257,83 @@ class SendRun:
     def _send_one_batch(self, claimed: list[Claimed], now: datetime, report: SendReport) -> bool:
         """Send and record one batch; False when the run must stop."""
         by_id = {c.delivery_id: c for c in claimed}
-        self._batch, self._handed_over = claimed, False
         emails, results = self._render(claimed, now)
+        self._batches += 1
         try:
-            self._handed_over = True
             if emails:
-                results.extend(self.provider.send_batch(emails))
+                results.extend(self._hand_over(emails, now))
         except (ProviderAuthError, RequestNotSent, UnsupportedFeature) as err:
             # Refused before anything was sent (credentials, a request that could not be
-            # built or sent, a feature the provider lacks): released, not guessed uncertain.
+            # built or sent, a feature the provider lacks), or a request got no answer and the
+            # rest of the batch was kept back: what was not answered is released, not guessed.
             answered = err.answered if isinstance(err, RequestNotSent) else []
-            self._hand_back(claimed, answered + results, now, report)
-            report.errors.append(str(err))
+            if not self._hand_back(claimed, answered + results, now, report):
+                return False
+            if not isinstance(err, NoAnswer):
+                report.errors.append(str(err))
+            self._no_answer(answered, report)
             return False
         except Exception as err:  # the batch's fate is unknown: never guess "not sent"
             log.error("provider %s failed mid-batch: %s", self.provider.name, err)
-            with self.store.write() as conn:
-                runs.reap(
-                    conn, now, self.wall(), lambda _h, _p: False, _is_idempotent, run_id=self.run_id
-                )
+            self._settle_own(now, report)
             report.errors.append(f"provider {self.provider.name}: {err}")
             return False
-        self._record(results, by_id, now, report)
-        self._batch = []
+        return self._record(results, by_id, now, report) and not self._no_answer(results, report)
+
+    def _hand_over(self, emails: list[OutgoingEmail], now: datetime) -> list[SendResult]:
+        """The provider's answers. For a provider without idempotency keys, each request's
+        rows are committed ``in_flight`` before it is written (``_put_in_flight``); one with
+        keys resends a dead run's rows with the same key whatever their state."""
+        if self.provider.idempotent:
+            return self.provider.send_batch(emails)
+        return self.provider.send_announced(emails, partial(self._put_in_flight, now))
+
+    def _put_in_flight(self, now: datetime, emails: Sequence[OutgoingEmail]) -> None:
+        """Commit ``emails``' rows as ``in_flight``: their request is about to be written. If
+        that cannot be done, the request must not be written (``RequestNotSent``)."""
+        ids = [e.delivery_id for e in emails]
+        try:
+            with self.store.write() as conn:
+                marked = ledger.put_in_flight(conn, self.run_id, ids, now)
+                if marked != len(ids):  # rolled back: none of them goes
+                    raise StoreError(
+                        f"{len(ids) - marked} claimed emails were taken over by another run "
+                        "while this one held them (its lease lapsed)"
+                    )
+        except StoreError as err:
+            raise RequestNotSent(f"not sent: {err}") from err
+
+    def _no_answer(self, results: Sequence[SendResult], report: SendReport) -> bool:
+        """Whether a request went unanswered by a provider without idempotency keys: nothing
+        more goes to it in this run (the rest stays due), said in one line."""
+        unsure = [r for r in results if r.outcome == "uncertain"]
+        if not unsure:
+            return False
+        name = self.provider.name
+        if self.provider.idempotent:  # retried with the same key: no reason to stop
+            report.errors += [e for e in {r.error or "" for r in unsure} if e not in report.errors]
+            return False
+        report.errors.append(
+            f"{unsure[0].error or name + ': no answer'}: {len(unsure)} emails may have arrived "
+            f"and are uncertain (see `newsletter uncertain`); nothing more is sent through "
+            f"{name} in this run, the rest stays due for the next one"
+        )
         return True
 
     def _hand_back(
         self, claimed: list[Claimed], results: list[SendResult], now: datetime, report: SendReport
-    ) -> None:
+    ) -> bool:
         """Record ``results``; every other claimed row did not reach the provider: it is
         released untouched (attempts not counted) for the next run, after the operator fixed
-        what stopped this one."""
-        self._record(results, {c.delivery_id: c for c in claimed}, now, report)
+        what stopped this one. False when the answers could not be recorded."""
+        if not self._record(results, {c.delivery_id: c for c in claimed}, now, report):
+            return False
         answered = {r.delivery_id for r in results}
         unsent = [c for c in claimed if c.delivery_id not in answered]
         with self.store.write() as conn:
             ledger.release(conn, self.run_id, unsent, now)
-        self._batch = []
         report.retry += len(unsent)
+        return True
 
     def _record(
         self,
@@ -319,14 +341,40 @@ class SendRun:
         by_id: dict[int, Claimed],
         now: datetime,
         report: SendReport,
-    ) -> None:
+    ) -> bool:
+        """Record the provider's answers, patiently; when the database will not take them,
+        keep them in the journal for the next run. False when the run must stop."""
         if not results:
-            return
-        with self.store.write() as conn:
-            recording.record_results(
-                conn, self.run_id, results, by_id, now, self.courses, self.default_tz
-            )
+            return True
         self._count(results, by_id, report)
+        try:
+            recording.record_patiently(
+                self.store, self.run_id, results, by_id, now, self.courses, self.default_tz
+            )
+        except StoreError as err:
+            self._keep(results, by_id, now, report, err)
+            return False
+        return True
+
+    def _keep(
+        self,
+        results: list[SendResult],
+        by_id: dict[int, Claimed],
+        now: datetime,
+        report: SendReport,
+        err: StoreError,
+    ) -> None:
+        try:
+            path = journal.keep(self.journal, self.run_id, self._batches, now, results, by_id)
+        except OSError as lost:
+            # Nothing left to keep them in: they stay in flight, and become uncertain.
+            report.errors.append(f"{err}; the provider's answers could not be kept either: {lost}")
+            return
+        report.kept += len(results)
+        report.errors.append(
+            f"{err}; the provider's answers for {len(results)} emails are kept in {path}: the "
+            "next `send` records them"
+        )
 
     def _render(
         self, claimed: list[Claimed], now: datetime
@@ -335,6 +383,7 @@ class SendRun:
         sessions = practice.batch_counts(
             self.store, [c.subscriber_id for c in claimed], now, self.default_tz
         )
+        numbers = batch_numbering(self.store, self.project, claimed)
         for item in claimed:
             try:
                 compiled = self.project.renderer.compile(item.message_id)
@@ -352,6 +401,7 @@ class SendRun:
                     name=item.name,
                     now=now,
                     practice=sessions.get(item.subscriber_id, 0),
+                    progress=numbers.get(item.delivery_id),
                 )
             )
         return emails, problems
@@ -368,9 +418,7 @@ class SendRun:
                 report.deferred += 1
                 report.refusals.append(f"{by_id[r.delivery_id].email} deferred: {r.error}")
             elif r.outcome == "uncertain":
-                report.uncertain += 1
-                if r.error and r.error not in report.errors:
-                    report.errors.append(r.error)
+                report.uncertain += 1  # the line saying so: ``_no_answer``
             else:
                 report.retry += 1
                 if r.error and r.error not in report.errors:
@@ -380,7 +428,7 @@ class SendRun:
         self, now: datetime, options: SendOptions, progress: Progress | None
     ) -> SendReport:
         """Render everything that is due, exactly as a real run would, and send nothing."""
-        report = SendReport()
+        report = SendReport(errors=list(self.held.problems))
         for item in self._due_stream(now, options.limit):
             compiled = self.project.renderer.compile(item.message_id)
             email = self.envelopes.build(
@@ -400,7 +448,8 @@ class SendRun:
     def _due_stream(self, now: datetime, limit: int | None) -> Iterator[DueItem]:
         with self.store.read() as conn:
             specs, known = self.project.broadcasts, self.project.content.by_id
-            yield from iter_due(conn, now, self.courses, self.default_tz, limit, specs, known)
+            hold = self.held.holds
+            yield from iter_due(conn, now, self.courses, self.default_tz, limit, specs, known, hold)
 
 
 def _is_idempotent(provider_name: str) -> bool:

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from newsletter.jobs import undecided
 from newsletter.jobs.broadcasting import listing
 from newsletter.project import Project
 from newsletter.store import practice
@@ -20,7 +21,7 @@ from newsletter.store.counts import (
     suppressed_addresses,
 )
 
-LEDGER_STATES = ("due", "sending", "sent", "failed", "uncertain", "cancelled")
+LEDGER_STATES = ("due", "sending", "in_flight", "sent", "failed", "uncertain", "cancelled")
 EVENT_TYPES = ("delivered", "bounced", "complained", "opened", "clicked", "unsubscribed")
 
 
@@ -61,6 +62,7 @@ def status(conn: Connection, project: Project, now: datetime) -> dict[str, Any]:
             state: sum(counts.get(state, 0) for counts in by_message.values())
             for state in LEDGER_STATES
         },
+        "undecided": undecided.as_data(conn),
     }
 
 

@@ -75,6 +75,8 @@ def _held(e: Enrolment, status: str, now: dt.datetime) -> str | None:
         return "suppressed"
     if status == "pending":
         return "unconfirmed"  # double opt-in: nothing is sent before they confirm
+    if e.undecided:
+        return "uncertain"  # its send may have arrived: the author decides, not the sender
     if e.next_due_at is None and not e.queued and e.paused(now):
         return "paused"
     return None
@@ -95,7 +97,7 @@ def _next_lesson(
     return _lesson_by_id(lessons, e.position, _next_id(e, plans.courses.get(e.course))) | {
         "due_utc": _iso(due),
         "due_local": None if due is None else due.astimezone(tz).isoformat(),
-        "queued": e.queued,
+        "queued": e.queued and not e.undecided,
         "held": "gone" if gone is not None else _held(e, status, now),
         # The queued delivery's message is gone from content/: what `send` will do with it.
         "gone": None if gone is None else {"message_id": e.queued_message, **gone.as_dict()},

@@ -60,6 +60,9 @@ def send_with_workers(job: Job, workers: int) -> SendReport:
     context = multiprocessing.get_context("fork")
     started: list[tuple[BaseProcess, Connection]] = []
     reports: dict[int, SendReport] = {}
+    # SIGTERM to the command (a cron timeout, systemd, `kill`) stops it as Ctrl-C does: its
+    # default would end this process alone and leave the workers sending, unsupervised.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         for number, one in enumerate(jobs, start=1):
             answers, answer = context.Pipe(duplex=False)
@@ -73,10 +76,13 @@ def send_with_workers(job: Job, workers: int) -> SendReport:
     except KeyboardInterrupt:
         # Ctrl-C: each worker is told once (SIGTERM, which it takes as its own Ctrl-C), then
         # settles the batch in its hands and reports, as a lone `send` does.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # told once: the workers settle now
         for worker, _ in started:
             if worker.is_alive():
                 worker.terminate()
         _collect(started, reports)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return combined([reports[n] for n in sorted(reports)])
 
 
@@ -144,13 +150,18 @@ def combined(reports: Sequence[SendReport]) -> SendReport:
         if report.clock_went_back_from is not None:
             total.clock_went_back_from = report.clock_went_back_from
         total.interrupted = total.interrupted or report.interrupted
+        # Each worker counted the whole ledger's undecided rows when it finished; they only
+        # grow during a run (rows of dead runs reaped), so the largest count is the latest.
+        if report.undecided_since is not None:
+            total.undecided = max(total.undecided, report.undecided)
+            since = total.undecided_since or report.undecided_since
+            total.undecided_since = min(since, report.undecided_since)
     return total
 
 
+_NOT_ADDED = ("errors", "refusals", "clock_went_back_from", "interrupted", "undecided")
 _COUNTS = tuple(
-    f.name
-    for f in dataclasses.fields(SendReport)
-    if f.name not in ("errors", "refusals", "clock_went_back_from", "interrupted")
+    f.name for f in dataclasses.fields(SendReport) if f.name not in (*_NOT_ADDED, "undecided_since")
 )
 
 

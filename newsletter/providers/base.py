@@ -12,7 +12,7 @@ credentials can send and from the sender's domain (``newsletter preflight``).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar, Literal
@@ -23,6 +23,10 @@ from newsletter.providers.pacer import Pacing
 
 # Why the provider will not deliver to an address, in our words (each provider maps its own).
 Reason = Literal["bounced", "complained", "unsubscribed", "rejected"]
+
+# Told which emails are about to leave, before a byte of them is written (the sender records
+# them as in flight). Raises ``RequestNotSent`` when they must not be sent after all.
+InFlight = Callable[[Sequence[OutgoingEmail]], None]
 
 
 @dataclass(frozen=True)
@@ -126,6 +130,16 @@ class Provider(ABC):
         Raises ``ProviderAuthError`` when credentials are refused (the run stops). Any other
         exception means the outcome of the whole batch is unknown.
         """
+
+    def send_announced(
+        self, emails: Sequence[OutgoingEmail], in_flight: InFlight
+    ) -> list[SendResult]:
+        """``send_batch``, telling ``in_flight`` which emails are about to leave before any of
+        them is written anywhere, so the ledger can tell a request that may have arrived from
+        one that never left. Here the whole batch at once; HTTP providers say it per request,
+        the moment before they write it (``HTTPProvider``)."""
+        in_flight(emails)
+        return self.send_batch(emails)
 
     @classmethod
     def emails_per_request(cls) -> int:

@@ -18,9 +18,15 @@ scrubs every text of it.
 What is safe to retry depends on whether the request may have reached the provider. A refused
 connection or a connect timeout never did, so it is retried, and when it keeps failing the
 batch is handed back untouched (``RequestNotSent``), as is a request that could not even be
-built (a setting with a character HTTP does not allow). A read timeout or a connection dropped
-mid-answer may have been delivered: for providers with idempotency keys that is still safe to
-retry (the key makes it exactly-once); for the others the emails become ``uncertain``.
+built (a setting with a character HTTP does not allow), or one whose turn never came (the
+fleet-wide pacer's database failed). A read timeout or a connection dropped mid-answer may have
+been delivered: for providers with idempotency keys that is still safe to retry (the key makes
+it exactly-once); for the others the emails become ``uncertain``, and the rest of the batch is
+not sent (``NoAnswer``): a provider that stops answering does not get every email of the run.
+
+``send_announced`` tells the sender which emails are about to leave, request by request, after
+pacing and the moment before the request is written: the ledger records them ``in_flight``
+then, so that only emails whose request may have been written can become uncertain.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ import time
 from abc import abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -43,8 +50,14 @@ from requests.auth import HTTPBasicAuth
 from newsletter import __version__
 from newsletter.config import Settings
 from newsletter.core.email import Outcome, OutgoingEmail, SendResult
-from newsletter.core.errors import NewsletterError, ProviderAuthError, ProviderError, RequestNotSent
-from newsletter.providers.base import AccountStatus, Issue, Provider
+from newsletter.core.errors import (
+    NewsletterError,
+    NoAnswer,
+    ProviderAuthError,
+    ProviderError,
+    RequestNotSent,
+)
+from newsletter.providers.base import AccountStatus, InFlight, Issue, Provider
 from newsletter.providers.pacer import Pacer, Pacing
 from newsletter.providers.scrub import Scrubber
 from newsletter.providers.utils import json_body, json_bytes
@@ -108,6 +121,9 @@ class HTTPProvider(Provider):
         # Given at construction, never swapped later: this process's own pace by default.
         self.pacer = pacing(self.name, rate) if pacing else Pacer(rate, sleep=sleep)
         self._sleep = sleep
+        # While ``send_announced`` runs: whom to tell, and the emails already announced.
+        self._in_flight: InFlight | None = None
+        self._announced: set[int] = set()
 
     # -- to implement: build and parse ---------------------------------------------------------
 
@@ -195,14 +211,35 @@ class HTTPProvider(Provider):
         scrub = self.scrubber()
         return [scrub.result(r) for r in results]
 
+    def send_announced(
+        self, emails: Sequence[OutgoingEmail], in_flight: InFlight
+    ) -> list[SendResult]:
+        """``send_batch``, calling ``in_flight`` before each request is written, with the
+        emails it carries that were not announced before (a request split after the provider's
+        answer carries emails announced already)."""
+        self._in_flight, self._announced = in_flight, set()
+        try:
+            return self.send_batch(emails)
+        finally:
+            self._in_flight = None
+
+    def _announce(self, payload: Payload) -> None:
+        if self._in_flight is None:
+            return
+        fresh = [e for e in payload.emails if e.delivery_id not in self._announced]
+        if fresh:
+            self._in_flight(fresh)  # raises RequestNotSent when they must not go
+            self._announced.update(e.delivery_id for e in fresh)
+
     def _send_batch(self, emails: Sequence[OutgoingEmail]) -> list[SendResult]:
         results: list[SendResult] = []
-        for payload in self._build(emails):
+        payloads = self._build(emails)
+        for number, payload in enumerate(payloads, start=1):
             try:
-                results.extend(self.post(payload))
+                answers = self.post(payload)
             except RequestNotSent as err:
                 # The earlier requests of the batch did go out: their answers must be kept.
-                raise RequestNotSent(str(err), answered=results) from err
+                raise type(err)(str(err), answered=[*results, *err.answered]) from err
             except ProviderAuthError as err:
                 if not results:
                     raise
@@ -216,7 +253,16 @@ class HTTPProvider(Provider):
                     if e.delivery_id not in answered
                 )
                 break
+            results.extend(answers)
+            if number < len(payloads) and self._unanswered(answers):
+                # The provider may be hanging: the rest of the batch is not sent (and stays
+                # due), rather than each request waiting out its timeout to end uncertain.
+                raise NoAnswer(_first_error(answers) or f"{self.name}: no answer", answered=results)
         return results
+
+    def _unanswered(self, results: Sequence[SendResult]) -> bool:
+        """Whether a request went unanswered in a way that leaves emails uncertain."""
+        return not self.idempotent and any(r.outcome == "uncertain" for r in results)
 
     def build_requests(self, emails: Sequence[OutgoingEmail]) -> list[Payload]:
         """Every request of a batch, built before the first is sent."""
@@ -247,8 +293,13 @@ class HTTPProvider(Provider):
 
     def _post(self, payload: Payload) -> list[SendResult]:
         attempts = rate_waits = 0
+        # Whether an earlier attempt may have reached the provider and got no answer.
+        maybe_arrived = False
         while True:
-            self.pacer.wait()
+            given_up = self._take_turn(payload, maybe_arrived, self.pacer.wait)
+            if given_up:
+                return given_up
+            self._announce(payload)
             try:
                 response = self._request(payload)
             except requests.RequestException as err:
@@ -258,13 +309,14 @@ class HTTPProvider(Provider):
                     return all_results(
                         payload, "uncertain", f"{self.name}: no answer ({_reason(err)})"
                     )
+                maybe_arrived = maybe_arrived or not never_arrived
                 if attempts >= MAX_ATTEMPTS:
-                    if never_arrived:
+                    if not maybe_arrived:
                         raise RequestNotSent(
                             f"{self.name}: could not connect to {_shown(self.api_url)} "
                             f"({_reason(err)})"
                         ) from None
-                    return all_results(payload, "retry", f"{self.name}: {_reason(err)}")
+                    return self._given_up(payload, f"{self.name}: no answer ({_reason(err)})")
                 self._backoff(attempts)
                 continue
             status = response.status_code
@@ -275,7 +327,10 @@ class HTTPProvider(Provider):
                     return all_results(
                         payload, "retry", f"{self.name}: still rate limited (HTTP 429)"
                     )
-                self._wait_for_rate_limit(response, rate_waits)
+                wait = partial(self._wait_for_rate_limit, response, rate_waits)
+                given_up = self._take_turn(payload, maybe_arrived, wait)
+                if given_up:
+                    return given_up
                 continue
             if status >= 500:
                 attempts += 1
@@ -285,6 +340,27 @@ class HTTPProvider(Provider):
                 self._backoff(attempts)
                 continue
             return self.parse_response(payload, response)
+
+    def _take_turn(
+        self, payload: Payload, maybe_arrived: bool, wait: Callable[[], None]
+    ) -> list[SendResult]:
+        """Wait for the pacer (``wait``). The fleet-wide pacer keeps its schedule in the
+        database: if that fails, the request is not written (again) and its emails are handed
+        back (``RequestNotSent``), unless an earlier attempt may have arrived: then the answer
+        to give up with. Nothing when the turn came."""
+        try:
+            wait()
+        except NewsletterError as err:
+            if maybe_arrived:
+                return self._given_up(payload, f"{self.name}: no answer, then pacing failed")
+            raise RequestNotSent(f"{self.name}: not sent: pacing failed ({err})") from err
+        return []
+
+    def _given_up(self, payload: Payload, error: str) -> list[SendResult]:
+        """Every attempt at a request that may have arrived got no answer: retried with the
+        same key on a later run by an idempotent provider, uncertain for any other (a later
+        run would batch the emails differently, under another key)."""
+        return all_results(payload, "retry" if self.idempotent else "uncertain", error)
 
     def get_json(
         self,
@@ -455,6 +531,10 @@ def _never_arrived(err: requests.RequestException) -> bool:
             s in text for s in ("NewConnectionError", "Connection refused", "NameResolution")
         )
     return False
+
+
+def _first_error(results: Sequence[SendResult]) -> str | None:
+    return next((r.error for r in results if r.outcome == "uncertain" and r.error), None)
 
 
 def _shown(url: str) -> str:

@@ -5,7 +5,9 @@ The fields: ``first_name``, the personal links (``unsubscribe_url``, ``manage_ur
 ``session_url`` for today's session), the message's ``web_url``, and the practice log's
 ``practice_last_7_days`` (sessions logged in the last 7 days, a number) and ``practice_note``
 (the course's wording for that number, rendered once per message for every possible count:
-filling it in per subscriber is a lookup, not a render).
+filling it in per subscriber is a lookup, not a render), and ``lesson_number`` /
+``lessons_total`` ("Lesson 4 of 8" from the reader's own progress: the lessons they have had and
+those still to come for them, so an insert or a reorder never makes the count jump back).
 """
 
 from __future__ import annotations
@@ -23,7 +25,13 @@ from newsletter.core.message import Message
 
 # The fields a Recipient carries as text, then the two the practice log adds.
 RECIPIENT_FIELDS = ("first_name", "unsubscribe_url", "manage_url", "web_url", "session_url")
-SUBSCRIBER_FIELDS = (*RECIPIENT_FIELDS, "practice_last_7_days", "practice_note")
+SUBSCRIBER_FIELDS = (
+    *RECIPIENT_FIELDS,
+    "practice_last_7_days",
+    "practice_note",
+    "lesson_number",
+    "lessons_total",
+)
 # practice_note for 0, 1, … 7 sessions in the last 7 days (one a day at most): no wording.
 NO_NOTES: tuple[str, ...] = ("",) * 8
 
@@ -38,6 +46,8 @@ class Recipient:
     web_url: str
     session_url: str = ""
     practice_last_7_days: int = 0
+    # (N, M) in "Lesson N of M" from this reader's progress; None: the course's own numbering.
+    progress: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -112,16 +122,27 @@ class _Filler:
 
 
 def field_values(
-    recipient: Recipient, notes: tuple[str, ...] = NO_NOTES
+    recipient: Recipient,
+    notes: tuple[str, ...] = NO_NOTES,
+    numbering: tuple[int, int] | None = None,
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """A recipient's values in SUBSCRIBER_FIELDS order: as given (for text) and HTML-escaped.
-    ``notes``: the message's practice_note for each count (CompiledMessage.practice_notes).
+    ``notes``: the message's practice_note for each count (CompiledMessage.practice_notes);
+    ``numbering``: the lesson's place in the course as it is (CompiledMessage.numbering), for a
+    recipient whose own progress is not known (previews, checks).
 
     Escaped for HTML text and double-quoted attributes alike (& < > " ').
     """
     sessions = recipient.practice_last_7_days
     note = notes[max(0, min(sessions, len(notes) - 1))]
-    raw: tuple[str, ...] = (*_recipient_values(recipient), str(sessions), note)
+    number, total = recipient.progress or numbering or ("", "")
+    raw: tuple[str, ...] = (
+        *_recipient_values(recipient),
+        str(sessions),
+        note,
+        str(number),
+        str(total),
+    )
     return raw, tuple([str(escape(value)) for value in raw])
 
 

@@ -56,8 +56,10 @@ class Envelopes:
         course: str | None = None,
         *,
         practice: int = 0,
+        progress: tuple[int, int] | None = None,
     ) -> Recipient:
-        """``practice``: the sessions they logged in the last 7 days (jobs/practice.py)."""
+        """``practice``: the sessions they logged in the last 7 days (jobs/practice.py);
+        ``progress``: "Lesson N of M" for them (core/numbering.py)."""
         web_url = self._web_base + message_id
         return Recipient(
             first_name=first_name(name, self.settings.name_fallback),
@@ -67,6 +69,7 @@ class Envelopes:
             # A message outside a course has no session: its button (if any) is its web version.
             session_url=self.session_url(subscriber_id, course) if course else web_url,
             practice_last_7_days=practice,
+            progress=progress,
         )
 
     def build(
@@ -79,12 +82,13 @@ class Envelopes:
         name: str | None,
         now: datetime,
         practice: int = 0,
+        progress: tuple[int, int] | None = None,
     ) -> OutgoingEmail:
         message = compiled.message
         recipient = self.recipient(
-            subscriber_id, name, message.id, message.course, practice=practice
+            subscriber_id, name, message.id, message.course, practice=practice, progress=progress
         )
-        raw, escaped = field_values(recipient, compiled.practice_notes)
+        raw, escaped = field_values(recipient, compiled.practice_notes, compiled.numbering)
         return MergedEmail(
             delivery_id=delivery_id,
             message_id=message.id,

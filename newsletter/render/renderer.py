@@ -87,6 +87,8 @@ class CompiledMessage:
     _text: _Filler = field(repr=False)
     # sub.practice_note for 0, 1, … 7 sessions in the last 7 days (see _practice_notes).
     practice_notes: tuple[str, ...] = NO_NOTES
+    # (N, M) of "Lesson N of M" in the course as it is now; None outside the count.
+    numbering: tuple[int, int] | None = None
 
     @property
     def html_parts(self) -> tuple[str, ...]:
@@ -99,7 +101,7 @@ class CompiledMessage:
         return self._text.parts
 
     def personalise(self, recipient: Recipient) -> RenderedEmail:
-        return self.fill(*field_values(recipient, self.practice_notes))
+        return self.fill(*field_values(recipient, self.practice_notes, self.numbering))
 
     def fill(self, raw: tuple[str, ...], escaped: tuple[str, ...]) -> RenderedEmail:
         """Personalise with values already prepared by ``field_values``."""
@@ -236,6 +238,7 @@ class Renderer:
             _html=self._split(html, message),
             _text=self._split(_tidy_text(text), message),
             practice_notes=self._practice_notes(context),
+            numbering=self._numbering(message, context["lesson_number"]),
         )
 
     def _practice_notes(self, context: dict[str, Any]) -> tuple[str, ...]:
@@ -309,6 +312,11 @@ class Renderer:
         if message_id not in self.content.by_id:
             raise LookupError(f"message_url: no message with id '{message_id}' in content/")
         return self.web_url(self.content.by_id[message_id])
+
+    def _numbering(self, message: Message, number: int | None) -> tuple[int, int] | None:
+        if number is None or not message.course:
+            return None
+        return number, len(self.content.numbered_lessons(message.course))
 
     def _lesson_number(self, message: Message) -> int | None:
         """N in "Lesson N of M", or None for a message outside the count."""

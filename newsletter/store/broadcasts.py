@@ -125,7 +125,9 @@ def withdraw(conn: Connection, rows: Sequence[Broadcast], now: dt.datetime) -> W
     ).rowcount
     counts = state_counts(conn, ids)
     sent = sum(c.get("sent", 0) for c in counts.values())
-    in_flight = sum(c.get("sending", 0) + c.get("uncertain", 0) for c in counts.values())
+    in_flight = sum(
+        c.get(state, 0) for c in counts.values() for state in ("sending", "in_flight", "uncertain")
+    )
     return Withdrawn(tuple(ids), int(cancelled or 0), sent, in_flight)
 
 

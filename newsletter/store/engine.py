@@ -98,9 +98,15 @@ class Store:
             raise StoreError(_explain(err, self.url)) from err
 
     def migrate(self) -> None:
-        """Bring the schema to the newest revision (a no-op when it already is)."""
+        """Bring the schema to the newest revision (a no-op when it already is).
+
+        Looked at in a read transaction first: on SQLite a write one waits for the writer lock,
+        and `status` or `due` would wait behind a long `send` for nothing (WAL lets them read)."""
         script = ScriptDirectory(str(MIGRATIONS))
         head = script.get_current_head()
+        with self.read() as conn:
+            if MigrationContext.configure(conn).get_current_revision() == head:
+                return
         with self.write() as conn:
             if self.dialect == "postgresql":
                 # Several workers may start at once; only one migrates, the others wait.

@@ -68,6 +68,7 @@ def _enrolment(row: Row[Any], ledger: Sequence[Row[Any]]) -> Enrolment:
         sent=sent,
         queued=bool(queued),
         queued_message=queued[0].message_id if queued else None,
+        queued_state=queued[0].state if queued else None,
         received=tuple(d.message_id for d in in_order),
         lessons=None if row.lessons is None else tuple(row.lessons),
         cancelled=tuple(

@@ -1,13 +1,18 @@
 """The delivery ledger's state machine: who claimed a row, and what the provider said.
 
 One row per (subscriber, message), guarded by a UNIQUE constraint. A row is written before the
-provider is called and updated after it answers, so a crash can leave a row in ``sending`` but
-can never lose one or create a second::
+provider is called and updated after it answers, so a crash can leave a row claimed but can
+never lose one or create a second. Claiming a row and writing its request are two steps, each
+committed before the next: a row is ``in_flight`` (committed) before a byte of its request is
+written, so a row still in ``sending`` certainly never reached the provider::
 
-    due ──claim──► sending ──accepted──► sent
-                     ├──permanent error──► failed (address suppressed)
-                     ├──transient error──► due (attempts + 1, next_attempt_at later)
-                     └──claimant died──► uncertain (or due again for idempotent providers)
+    due ──claim──► sending ──request about to be written──► in_flight ──accepted──► sent
+                     │                                         ├──permanent error──► failed
+                     │                                         ├──transient error──► due (later)
+                     │                                         └──no answer, or the claimant
+                     │                                            died──► uncertain (or due
+                     │                                            again, idempotent providers)
+                     └──never written (claimant died, request not built, no connection)──► due
 
 Rows come from ``due_queue`` (lessons) and broadcasts; runs that died are reaped in ``runs``.
 What follows an answer (course progress, the retry time, suppressing a refused address) is
@@ -50,7 +55,7 @@ def in_state(state: str) -> Any:
     """``deliveries.state = '<state>'`` with the state written into the SQL, not bound: the
     ledger's indexes on state are partial (only the rows waiting or in flight, see schema.py),
     and a database only uses a partial index when the query itself proves its condition."""
-    assert state in ("due", "sending", "uncertain")
+    assert state in ("due", "sending", "in_flight", "uncertain")
     return deliveries.c.state == sa.literal_column(f"'{state}'")
 
 
@@ -138,15 +143,40 @@ def _claimed_rows(conn: Connection, ids: list[int], now: datetime) -> list[Claim
     return claimed
 
 
+def put_in_flight(conn: Connection, run_id: str, ids: Sequence[int], now: datetime) -> int:
+    """Mark this run's claimed rows ``in_flight``: their request is about to be written. How
+    many were marked: fewer than ``ids`` when another run took some over (this run's lease
+    lapsed and they were given back), and then none of them may be sent.
+
+    One statement per request, committed by the caller before the request is written."""
+    d = deliveries
+    marked = conn.execute(
+        d.update()
+        .where(among(conn, d.c.id, ids), d.c.claimed_by == run_id, in_state("sending"))
+        .values(state="in_flight", updated_at=now)
+    )
+    return int(marked.rowcount or 0)
+
+
 def release(conn: Connection, run_id: str, claimed: Iterable[Claimed], now: datetime) -> None:
-    """Give claimed rows back untouched: nothing was sent (e.g. the provider refused our key)."""
+    """Give claimed rows back untouched: their request was never written (the provider refused
+    our key, the request could not be built or no connection made), even if they were marked
+    ``in_flight`` a moment before. The caller knows; a dead run's rows are judged by ``reap``."""
     ids = [c.delivery_id for c in claimed]
     d = deliveries
     conn.execute(
         d.update()
-        .where(d.c.id.in_(ids), d.c.claimed_by == run_id, d.c.state == "sending")
+        .where(d.c.id.in_(ids), d.c.claimed_by == run_id, d.c.state.in_(("sending", "in_flight")))
         .values(state="due", attempts=d.c.attempts - 1, next_attempt_at=now, updated_at=now)
     )
+
+
+def still_mine(conn: Connection, run_id: str, ids: Iterable[int]) -> set[int]:
+    """Which of ``ids`` still wait for this run's answer: after a write whose commit may have
+    happened (its reply was lost), the rows it did record are left out of a second attempt."""
+    d = deliveries
+    query = sa.select(d.c.id).where(among(conn, d.c.id, list(ids)), _mine(run_id))
+    return set(conn.execute(query).scalars())
 
 
 # -- recording the provider's answers -----------------------------------------------------------
@@ -157,7 +187,8 @@ def _mine(run_id: str) -> Any:
     the real answer. (No IN list here: an expanding parameter cannot go into an executemany.)"""
     d = deliveries
     return sa.and_(
-        d.c.claimed_by == run_id, sa.or_(d.c.state == "sending", d.c.state == "uncertain")
+        d.c.claimed_by == run_id,
+        sa.or_(d.c.state == "sending", d.c.state == "in_flight", d.c.state == "uncertain"),
     )
 
 

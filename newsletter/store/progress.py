@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 
 from newsletter.core.due import DueItem
 from newsletter.store.engine import among, grouped, update_rows
-from newsletter.store.schema import enrolments, subscribers
+from newsletter.store.schema import deliveries, enrolments, subscribers
 
 # What ``core.progress`` reads of an enrolment, besides its subscriber's zone and send time.
 PROGRESS_COLUMNS = (
@@ -76,3 +76,29 @@ def complete(conn: Connection, enrolment_id: int | None, now: datetime) -> None:
         .where(enrolments.c.id == enrolment_id)
         .values(next_due_at=None, completed_at=now)
     )
+
+
+def lessons_had(
+    conn: Connection, subscriber_ids: Sequence[int], courses: Sequence[str]
+) -> dict[tuple[int, str], tuple[list[str], list[str] | None]]:
+    """For each (subscriber, course) of ``courses``: the lessons they have had (sent, or perhaps
+    sent: uncertain), in the order queued, and their pinned lesson order (None: not pinned)."""
+    d, e = deliveries, enrolments
+    found: dict[tuple[int, str], tuple[list[str], list[str] | None]] = {}
+    pinned = sa.select(e.c.subscriber_id, e.c.course, e.c.lessons).where(
+        among(conn, e.c.subscriber_id, subscriber_ids), e.c.course.in_(courses)
+    )
+    for sub_id, course, lessons in conn.execute(pinned):
+        found[(sub_id, course)] = ([], None if lessons is None else list(lessons))
+    had = (
+        sa.select(d.c.subscriber_id, d.c.course, d.c.message_id)
+        .where(
+            among(conn, d.c.subscriber_id, subscriber_ids),
+            d.c.course.in_(courses),
+            d.c.state.in_(("sent", "uncertain")),
+        )
+        .order_by(d.c.id)
+    )
+    for sub_id, course, message_id in conn.execute(had):
+        found.setdefault((sub_id, course), ([], None))[0].append(message_id)
+    return found

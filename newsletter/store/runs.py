@@ -1,14 +1,16 @@
 """Send runs and what they leave behind: each ``send`` registers a run and keeps a heartbeat, so
-a later run can tell a row stuck in ``sending`` by a dead process from one still in flight.
+a later run can tell a row left claimed by a dead process from one a live run is sending.
 
-A dead run's rows are retried when its provider is idempotent (the retry cannot duplicate) and
-marked ``uncertain`` otherwise; only the author decides what happens to those, with
-``resend_uncertain`` or ``uncertain_to_sent``.
+A dead run's rows that were only claimed (``sending``: no request was written) go back to
+``due`` untouched. Those ``in_flight`` (a request may have been written) are retried when the
+provider is idempotent (the retry cannot duplicate) and marked ``uncertain`` otherwise; only
+the author decides what happens to those, with ``resend_uncertain`` or ``uncertain_to_sent``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -70,6 +72,15 @@ def finish_run(conn: Connection, run_id: str, wall: datetime) -> None:
     )
 
 
+@dataclass(frozen=True)
+class Reaped:
+    """What ``reap`` did with the rows of dead runs."""
+
+    uncertain: int = 0  # in flight through a provider without idempotency keys
+    retried: int = 0  # in flight through an idempotent provider: sent again with the same key
+    released: int = 0  # claimed, never put in flight: nothing was sent
+
+
 def reap(
     conn: Connection,
     now: datetime,
@@ -78,37 +89,34 @@ def reap(
     idempotent: Callable[[str], bool],
     *,
     run_id: str | None = None,
-) -> tuple[int, int]:
-    """Rows left in ``sending`` by runs that died: retry them when the provider they were sent
-    through is idempotent, else mark them ``uncertain``. Returns (uncertain, retried).
+) -> Reaped:
+    """Rows left claimed by runs that died. Never put in flight: back to ``due`` untouched
+    (the attempt not counted). In flight: retried when the provider they were sent through is
+    idempotent, else ``uncertain``.
 
     With ``run_id``, only that run's rows, judged by ``is_alive`` like any other: a run whose
     batch failed mid-request reaps its own rows and leaves the other senders' in flight."""
     d, r = deliveries, runs
     query = (
-        sa.select(d.c.id, d.c.provider, r.c.host, r.c.pid, r.c.heartbeat_at, r.c.finished_at)
+        sa.select(d.c.id, d.c.state, d.c.provider)
+        .add_columns(r.c.host, r.c.pid, r.c.heartbeat_at, r.c.finished_at)
         .outerjoin(r, r.c.id == d.c.claimed_by)
-        .where(in_state("sending"))
+        .where(sa.or_(in_state("sending"), in_state("in_flight")))
     )
     if run_id is not None:
         query = query.where(d.c.claimed_by == run_id)
-    rows = conn.execute(query).all()
-    dead = [
-        row
-        for row in rows
-        if row.host is None
-        or row.finished_at is not None
-        or row.heartbeat_at < wall - LEASE
-        or not is_alive(row.host, row.pid)
-    ]
-    retry = [row.id for row in dead if idempotent(row.provider or "")]
-    unsure = [row.id for row in dead if not idempotent(row.provider or "")]
+    dead = [row for row in conn.execute(query).all() if _dead(row, wall, is_alive)]
+    flying = [row for row in dead if row.state == "in_flight"]
+    claimed = [row.id for row in dead if row.state == "sending"]
+    retry = [row.id for row in flying if idempotent(row.provider or "")]
+    unsure = [row.id for row in flying if not idempotent(row.provider or "")]
+    # Without a request written, the claim changed nothing but the attempt count.
+    due = {"state": "due", "next_attempt_at": now, "updated_at": now}
+    if claimed:
+        attempt_undone = {"attempts": d.c.attempts - 1}
+        conn.execute(d.update().where(d.c.id.in_(claimed)).values(**due, **attempt_undone))
     if retry:
-        conn.execute(
-            d.update()
-            .where(d.c.id.in_(retry))
-            .values(state="due", next_attempt_at=now, updated_at=now)
-        )
+        conn.execute(d.update().where(d.c.id.in_(retry)).values(**due))
     if unsure:
         conn.execute(
             d.update()
@@ -119,7 +127,26 @@ def reap(
                 last_error="the sending process stopped before the provider's answer was recorded",
             )
         )
-    return len(unsure), len(retry)
+    return Reaped(len(unsure), len(retry), len(claimed))
+
+
+def _dead(row: Any, wall: datetime, is_alive: Callable[[str, int], bool]) -> bool:
+    return (
+        row.host is None
+        or row.finished_at is not None
+        or row.heartbeat_at < wall - LEASE
+        or not is_alive(row.host, row.pid)
+    )
+
+
+def undecided(conn: Connection) -> tuple[int, datetime | None]:
+    """How many rows are ``uncertain`` (waiting for the author's decision), and since when: the
+    earliest moment one of them became uncertain."""
+    d = deliveries
+    count, since = conn.execute(
+        sa.select(sa.func.count(), sa.func.min(d.c.updated_at)).where(in_state("uncertain"))
+    ).one()
+    return int(count), since
 
 
 def uncertain_rows(conn: Connection) -> list[Any]:

@@ -133,6 +133,9 @@ enrolments = Table(
     ),
 )
 
+# The rows claimed, in flight or uncertain: what reaping and `uncertain` look for.
+IN_FLIGHT_CONDITION = "state = 'sending' OR state = 'in_flight' OR state = 'uncertain'"
+
 # The ledger: one row per (subscriber, message), ever. The UNIQUE constraint is what makes
 # "never send twice" a property of the database rather than of the code.
 deliveries = Table(
@@ -144,7 +147,8 @@ deliveries = Table(
     Column("course", String(80), nullable=True),
     Column("position", Integer, nullable=True),
     Column("broadcast_id", Id, nullable=True),
-    # due → sending → sent | failed | due (transient) | uncertain (died mid-request)
+    # due → sending (claimed) → in_flight (request about to be written) → sent | failed |
+    # due (transient) | uncertain (no answer); sending → due (never written). store/ledger.py
     Column("state", String(12), nullable=False, default="due"),
     Column("due_at", UTCDateTime, nullable=False),
     Column("next_attempt_at", UTCDateTime, nullable=False),
@@ -162,9 +166,7 @@ deliveries = Table(
     # the rows still waiting or in flight, and webhooks only for rows a provider accepted. Rows
     # outside an index's condition cost it nothing to write, and the index stays small.
     Index("ix_deliveries_due", "next_attempt_at", "id", **partial("state = 'due'")),
-    Index(
-        "ix_deliveries_in_flight", "state", **partial("state = 'sending' OR state = 'uncertain'")
-    ),
+    Index("ix_deliveries_in_flight", "state", **partial(IN_FLIGHT_CONDITION)),
     Index(
         "ix_deliveries_provider_message_id",
         "provider_message_id",
@@ -259,6 +261,10 @@ seen_messages = Table(
     Column("path", Text, nullable=False),  # relative to content/
     Column("subject", Text, nullable=False),
     Column("digest", String(64), nullable=False),  # sha256 of subject + body, whitespace folded
+    # The body's words, whitespace folded: a lesson whose id changed along with a few of its
+    # words is still recognised by how much of its text is the same (core/plan_diff.py).
+    # NULL: seen before migration 0007 (until it is seen again).
+    Column("words", Text, nullable=True),
     Column("first_seen_at", UTCDateTime, nullable=False),
     Column("last_seen_at", UTCDateTime, nullable=False),
 )

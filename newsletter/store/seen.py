@@ -22,7 +22,9 @@ def seen(conn: Connection) -> dict[str, Version]:
     """The last version the sender saw of each message id (positions are not remembered)."""
     rows = conn.execute(sa.select(seen_messages))
     return {
-        r.message_id: Version(r.message_id, r.kind, r.course, None, r.path, r.subject, r.digest)
+        r.message_id: Version(
+            r.message_id, r.kind, r.course, None, r.path, r.subject, r.digest, r.words or ""
+        )
         for r in rows
     }
 
@@ -33,7 +35,7 @@ def record(conn: Connection, versions: Iterable[Version], now: datetime) -> None
     t = seen_messages
     for v in versions:
         values: dict[str, Any] = {"kind": v.kind, "course": v.course, "path": v.path}
-        values |= {"subject": v.subject, "digest": v.digest, "last_seen_at": now}
+        values |= {"subject": v.subject, "digest": v.digest, "words": v.text, "last_seen_at": now}
         if v.message_id not in known:
             conn.execute(t.insert().values(message_id=v.message_id, first_seen_at=now, **values))
         elif known[v.message_id].differs(v):
@@ -41,8 +43,8 @@ def record(conn: Connection, versions: Iterable[Version], now: datetime) -> None
 
 
 def lesson_holders(conn: Connection, old: str, new: str, course: str) -> list[Any]:
-    """The pinned lesson order (None: not pinned) of each active subscriber still in ``course``
-    who has ``old`` but not ``new``.
+    """(subscriber id, pinned lesson order (None: not pinned)) of each active subscriber still
+    in ``course`` who has ``old`` but not ``new``.
 
     A row of ``old`` in this course still waiting to go out does not count: `send` moves it to
     ``new`` before anything else (jobs/orphans.py), so its subscriber gets the lesson once."""
@@ -53,7 +55,7 @@ def lesson_holders(conn: Connection, old: str, new: str, course: str) -> list[An
     )
     moves = sa.and_(d.c.state.in_(("due", "uncertain")), d.c.course == course)
     query = (
-        sa.select(e.c.lessons)
+        sa.select(e.c.subscriber_id, e.c.lessons)
         .join(d, d.c.subscriber_id == e.c.subscriber_id)
         .join(s, s.c.id == e.c.subscriber_id)
         .where(
@@ -67,14 +69,16 @@ def lesson_holders(conn: Connection, old: str, new: str, course: str) -> list[An
             ~has_new,
         )
     )
-    return [pinned for (pinned,) in conn.execute(query)]
+    return [(s, pinned) for s, pinned in conn.execute(query)]
 
 
-def issue_holders(conn: Connection, message_id: str) -> int:
-    """How many subscribers have (or are to get) ``message_id``."""
+def issue_holders(conn: Connection, message_id: str) -> list[int]:
+    """The subscribers who have (or are to get) ``message_id``."""
     d = deliveries
-    query = sa.select(sa.func.count()).where(d.c.message_id == message_id, d.c.state != "cancelled")
-    return int(conn.execute(query).scalar_one())
+    query = sa.select(d.c.subscriber_id).where(
+        d.c.message_id == message_id, d.c.state != "cancelled"
+    )
+    return list(conn.execute(query).scalars())
 
 
 __all__ = ["issue_holders", "lesson_holders", "record", "seen"]

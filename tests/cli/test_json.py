@@ -188,6 +188,7 @@ def test_send(cli: Cli, people: dict[str, Any], memory: type[MemoryProvider]) ->
         "retry": 0,
         "uncertain": 0,
         "uncertain_found": 0,
+        "undecided": {"count": 0, "since": None},
         "left_for_next_run": None,
         "clock_went_back_from": None,
         "summary": "1 sent, 1 refused by the provider (addresses now suppressed)",
@@ -224,6 +225,10 @@ def test_send_that_needs_someone_exits_1_with_ok_false(
         0,
     )
     assert result.stderr.endswith(f"send: {summary['summary']}\n")  # as without --json
+    # The next run still says it: the uncertain email waits for the author's decision.
+    again = json.loads(cli("send", "--now", NOW, "--json").stdout)
+    assert again["undecided"]["count"] == 1
+    assert datetime.fromisoformat(again["undecided"]["since"]).utcoffset() == timedelta(0)
 
     code, uncertain = same_exit_code(cli, "uncertain")
     (row,) = uncertain

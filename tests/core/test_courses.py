@@ -4,12 +4,13 @@ Retry times of the ledger (newsletter/core/delivery.py) are here too."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from types import SimpleNamespace
 
 import pytest
 
-from newsletter.core.courses import Timing, requeued_at
+from newsletter.core.courses import Course, Timing, requeued_at
 from newsletter.core.delivery import backoff, retry_at
 from newsletter.core.errors import StoreError
 from newsletter.core.subscribers import Subscriber
@@ -73,3 +74,20 @@ def test_retries_wait_longer_each_time_up_to_an_hour() -> None:
     waits = [backoff(n) for n in range(1, 8)]
     assert waits == [dt.timedelta(minutes=m) for m in (1, 5, 15, 30, 60, 60, 60)]
     assert retry_at(MONDAY_7, 2) == MONDAY_7 + dt.timedelta(minutes=5)
+
+
+def test_lesson_n_of_m_counts_what_the_reader_had_and_what_is_still_to_come() -> None:
+    """The welcome and a closing email are not counted; a lesson inserted before the reader's
+    place is their next one, not "lesson 1"; under pin, lessons added later are not theirs."""
+    order = ("welcome", "new", "one", "two", "three", "closing")
+    numbered = {"new", "one", "two", "three"}
+    remap = Course(WEEKLY, order)
+    had = ["welcome", "one", "two"]
+    assert remap.numbering_for("new", had, None, numbered) == (3, 4)
+    assert remap.numbering_for("three", [*had, "new"], None, numbered) == (4, 4)
+    assert remap.numbering_for("closing", had, None, numbered) is None
+    pin = Course(dataclasses.replace(WEEKLY, on_change="pin"), order)
+    pinned = ["welcome", "one", "two", "three", "closing"]
+    assert pin.numbering_for("three", had, pinned, numbered) == (3, 3)
+    gone = ["welcome", "zero", "one"]  # "zero" was removed from the course since they had it
+    assert remap.numbering_for("two", gone, None, numbered) == (3, 5)

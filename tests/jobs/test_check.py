@@ -293,7 +293,7 @@ def test_unknown_subscriber_field_in_an_unused_branch(project_dir: Path) -> None
     assert lines(project_dir) == [
         f"{FOOTER}:{line}: sub.email is not a subscriber field; use one of sub.first_name, "
         "sub.unsubscribe_url, sub.manage_url, sub.web_url, sub.session_url, "
-        "sub.practice_last_7_days, sub.practice_note"
+        "sub.practice_last_7_days, sub.practice_note, sub.lesson_number, sub.lessons_total"
     ]
 
 

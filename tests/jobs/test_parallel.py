@@ -97,7 +97,7 @@ def test_a_worker_killed_mid_batch_leaves_the_rest_to_the_others(
         delivered = Counter(fake.delivered())
 
     reports = err + "".join(other_err for _out, other_err in others)
-    assert f"{len(in_flight)} interrupted sends are uncertain" in reports
+    assert f"warning: {len(in_flight)} emails wait for your decision (uncertain" in reports
     states = ledger_states(store)
     assert {i for i, s in states.items() if s == "uncertain"} == in_flight
     assert Counter(states.values()) == Counter(
@@ -119,14 +119,16 @@ def test_a_failed_batch_marks_only_its_own_rows(store, project):
             runs.start_run(conn, run, "host", 1, ENROL, ENROL)
         mine = ledger.claim(conn, "mine", "postmark", ENROL, ENROL, 2)
         theirs = ledger.claim(conn, "theirs", "postmark", ENROL, ENROL, 2)
+        for run, rows in (("mine", mine), ("theirs", theirs)):
+            ledger.put_in_flight(conn, run, [c.delivery_id for c in rows], ENROL)
     with store.write() as conn:
-        uncertain, _ = runs.reap(
+        reaped = runs.reap(
             conn, ENROL, ENROL, lambda _h, _p: False, lambda _p: False, run_id="mine"
         )
-    assert uncertain == 2
+    assert reaped.uncertain == 2
     states = ledger_states(store)
     assert {states[c.delivery_id] for c in mine} == {"uncertain"}
-    assert {states[c.delivery_id] for c in theirs} == {"sending"}
+    assert {states[c.delivery_id] for c in theirs} == {"in_flight"}
 
 
 def test_batch_size_caps_each_claim_and_request(cli, store, project, monkeypatch):

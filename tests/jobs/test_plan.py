@@ -8,6 +8,8 @@ import re
 import shutil
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from email import policy
+from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +21,12 @@ from newsletter.config import Settings, load_settings
 from newsletter.core.courses import Course
 from newsletter.core.errors import ContentError
 from newsletter.files.schedules import load_schedule
+from newsletter.jobs.subscriptions import pause
 from newsletter.project import Project
 from newsletter.store import Store
 from newsletter.store.schema import deliveries, enrolments
 from tests.content_files import git
-from tests.factories import COURSE, enrolled
+from tests.factories import COURSE, enrolled, timing
 
 Cli = Callable[..., Result]
 ENROL = datetime(2026, 12, 2, 10, tzinfo=UTC)  # a Wednesday
@@ -252,10 +255,18 @@ def test_retiming_is_shown_with_what_actually_happens(
     assert any("keeps the time set when the last one went out" in n for n in plan["notes"])
 
 
-# --- renamed ids: send refuses ------------------------------------------------------------------
+# --- renamed ids: the resend guard holds them -----------------------------------------------------
 
 
-def test_send_refuses_a_renamed_lesson_that_would_arrive_twice(
+def held_line(path: Path, new: str, reason: str) -> str:
+    return (
+        f"error: {path}: id: '{new}' is '{SWAN}' renamed ({reason}); 1 subscriber(s) already "
+        f"have '{SWAN}' and would get it again, so their email of it is held: put the old id "
+        "back (see docs/plan.md)"
+    )
+
+
+def test_a_renamed_lesson_is_held_for_whoever_had_it_and_the_rest_goes_out(
     cli: Cli, store: Store, project: Project, project_dir: Path, settings
 ) -> None:
     sub_id = midway(cli, store, project)
@@ -263,27 +274,80 @@ def test_send_refuses_a_renamed_lesson_that_would_arrive_twice(
     swan = file_of(project_dir, SWAN)
     set_field(swan, "id", "week-2-swan-dive-v2")
     before = sent_ids(store, sub_id)
-    outbox = sorted(settings.outbox_dir.glob("*.eml"))
-    enrolled(store, Project(_settings(project_dir)), "other@example.com", MONDAYS[2])
+    other = enrolled(store, Project(_settings(project_dir)), "other@example.com", MONDAYS[2])
+    line = held_line(swan, "week-2-swan-dive-v2", "same file and subject")
 
-    result = cli("send", "--now", iso(MONDAYS[2]))
-    assert result.exit_code == 1
-    assert result.stdout == ""
-    assert result.stderr == (
-        f"error: {swan}: id: 'week-2-swan-dive-v2' is '{SWAN}' renamed (same file and subject); "
-        f"1 subscriber(s) already have '{SWAN}' and would get it again: put the old id back "
-        "(see docs/plan.md)\n"
-    )
-    assert sent_ids(store, sub_id) == before
-    assert sorted(settings.outbox_dir.glob("*.eml")) == outbox  # nothing sent to anybody
+    listed = cli("due", "--now", iso(MONDAYS[2]))  # what send will do, no more
+    assert (listed.exit_code, listed.stderr) == (1, f"{line}\n")
+    assert [row.split()[:2] for row in listed.stdout.splitlines()] == [
+        ["other@example.com", WELCOME]
+    ]
+    for _ in range(2):  # and again: the rename is still recognised by the next run
+        result = cli("send", "--now", iso(MONDAYS[2]))
+        assert (result.exit_code, result.stdout) == (1, "")
+        assert result.stderr == f"{line}\nsend: {1 if _ == 0 else 0} sent\n"
+    assert sent_ids(store, sub_id) == before  # held
+    assert sent_ids(store, other.id) == [WELCOME]  # everybody else's mail went out
     planned = cli("plan", "--since", "HEAD", "--now", iso(MONDAYS[2]))
     assert planned.exit_code == 1
-    assert "send will refuse to run until this is fixed:" in planned.stdout
+    assert "to fix before the next send:" in planned.stdout
     assert "renamed   week-2-swan-dive-v2: was 'week-2-swan-dive'" in planned.stdout
+    checked = cli("check")
+    assert checked.exit_code == 1
+    assert line.removeprefix("error: ") in checked.stderr.splitlines()
 
     set_field(swan, "id", SWAN)  # put the old id back: sending resumes, nothing twice
     assert cli("send", "--now", iso(MONDAYS[2])).exit_code == 0
     assert sent_ids(store, sub_id) == [*before, PLANK]
+
+
+def test_a_rename_with_a_word_of_the_subject_changed_is_held_too(
+    cli: Cli, store: Store, project: Project, project_dir: Path, settings
+) -> None:
+    """The id and one word of the subject, same file and body: passed `plan` and re-sent."""
+    sub_id = midway(cli, store, project)
+    swan = file_of(project_dir, SWAN)
+    set_field(swan, "id", "week-2-swan-dive-v2")
+    set_field(swan, "subject", '"Week 2: the Swan Dive, for a prouder running posture"')
+    assert cli("plan", "--now", iso(MONDAYS[2])).exit_code == 1
+    result = cli("send", "--now", iso(MONDAYS[2]))
+    assert result.exit_code == 1
+    assert held_line(swan, "week-2-swan-dive-v2", "same file and text") in result.stderr
+    assert sent_ids(store, sub_id) == [WELCOME, BRIDGE, SWAN]
+
+
+def test_a_rename_of_file_and_id_with_a_paragraph_added_is_held_too(
+    cli: Cli, store: Store, project: Project, project_dir: Path, settings
+) -> None:
+    """Same subject; id, file name and one added paragraph (git itself sees a rename)."""
+    sub_id = midway(cli, store, project)
+    old = file_of(project_dir, SWAN)
+    moved = old.with_name("02-the-swan-dive.md")
+    text = old.read_text(encoding="utf-8").replace(f"id: {SWAN}", "id: week-2-the-swan")
+    moved.write_text(text + "\nOne more thing: do it slowly, and breathe out as you lift.\n")
+    old.unlink()
+    result = cli("send", "--now", iso(MONDAYS[2]))
+    assert result.exit_code == 1
+    assert "% the same subject and text); 1 subscriber(s) already have" in result.stderr
+    assert sent_ids(store, sub_id) == [WELCOME, BRIDGE, SWAN]
+
+
+def test_plan_fails_on_what_check_fails_on(cli: Cli, project_dir: Path) -> None:
+    """A lesson deleted while another still links to it: `check` fails, so does `plan`."""
+    target = file_of(project_dir, "protect-your-back-closing")  # the last: no gap left
+    linking = file_of(project_dir, BRIDGE)
+    linking.write_text(
+        linking.read_text(encoding="utf-8") + f"\nAt the end: [the last one]({target.name})\n"
+    )
+    assert cli("check").exit_code == 0
+    assert cli("plan", "--now", iso(MONDAYS[2])).exit_code == 0
+    target.unlink()
+    checked = cli("check")
+    assert checked.exit_code == 1
+    planned = cli("plan", "--now", iso(MONDAYS[2]))
+    assert planned.exit_code == 1
+    broken = f"broken relative link '{target.name}'"
+    assert broken in checked.stderr and broken in planned.stderr
 
 
 def test_renaming_a_lesson_nobody_has_had_yet_is_fine(
@@ -316,3 +380,42 @@ def test_plan_text_lists_groups_completed_and_broadcasts(
     assert "mid@example.com (Europe/London): week-3-plank 2026-12-21T07:00" in out
     assert "0 completed" in out
     assert "issue-2027-01-build-slowly to completed:protect-your-back" in out
+
+
+def test_an_open_ended_pause_is_said_in_words(cli: Cli, store: Store, project: Project) -> None:
+    sub = enrolled(store, project, "resting@example.com", ENROL)
+    assert cli("send", "--now", iso(ENROL)).exit_code == 0
+    with store.write() as conn:
+        pause(conn, sub, None, ENROL + timedelta(hours=1), timing(project))
+    planned = cli("plan", "--now", iso(MONDAYS[0]))
+    assert f"    next: {BRIDGE} when they resume (paused with no end date)" in planned.stdout
+    assert "pause UTC" not in planned.stdout
+
+
+def kickers(outbox: Path, email: str) -> dict[str, str]:
+    """The first line of each text part the outbox holds for ``email``, by subject."""
+    found = {}
+    for path in outbox.glob("*.eml"):
+        parsed = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
+        if email in str(parsed["To"]):
+            body = parsed.get_body(preferencelist=("plain",))
+            assert body is not None
+            found[str(parsed["Subject"])] = body.get_content().splitlines()[0]
+    return found
+
+
+def test_lesson_n_of_m_follows_the_reader_s_own_progress(
+    cli: Cli, store: Store, project: Project, project_dir: Path, settings
+) -> None:
+    """A lesson inserted before their position: it is their third lesson, not the first, and
+    the count never jumps back (it said "lesson 1 of 7", then "lesson 4 of 7")."""
+    midway(cli, store, project)
+    insert_lesson(project_dir, after=WELCOME)
+    for moment in MONDAYS[2:4]:
+        assert cli("send", "--now", iso(moment)).exit_code == 0
+    found = kickers(settings.outbox_dir, "mid@example.com")
+    assert found["The Dead Bug"] == "Protect your back, lesson 3 of 7, 1 min read"
+    plank = next(k for s, k in found.items() if "Plank" in s)
+    assert plank.startswith("Protect your back, lesson 4 of 7,")
+    swan = next(k for s, k in found.items() if "Swan Dive" in s)
+    assert swan.startswith("Protect your back, lesson 2 of 6,")  # as it was then

@@ -109,8 +109,9 @@ def test_uncertain_rows_marked_sent_move_their_courses_on(store, project):
     enrol(store, project, "s", 2)
     with store.write() as conn:
         queue(conn, project)
-    claim_all(store)
+    claimed = claim_all(store)
     with store.write() as conn:
+        ledger.put_in_flight(conn, "run", [c.delivery_id for c in claimed], ENROL)
         runs.reap(conn, ENROL, ENROL, lambda _h, _p: False, lambda _p: False)
         assert recording.mark_uncertain_sent(conn, ENROL, project.courses, TZ) == 2
     with store.read() as conn:

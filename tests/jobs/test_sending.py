@@ -345,7 +345,9 @@ INTERRUPTED = "tests.fakes:InterruptedProvider"
     [
         (
             INTERRUPTED,
-            "2 sent, 2 got no answer from the provider (now uncertain); 1 due left",
+            "2 sent, 2 got no answer from the provider (now uncertain), 2 waiting for your "
+            "decision (uncertain since 2026-12-02 10:00 UTC; see `newsletter uncertain`); 1 due "
+            "left",
             Counter(sent=2, uncertain=2, due=1),
         ),
         # With idempotency keys, resending the interrupted request cannot duplicate it.
@@ -462,7 +464,7 @@ def test_killed_mid_send_leaves_uncertain_rows_that_are_never_resent_unasked(
     rerun = _send(env, ENROL)
     _out, err = rerun.communicate(timeout=60)
     assert rerun.returncode == 0, err
-    assert "5 interrupted sends are uncertain" in err
+    assert "warning: 5 emails wait for your decision (uncertain since 2026-12-02 10:00" in err
     rows = {r.id: r for r in ledger_rows(store)}
     assert {i for i, r in rows.items() if r.state == "uncertain"} == in_flight
     assert len(delivered(log)) == 3  # only the ones never handed to a provider
@@ -504,10 +506,54 @@ def test_sigint_mid_send_leaves_one_line_exit_130_and_nothing_in_flight(
     assert set(found) <= {"uncertain", "due"} and found["uncertain"] >= 5, found
     assert err == (
         f"interrupted: 0 sent, {found['uncertain']} got no answer from the provider (now "
-        f"uncertain); {found['due']} due left for the next run\n"
+        f"uncertain), {found['uncertain']} waiting for your decision (uncertain since "
+        f"2026-12-02 10:00 UTC; see `newsletter uncertain`); {found['due']} due left for the "
+        "next run\n"
     )
     with store.read() as conn:  # every sender recorded its run as over
         assert None not in conn.execute(sa.select(runs.c.finished_at)).scalars().all()
+
+
+def test_sigterm_to_send_with_workers_stops_the_workers_as_ctrl_c_does(
+    store, project, project_dir, tmp_path
+):
+    """A cron timeout or `kill` (SIGTERM to the command): the workers are stopped and settle
+    their batches, the command says so in one line and exits 130; no worker is left running."""
+    for i in range(12):
+        enrolled(store, project, f"t{i}@example.com", ENROL)
+    marker = tmp_path / "marker"
+    env = sender_env(
+        project_dir, NEWSLETTER_PROVIDER="tests.fakes:HangingProvider", FAKE_MARKER=str(marker)
+    )
+    hanging = _send(env, ENROL, "--workers", "2")
+    deadline = time.monotonic() + 60
+    while not marker.exists():
+        assert hanging.poll() is None and time.monotonic() < deadline, hanging.communicate()
+        time.sleep(0.02)
+    workers = _children(hanging.pid)
+    assert workers
+    hanging.send_signal(signal.SIGTERM)
+    _out, err = hanging.communicate(timeout=60)
+    assert hanging.returncode == 130, err
+    assert err.startswith("interrupted: 0 sent, ") and "Traceback" not in err
+    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
+    found = states(store)
+    assert set(found) <= {"uncertain", "due"}, found
+    with store.read() as conn:  # every sender recorded its run as over
+        assert None not in conn.execute(sa.select(runs.c.finished_at)).scalars().all()
+
+
+def _children(parent: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
+                found.append(int(entry.name))
+    return found
 
 
 def test_killed_mid_send_with_idempotent_provider_is_retried(store, project, project_dir, tmp_path):

@@ -12,6 +12,8 @@ product decides. They live here, not in the product, so no test hook ships with 
 * ``RELIABILITY_READ_TIMEOUT`` / ``RELIABILITY_CONNECT_TIMEOUT`` — HTTP timeouts in seconds.
 * ``RELIABILITY_FAST_BACKOFF=1`` — retry 5xx and dropped connections after 10 ms, not seconds.
 * ``RELIABILITY_BUSY_TIMEOUT_MS`` — how long SQLite waits for another process's write lock.
+* ``RELIABILITY_RECORD_PATIENCE`` — seconds spent retrying to record the provider's answers
+  before they are kept in the journal (and the pauses between tries: 100 ms).
 * ``RELIABILITY_OUTBOX_BYTES`` — the file provider's disk holds this many bytes, then ENOSPC
   (only where a small tmpfs cannot be mounted).
 """
@@ -93,6 +95,11 @@ def apply_knobs(env: dict[str, str]) -> None:
         from newsletter.store import engine
 
         engine.SQLITE_BUSY_TIMEOUT_MS = int(env["RELIABILITY_BUSY_TIMEOUT_MS"])
+    if "RELIABILITY_RECORD_PATIENCE" in env:
+        from newsletter.jobs import recording
+
+        recording.PATIENCE = float(env["RELIABILITY_RECORD_PATIENCE"])
+        recording.PAUSES = (0.1,)
     if "RELIABILITY_OUTBOX_BYTES" in env:
         limit_outbox(int(env["RELIABILITY_OUTBOX_BYTES"]))
     if "RELIABILITY_CRASH_AT" in env:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,11 +20,9 @@ from tests.fakes.sockets import Fault, postmark_env
 from tests.reliability.conftest import (
     ENROL,
     WELCOME,
-    assert_never_twice,
     child_env,
     enrol_many,
     finish,
-    ids_in,
     iso,
     ledger_rows,
     send,
@@ -126,15 +125,18 @@ def test_a_database_locked_too_long_fails_cleanly_and_changes_nothing(
 
 
 @pytest.mark.sqlite_only
-def test_a_lock_taken_mid_run_never_leads_to_a_second_email(store, project, project_dir, fake):
-    """The provider accepts a batch, then the ledger cannot be written: the run stops with one
-    line; the batch is known to be in flight, so it becomes uncertain instead of being resent."""
-    enrol_many(store, project, 6)
+def test_a_lock_held_while_answers_are_recorded_loses_no_answer(store, project, project_dir, fake):
+    """The provider accepts a batch, then the ledger cannot be written for longer than the
+    run will wait: the answers are kept in the journal, the run stops (one error line and the
+    summary), and the next run records them before anything else: nothing uncertain, nothing
+    sent twice."""
+    emails = enrol_many(store, project, 6)
     env = child_env(
         project_dir,
         **postmark_env(fake),
         RELIABILITY_BATCH_SIZE="3",
-        RELIABILITY_BUSY_TIMEOUT_MS="500",
+        RELIABILITY_BUSY_TIMEOUT_MS="200",
+        RELIABILITY_RECORD_PATIENCE="1",
     )
     holder = sqlite3.connect(
         project_dir / "newsletter.db", isolation_level=None, check_same_thread=False
@@ -147,16 +149,59 @@ def test_a_lock_taken_mid_run_never_leads_to_a_second_email(store, project, proj
         holder.rollback()
         holder.close()
     assert done.code == 1
-    assert len(done.error_lines) == 1 and "database is locked" in done.err, done.err
-    in_flight = ids_in(store, "sending")
-    assert len(in_flight) == 3 and states(store) == {"sending": 3, "due": 3}
+    errors = [line for line in done.error_lines if line.startswith("error: ")]
+    assert len(errors) == 1 and "database is locked" in errors[0], done.err
+    assert "the provider's answers for 3 emails are kept in" in errors[0]
+    assert done.error_lines[-1] == (
+        "send: 3 sent, 3 answers kept in the journal for the next run to record"
+    )
+    kept = list((project_dir / ".newsletter" / "journal").glob("*.json"))
+    assert len(kept) == 1
+    assert states(store) == {"in_flight": 3, "due": 3}
 
-    after = send(env, LATER)
+    after = send(env, LATER, "-v")
     assert after.code == 0, after.err
-    assert ids_in(store, "uncertain") == in_flight
-    assert states(store) == {"uncertain": 3, "sent": 3}
-    assert_never_twice(fake)
-    assert sum(fake.delivered().values()) == 6
+    assert (
+        after.out.strip() == "send: 3 sent, 3 answers of an earlier run recorded from its journal"
+    )
+    assert states(store) == {"sent": 6}
+    assert not kept[0].exists()
+    assert fake.delivered() == {(e, WELCOME): 1 for e in emails}
+
+
+@pytest.mark.sqlite_only
+def test_a_lock_held_for_a_moment_while_answers_are_recorded_is_waited_out(
+    store, project, project_dir, fake
+):
+    """…and held for less than the run's patience: recorded by the same run, exit 0."""
+    emails = enrol_many(store, project, 3)
+    env = child_env(
+        project_dir,
+        **postmark_env(fake),
+        RELIABILITY_BUSY_TIMEOUT_MS="200",
+        RELIABILITY_RECORD_PATIENCE="30",
+    )
+    holder = sqlite3.connect(
+        project_dir / "newsletter.db", isolation_level=None, check_same_thread=False
+    )
+
+    def release_after_a_second() -> None:
+        time.sleep(1.0)  # a relative sleep: a timer's deadline would break under faketime
+        holder.rollback()
+
+    def lock_for_a_second() -> None:
+        holder.execute("BEGIN IMMEDIATE")
+        threading.Thread(target=release_after_a_second).start()
+
+    fake.hook = lock_for_a_second
+    fake.fail(Fault("hook", accept=True))
+    try:
+        done = send(env, ENROL)
+    finally:
+        holder.close()
+    assert (done.code, done.err) == (0, "")
+    assert states(store) == {"sent": 3}
+    assert fake.delivered() == {(e, WELCOME): 1 for e in emails}
 
 
 # -- a read-only database --------------------------------------------------------------------------

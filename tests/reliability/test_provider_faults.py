@@ -157,33 +157,69 @@ NO_ANSWER = {
 def test_no_answer_from_postmark_makes_the_batch_uncertain_never_resent(
     store, project, fake, postmark, cli
 ):
+    """Each way of getting no answer, one run each: the batch that got none is uncertain
+    (whether or not it arrived: the client cannot tell), the run stops sending through Postmark
+    there with one line and exit 1, and the batches after it stay due for the next run."""
     enrol_many(store, project, BATCH * len(NO_ANSWER))
-    fake.fail(*NO_ANSWER.values())
-    done = send(postmark, ENROL)
-    assert_failed_run(
-        done,
-        "3 sent, 12 got no answer from the provider (now uncertain)",
-        "postmark: no answer (ReadTimeout)",
-        "postmark: no answer (ConnectionError)",
-        "postmark: no answer (ChunkedEncodingError)",
-    )
-    ids = sorted(r.id for r in ledger_rows(store))
-    batches = dict(
-        zip(NO_ANSWER, (ids[i : i + BATCH] for i in range(0, len(ids), BATCH)), strict=True)
-    )
-    uncertain = ids_in(store, "uncertain")
-    assert uncertain == set(ids) - set(batches["slow-but-in-time"])
+    faults = list(NO_ANSWER.items())
+    fake.fail(faults[0][1], faults[1][1])  # the slow answer in time, then the first timeout
+    runs_ = [(ENROL, "3 sent", faults[1][0])] + [
+        (ENROL + timedelta(minutes=n), "0 sent", name) for n, (name, _) in enumerate(faults[2:], 1)
+    ]
+    uncertain: set[int] = set()
+    for at, sent, name in runs_:
+        if at != ENROL:
+            fake.fail(NO_ANSWER[name])
+        done = send(postmark, at)
+        ids = sorted(r.id for r in ledger_rows(store))  # all queued by the first run
+        cut = [ids[i : i + BATCH] for i in range(0, len(ids), BATCH)]
+        batches = dict(zip(NO_ANSWER, cut, strict=True))
+        uncertain |= set(batches[name])
+        reason = {"timeout": "ReadTimeout", "truncated": "ChunkedEncodingError"}
+        assert_failed_run(
+            done,
+            f"{sent}, 3 got no answer from the provider (now uncertain), {len(uncertain)} "
+            "waiting for your decision (uncertain since 2026-12-02 10:00 UTC; see `newsletter "
+            "uncertain`)",
+            f"error: postmark: no answer ({reason.get(name, 'ConnectionError')}): 3 emails may "
+            "have arrived and are uncertain (see `newsletter uncertain`); nothing more is sent "
+            "through postmark in this run, the rest stays due for the next one",
+        )
+        assert len([line for line in done.error_lines if line.startswith("error:")]) == 1
+        assert ids_in(store, "uncertain") == uncertain
+        left = len(ids) - len(uncertain) - BATCH  # the slow one was sent
+        assert (states(store)["due"], states(store)["sent"]) == (left, BATCH)
+    assert [r.fault for r in fake.requests] == ["slow", *(f.kind for _, f in faults[1:])]
     for name, fault in NO_ANSWER.items():
         expected = 1 if fault.kind == "slow" or fault.accept else 0
         assert [fake.delivered_ids()[i] for i in batches[name]] == [expected] * BATCH, name
 
     # The next run leaves them alone: only the author may resend them.
     before = fake.delivered()
-    again = cli("send", "--now", iso(LATER), env=postmark_env(fake))
+    again = cli("send", "--now", iso(LATER + timedelta(hours=1)), env=postmark_env(fake))
     assert again.exit_code == 0, again.output
     assert ids_in(store, "uncertain") == uncertain
     assert fake.delivered() == before
     assert_never_twice(fake)
+
+
+def test_a_provider_that_stops_answering_gets_no_more_requests_this_run(
+    store, project, fake, postmark, cli
+):
+    """A provider hanging past the read timeout on every request: one batch is uncertain, the
+    run stops sending to it at once (one line, exit 1) and everything else stays due."""
+    enrol_many(store, project, 12)
+    fake.fail(*[Fault("slow", delay=2.5)] * 4)  # every request, past the 1 s read timeout
+    done = send(postmark, ENROL)
+    assert_failed_run(
+        done,
+        "0 sent, 3 got no answer from the provider (now uncertain), 3 waiting for your "
+        "decision (uncertain since 2026-12-02 10:00 UTC; see `newsletter uncertain`)",
+        "error: postmark: no answer (ReadTimeout): 3 emails may have arrived",
+    )
+    assert len(fake.requests) == 1
+    assert states(store) == {"uncertain": 3, "due": 9}
+    assert not fake.delivered()
 
 
 def test_no_answer_from_resend_is_retried_with_the_same_key(store, project, fake, resend):

@@ -475,7 +475,7 @@ def test_unknown_subscriber_field_fails_clearly(settings: Settings, project_dir:
     assert str(err.value) == (
         f"{partial}:{line_of(partial, 'nickname')}: 'sub.nickname' is not a subscriber field "
         "(known: first_name, unsubscribe_url, manage_url, web_url, session_url, "
-        "practice_last_7_days, practice_note)"
+        "practice_last_7_days, practice_note, lesson_number, lessons_total)"
     )
 
 

@@ -1,10 +1,12 @@
 """The delivery ledger's state machine (store/ledger.py, store/runs.py) on SQLite and PostgreSQL:
-claim, the provider's answers, release, reaping dead runs, and the uncertain rows.
+claim, in flight, the provider's answers, release, reaping dead runs, and the uncertain rows.
 
-    due ──claim──► sending ──accepted──► sent
-                     ├──permanent error──► failed
-                     ├──transient error──► due (later)
-                     └──claimant died──► uncertain (or due again for idempotent providers)
+    due ──claim──► sending ──request about to be written──► in_flight ──accepted──► sent
+                     │                                         ├──permanent error──► failed
+                     │                                         ├──transient error──► due (later)
+                     │                                         └──claimant died──► uncertain
+                     │                                            (due, idempotent providers)
+                     └──claimant died before writing the request──► due
 """
 
 from __future__ import annotations
@@ -42,6 +44,12 @@ def row(store: Store, delivery_id: int) -> Any:
 def claim(store: Store, run_id: str = "run", limit: int = 10) -> list[ledger.Claimed]:
     with store.write() as conn:
         return ledger.claim(conn, run_id, "postmark", NOW, NOW - timedelta(seconds=5), limit)
+
+
+def fly(store: Store, ids: list[int], run_id: str = "run") -> int:
+    """Put claimed rows in flight, as a run does just before it writes their request."""
+    with store.write() as conn:
+        return ledger.put_in_flight(conn, run_id, ids, NOW)
 
 
 def start(store: Store, run_id: str, pid: int, heartbeat: datetime = NOW) -> None:
@@ -136,8 +144,10 @@ def test_a_row_reaped_as_uncertain_still_gets_the_real_answer(store: Store) -> N
     """A run whose lease lapsed (its rows now uncertain) that answers after all."""
     (only,) = due_rows(store, -1)
     claim(store)
+    fly(store, [only])
     with store.write() as conn:
-        assert runs.reap(conn, NOW, NOW, lambda _h, _p: False, lambda _p: False) == (1, 0)
+        reaped = runs.reap(conn, NOW, NOW, lambda _h, _p: False, lambda _p: False)
+    assert reaped == runs.Reaped(uncertain=1)
     assert row(store, only).state == "uncertain"
     with store.write() as conn:
         ledger.mark_sent(conn, "run", NOW, [SendResult(only, "sent", provider_message_id="p")])
@@ -158,6 +168,40 @@ def test_failures_and_retries_keep_each_row_s_error_and_next_attempt(store: Stor
         assert (r.state, r.last_error, r.next_attempt_at, r.attempts) == ("due", error, later[i], 1)
 
 
+# -- in flight: the request is about to be written ----------------------------------------------
+
+
+def test_only_this_run_s_claimed_rows_are_put_in_flight(store: Store) -> None:
+    mine, theirs, waiting = due_rows(store, -3, -2, -1)
+    claim(store, "mine", limit=1)
+    claim(store, "theirs", limit=1)
+    assert fly(store, [mine, theirs, waiting], "mine") == 1  # the caller sends none of them
+    assert [row(store, i).state for i in (mine, theirs, waiting)] == ["in_flight", "sending", "due"]
+    assert fly(store, [mine], "mine") == 0  # once only
+
+
+def test_rows_in_flight_get_the_provider_s_answers(store: Store) -> None:
+    sent, refused = due_rows(store, -2, -1)
+    claim(store)
+    fly(store, [sent, refused])
+    with store.write() as conn:
+        ledger.mark_sent(conn, "run", NOW, [SendResult(sent, "sent", provider_message_id="p")])
+        ledger.mark(conn, "run", NOW, [SendResult(refused, "failed", error="550")], "failed")
+    assert (row(store, sent).state, row(store, refused).state) == ("sent", "failed")
+
+
+def test_still_mine_says_which_rows_wait_for_this_run_s_answer(store: Store) -> None:
+    answered, waiting, flying, theirs = due_rows(store, -4, -3, -2, -1)
+    claim(store, "run", limit=3)
+    claim(store, "other", limit=1)
+    fly(store, [flying])
+    with store.write() as conn:
+        ledger.mark_sent(conn, "run", NOW, [SendResult(answered, "sent", provider_message_id="p")])
+    with store.read() as conn:
+        found = ledger.still_mine(conn, "run", [answered, waiting, flying, theirs])
+    assert found == {waiting, flying}
+
+
 # -- giving rows back ------------------------------------------------------------------------------
 
 
@@ -173,6 +217,18 @@ def test_release_gives_claimed_rows_back_as_if_never_claimed(store: Store) -> No
     assert row(store, theirs).state == "sending"
 
 
+def test_release_gives_back_rows_put_in_flight_whose_request_was_never_written(
+    store: Store,
+) -> None:
+    """The run marked them, then could not write the request (it knows: it is alive)."""
+    (only,) = due_rows(store, -1)
+    claimed = claim(store)
+    fly(store, [only])
+    with store.write() as conn:
+        ledger.release(conn, "run", claimed, NOW)
+    assert (row(store, only).state, row(store, only).attempts) == ("due", 0)
+
+
 def test_reap_retries_rows_of_dead_runs_only_through_idempotent_providers(store: Store) -> None:
     dead_idem, dead_other, alive, stale = due_rows(store, -4, -3, -2, -1)
     start(store, "dead", pid=1)
@@ -183,27 +239,54 @@ def test_reap_retries_rows_of_dead_runs_only_through_idempotent_providers(store:
         ledger.claim(conn, "dead", "postmark", NOW, NOW, 1)
         ledger.claim(conn, "alive", "postmark", NOW, NOW, 1)
         ledger.claim(conn, "stale", "postmark", NOW, NOW, 1)
+    fly(store, [dead_idem, dead_other], "dead")
+    fly(store, [alive], "alive")
+    fly(store, [stale], "stale")
+    with store.write() as conn:
         counts = runs.reap(
             conn, NOW, NOW, lambda _h, pid: pid != 1, lambda provider: provider == "resend"
         )
-    assert counts == (2, 1)  # (uncertain, retried)
+    assert counts == runs.Reaped(uncertain=2, retried=1)
     assert {i: row(store, i).state for i in (dead_idem, dead_other, alive, stale)} == {
         dead_idem: "due",
         dead_other: "uncertain",
-        alive: "sending",
+        alive: "in_flight",
         stale: "uncertain",  # its heartbeat stopped a lease ago: dead, whatever its pid says
     }
     assert row(store, dead_other).last_error.startswith("the sending process stopped")
+
+
+def test_reap_gives_back_rows_a_dead_run_claimed_but_never_put_in_flight(store: Store) -> None:
+    """Its request was never written, whatever the provider: due again, the attempt undone.
+    (The claim's COMMIT may have reached the database while its reply never reached the run.)"""
+    through_postmark, through_resend, flying = due_rows(store, -3, -2, -1)
+    start(store, "dead", pid=1)
+    with store.write() as conn:
+        ledger.claim(conn, "dead", "postmark", NOW, NOW, 1)
+        ledger.claim(conn, "dead", "resend", NOW, NOW, 1)
+        ledger.claim(conn, "dead", "postmark", NOW, NOW, 1)
+    fly(store, [flying], "dead")
+    later = NOW + timedelta(hours=1)
+    with store.write() as conn:
+        reaped = runs.reap(conn, later, NOW, lambda _h, _p: False, lambda p: p == "resend")
+    assert reaped == runs.Reaped(uncertain=1, released=2)
+    for i in (through_postmark, through_resend):
+        r = row(store, i)
+        assert (r.state, r.attempts, r.next_attempt_at) == ("due", 0, later)
+    assert row(store, flying).state == "uncertain"
 
 
 def test_reaping_one_run_leaves_the_other_runs_rows_in_flight(store: Store) -> None:
     mine, theirs = due_rows(store, -2, -1)
     claim(store, "mine", limit=1)
     claim(store, "theirs", limit=1)
+    fly(store, [mine], "mine")
+    fly(store, [theirs], "theirs")
     with store.write() as conn:
         nobody_alive = lambda _h, _p: False  # noqa: E731
-        assert runs.reap(conn, NOW, NOW, nobody_alive, lambda _p: False, run_id="mine") == (1, 0)
-    assert (row(store, mine).state, row(store, theirs).state) == ("uncertain", "sending")
+        reaped = runs.reap(conn, NOW, NOW, nobody_alive, lambda _p: False, run_id="mine")
+    assert reaped == runs.Reaped(uncertain=1)
+    assert (row(store, mine).state, row(store, theirs).state) == ("uncertain", "in_flight")
 
 
 # -- the uncertain rows: the author decides ------------------------------------------------------
@@ -212,9 +295,18 @@ def test_reaping_one_run_leaves_the_other_runs_rows_in_flight(store: Store) -> N
 def uncertain(store: Store, *minutes: int) -> list[int]:
     ids = due_rows(store, *minutes)
     claim(store)
+    fly(store, ids)
     with store.write() as conn:
         runs.reap(conn, NOW, NOW, lambda _h, _p: False, lambda _p: False)
     return ids
+
+
+def test_undecided_counts_the_uncertain_rows_and_says_since_when(store: Store) -> None:
+    with store.read() as conn:
+        assert runs.undecided(conn) == (0, None)
+    uncertain(store, -2, -1)
+    with store.read() as conn:
+        assert runs.undecided(conn) == (2, NOW)
 
 
 def test_uncertain_rows_are_listed_for_the_author(store: Store) -> None:

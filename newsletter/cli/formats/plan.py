@@ -26,7 +26,7 @@ def format_plan(data: Mapping[str, Any], verbose: bool = False) -> str:
             for b in data["broadcasts"]
         ]
     if data["problems"]:
-        lines += ["", "send will refuse to run until this is fixed:"]
+        lines += ["", "to fix before the next send:"]
         lines += [f"  {p}" for p in data["problems"]]
     return "\n".join(lines)
 
@@ -55,7 +55,8 @@ def _format_group(g: Mapping[str, Any]) -> list[str]:
         when = g.get("next_from", "")[:16]
         if g.get("next_until", "")[:16] != when:
             when += f" … {g.get('next_until', '')[:16]}"
-        lines.append(f"    next: {g['upcoming'][0]} at {when or 'the end of their pause'} UTC")
+        at = f"at {when} UTC" if when else "when they resume (paused with no end date)"
+        lines.append(f"    next: {g['upcoming'][0]} {at}")
         lines.append(f"    then: {', '.join(g['upcoming'][1:]) or 'nothing (course complete)'}")
     else:
         lines.append("    nothing more: the course is complete for them")

@@ -14,7 +14,8 @@ from newsletter.cli.formats.table import Column, echo_table
 from newsletter.core.due import DueItem
 from newsletter.core.timefmt import format_minute
 from newsletter.core.zones import zone
-from newsletter.jobs.sending import SendReport
+from newsletter.jobs.send_report import SendReport
+from newsletter.jobs.undecided import waiting_line
 
 # The exit status of a command stopped by Ctrl-C (SIGINT), as shells report it: 128 + 2.
 INTERRUPTED = 130
@@ -83,12 +84,8 @@ def echo_send_report(
         left = left_for_next_run()
         click.echo(f"interrupted: {report.summary()}; {left} due left for the next run", err=True)
         raise click.exceptions.Exit(INTERRUPTED)
-    if report.uncertain_found:
-        click.echo(
-            f"warning: {report.uncertain_found} interrupted sends are uncertain; "
-            "see `newsletter uncertain`",
-            err=True,
-        )
+    if report.undecided:  # every run, until the author decides: never forgotten
+        click.echo(f"warning: {waiting_line(report.undecided, report.undecided_since)}", err=True)
     # Refused recipients are the run working as intended (their addresses are suppressed now):
     # listed with -v, never on stderr, which cron mails to the owner on every run.
     if verbose:
@@ -167,6 +164,11 @@ def send_json(report: SendReport, *, dry_run: bool, left_for_next_run: int | Non
         "retry": report.retry,
         "uncertain": report.uncertain,
         "uncertain_found": report.uncertain_found,
+        # Every run says it until the author decides (as `status --json` does).
+        "undecided": {
+            "count": report.undecided,
+            "since": report.undecided_since.isoformat() if report.undecided_since else None,
+        },
         "left_for_next_run": left_for_next_run,
         "clock_went_back_from": went_back.isoformat() if went_back else None,
         "summary": report.summary(),

@@ -5,11 +5,13 @@ terminal, tab-separated with a header line when piped)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import click
 
 from newsletter.cli.formats.table import Column, echo_table
+from newsletter.jobs import undecided
 from newsletter.jobs.status import LEDGER_STATES
 
 LEDGER_COLUMNS = ("sent", "due", "failed", "uncertain")
@@ -49,6 +51,10 @@ def echo_status(data: dict[str, Any]) -> None:
         echo_table(BROADCAST_COLUMNS, (_broadcast(b) for b in data["broadcasts"]), keys=2)
     totals = data["totals"]
     click.echo("\nledger: " + ", ".join(f"{totals[s]} {s}" for s in LEDGER_STATES))
+    waiting = data["undecided"]
+    if waiting["count"]:
+        since = None if waiting["since"] is None else datetime.fromisoformat(waiting["since"])
+        click.echo(undecided.waiting_line(waiting["count"], since))
 
 
 def _course_line(course: dict[str, Any]) -> str:

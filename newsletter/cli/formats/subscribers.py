@@ -16,6 +16,7 @@ from newsletter.cli.formats.table import Column, echo_table
 from newsletter.core.subscribers import Subscriber
 from newsletter.core.timefmt import format_minute
 from newsletter.jobs.importing import ImportReport
+from newsletter.jobs.undecided import WAITING
 
 
 def _shown(iso: str, tz: ZoneInfo) -> str:
@@ -118,6 +119,8 @@ def _print_course(c: dict[str, Any], suppression: dict[str, Any] | None, tz: Zon
 
 def _when(n: dict[str, Any], suppression: dict[str, Any] | None, tz: ZoneInfo) -> str:
     """The next lesson's fate in words, from the same facts as the JSON (see ``_held``)."""
+    if n["held"] == "uncertain":
+        return WAITING
     if n["queued"]:
         return "queued for sending"
     if n["held"] == "suppressed":

@@ -41,7 +41,7 @@ from newsletter.core.email import OutgoingEmail, SendResult
 from newsletter.core.errors import ProviderAuthError
 from newsletter.core.timestamps import parse_timestamp
 from newsletter.providers.base import AccountStatus, Issue, Reason, SuppressedAddress
-from newsletter.providers.http import HTTPProvider, Payload, all_results
+from newsletter.providers.http import HTTPProvider
 from newsletter.providers.mime import ascii_address
 from newsletter.providers.settings import ApiKey, ApiURL
 from newsletter.providers.utils import (
@@ -55,6 +55,7 @@ from newsletter.providers.utils import (
     one_line,
     parsed,
 )
+from newsletter.providers.wire import Payload, all_results
 
 log = logging.getLogger(__name__)
 

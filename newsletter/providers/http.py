@@ -31,25 +31,19 @@ then, so that only emails whose request may have been written can become uncerta
 
 from __future__ import annotations
 
-import datetime
-import email.utils
 import logging
 import random
 import time
 from abc import abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
 from requests.auth import HTTPBasicAuth
 
-from newsletter import __version__
 from newsletter.config import Settings
-from newsletter.core.email import Outcome, OutgoingEmail, SendResult
+from newsletter.core.email import OutgoingEmail, SendResult
 from newsletter.core.errors import (
     NewsletterError,
     NoAnswer,
@@ -61,10 +55,17 @@ from newsletter.providers.base import AccountStatus, InFlight, Issue, Provider
 from newsletter.providers.pacer import Pacer, Pacing
 from newsletter.providers.scrub import Scrubber
 from newsletter.providers.utils import json_body, json_bytes
+from newsletter.providers.wire import (
+    Payload,
+    all_results,
+    never_arrived,
+    new_session,
+    retry_after_seconds,
+    shown_url,
+)
 
 log = logging.getLogger(__name__)
 
-USER_AGENT = f"newsletter/{__version__} (+https://github.com/newsletter)"
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 30.0
 MAX_ATTEMPTS = 4  # per request, for 5xx and connection errors
@@ -74,20 +75,6 @@ MAX_WAIT_SECONDS = 120.0  # never sleep longer than this for one 429
 CREDENTIAL_HEADERS = frozenset(
     {"authorization", "x-postmark-server-token", "api-key", "x-api-key", "x-auth-token"}
 )
-
-
-@dataclass
-class Payload:
-    """One request to the provider, as its ``payload`` builder made it, for the emails it
-    carries. Pure data: nothing is sent until ``HTTPProvider.post``."""
-
-    method: str
-    path: str  # appended to the API base URL
-    emails: Sequence[OutgoingEmail]
-    json: Any = None
-    data: Any = None  # form fields (Mailgun) or an encoded body (Postmark)
-    files: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
 
 
 class HTTPProvider(Provider):
@@ -115,7 +102,7 @@ class HTTPProvider(Provider):
     ):
         super().__init__(settings)
         self.api_url = api_url.rstrip("/")
-        self.session = session or _new_session()
+        self.session = session or new_session()
         if rate is None:  # NEWSLETTER_RATE_LIMIT, else the provider's own default
             rate = settings.rate_limit if settings.rate_limit is not None else self.default_rate
         # Given at construction, never swapped later: this process's own pace by default.
@@ -195,7 +182,9 @@ class HTTPProvider(Provider):
         said = " ".join(str(err).split()) or type(err).__name__
         if isinstance(err, ProviderAuthError):  # the provider's own words: the account may not send
             return Issue(said)
-        return Issue(said, f"check the API URL ({_shown(self.api_url)}) and the provider's status")
+        return Issue(
+            said, f"check the API URL ({shown_url(self.api_url)}) and the provider's status"
+        )
 
     def send_batch(self, emails: Sequence[OutgoingEmail]) -> list[SendResult]:
         """Every request of the batch (see ``Provider.send_batch``); no credential in any
@@ -304,16 +293,16 @@ class HTTPProvider(Provider):
                 response = self._request(payload)
             except requests.RequestException as err:
                 attempts += 1
-                never_arrived = _never_arrived(err)
-                if not never_arrived and not (self.idempotent or self.repeatable):
+                never_left = never_arrived(err)
+                if not never_left and not (self.idempotent or self.repeatable):
                     return all_results(
                         payload, "uncertain", f"{self.name}: no answer ({_reason(err)})"
                     )
-                maybe_arrived = maybe_arrived or not never_arrived
+                maybe_arrived = maybe_arrived or not never_left
                 if attempts >= MAX_ATTEMPTS:
                     if not maybe_arrived:
                         raise RequestNotSent(
-                            f"{self.name}: could not connect to {_shown(self.api_url)} "
+                            f"{self.name}: could not connect to {shown_url(self.api_url)} "
                             f"({_reason(err)})"
                         ) from None
                     return self._given_up(payload, f"{self.name}: no answer ({_reason(err)})")
@@ -484,75 +473,9 @@ class HTTPProvider(Provider):
         self.session.close()
 
 
-def retry_after_seconds(headers: Any, now: Callable[[], float] = time.time) -> float | None:
-    """How long the provider asked us to wait, from whichever header it uses.
-
-    ``Retry-After`` (seconds or an HTTP date), ``X-RateLimit-Reset`` (SendGrid: epoch seconds),
-    ``ratelimit-reset`` (Resend: seconds) and ``x-sib-ratelimit-reset`` (Brevo: seconds).
-    """
-    value = headers.get("Retry-After")
-    if value:
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            try:
-                parsed = email.utils.parsedate_to_datetime(value)
-            except (TypeError, ValueError):
-                parsed = None  # garbage: fall through to the other headers
-            if parsed is not None:
-                if parsed.tzinfo is None:  # "-0000": UTC by RFC 5322
-                    parsed = parsed.replace(tzinfo=datetime.UTC)
-                return max(0.0, parsed.timestamp() - now())
-    for name in ("ratelimit-reset", "x-sib-ratelimit-reset", "X-RateLimit-Reset"):
-        value = headers.get(name)
-        if not value:
-            continue
-        try:
-            number = float(value)
-        except ValueError:
-            continue
-        # An epoch timestamp is far larger than any sane wait in seconds.
-        return max(0.0, number - now()) if number > 1e9 else max(0.0, number)
-    return None
-
-
-def all_results(payload: Payload, outcome: Outcome, error: str) -> list[SendResult]:
-    """The same outcome for every email of ``payload``: the request succeeded or failed whole."""
-    return [SendResult(e.delivery_id, outcome, error=error) for e in payload.emails]
-
-
-def _never_arrived(err: requests.RequestException) -> bool:
-    """True when the request certainly did not reach the provider."""
-    if isinstance(err, requests.ConnectTimeout):
-        return True
-    if isinstance(err, requests.ConnectionError):
-        text = repr(err)
-        return any(
-            s in text for s in ("NewConnectionError", "Connection refused", "NameResolution")
-        )
-    return False
-
-
 def _first_error(results: Sequence[SendResult]) -> str | None:
     return next((r.error for r in results if r.outcome == "uncertain" and r.error), None)
 
 
-def _shown(url: str) -> str:
-    """``url`` without any user:password part, for a message."""
-    parts = urlsplit(url)
-    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
-
-
 def _reason(err: Exception) -> str:
     return type(err).__name__
-
-
-def _new_session() -> requests.Session:
-    session = requests.Session()
-    session.headers["User-Agent"] = USER_AGENT
-    # A pool as large as the batch concurrency we could ever use; no urllib3-level retries:
-    # every retry decision is made above, where we know whether it is safe.
-    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=4, max_retries=0)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    return session

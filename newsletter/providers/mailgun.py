@@ -37,7 +37,7 @@ from newsletter.core.email import MergeFields, OutgoingEmail, SendResult
 from newsletter.core.errors import ProviderAuthError, ProviderError
 from newsletter.core.timestamps import parse_timestamp
 from newsletter.providers.base import AccountStatus, Issue, Reason, SuppressedAddress
-from newsletter.providers.http import HTTPProvider, Payload, all_results
+from newsletter.providers.http import HTTPProvider
 from newsletter.providers.mime import ascii_address, mailbox
 from newsletter.providers.settings import ApiKey, ApiURL
 from newsletter.providers.utils import (
@@ -49,6 +49,7 @@ from newsletter.providers.utils import (
     parsed,
     shared_headers,
 )
+from newsletter.providers.wire import Payload, all_results
 
 DEFAULT_API_URL = "https://api.mailgun.net"  # EU domains: https://api.eu.mailgun.net
 MAX_RECIPIENTS = 1000

@@ -30,10 +30,11 @@ from newsletter.core.email import OutgoingEmail, SendResult
 from newsletter.core.errors import ProviderAuthError, ProviderError
 from newsletter.core.timestamps import parse_timestamp
 from newsletter.providers.base import AccountStatus, Issue, Reason, SuppressedAddress
-from newsletter.providers.http import HTTPProvider, Payload, all_results
+from newsletter.providers.http import HTTPProvider
 from newsletter.providers.mime import mailbox
 from newsletter.providers.settings import ApiKey, ApiURL, OptionalApiKey
 from newsletter.providers.utils import domain_of, json_body, json_bytes, one_line, parsed
+from newsletter.providers.wire import Payload, all_results
 
 DEFAULT_API_URL = "https://api.postmarkapp.com"
 # Postmark accepts any well-formed request with this token and delivers nothing.

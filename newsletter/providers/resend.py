@@ -39,7 +39,7 @@ from newsletter.core.email import OutgoingEmail, SendResult
 from newsletter.core.errors import ProviderAuthError, ProviderError
 from newsletter.core.timestamps import parse_timestamp
 from newsletter.providers.base import AccountStatus, Reason, SuppressedAddress
-from newsletter.providers.http import HTTPProvider, Payload
+from newsletter.providers.http import HTTPProvider
 from newsletter.providers.mime import mailbox
 from newsletter.providers.settings import ApiKey, ApiURL
 from newsletter.providers.utils import (
@@ -55,6 +55,7 @@ from newsletter.providers.utils import (
     result,
     tag_value,
 )
+from newsletter.providers.wire import Payload
 
 log = logging.getLogger(__name__)
 

@@ -34,7 +34,7 @@ from newsletter.core.email import MergeFields, OutgoingEmail, SendResult
 from newsletter.core.errors import ProviderAuthError
 from newsletter.core.timestamps import parse_timestamp
 from newsletter.providers.base import AccountStatus, Issue, Reason, SuppressedAddress
-from newsletter.providers.http import HTTPProvider, Payload, all_results
+from newsletter.providers.http import HTTPProvider
 from newsletter.providers.mime import ascii_address
 from newsletter.providers.settings import ApiKey, ApiURL
 from newsletter.providers.utils import (
@@ -46,6 +46,7 @@ from newsletter.providers.utils import (
     parsed,
     shared_headers,
 )
+from newsletter.providers.wire import Payload, all_results
 
 DEFAULT_API_URL = "https://api.sendgrid.com"  # EU subusers: https://api.eu.sendgrid.com
 MAX_PERSONALIZATIONS = 1000

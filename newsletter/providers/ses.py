@@ -38,7 +38,7 @@ from newsletter.core.errors import ProviderAuthError, ProviderError
 from newsletter.core.timestamps import parse_timestamp
 from newsletter.providers.aws import CREDENTIAL_VARS, SigV4Signer, aws_credentials
 from newsletter.providers.base import AccountStatus, Issue, Reason, SuppressedAddress
-from newsletter.providers.http import HTTPProvider, Payload
+from newsletter.providers.http import HTTPProvider
 from newsletter.providers.mime import ascii_address
 from newsletter.providers.rawmime import RawMime
 from newsletter.providers.utils import (
@@ -53,6 +53,7 @@ from newsletter.providers.utils import (
     result,
     tag_value,
 )
+from newsletter.providers.wire import Payload
 
 log = logging.getLogger(__name__)
 

@@ -17,9 +17,10 @@ from newsletter.config import Settings, load_settings
 from newsletter.core.email import OutgoingEmail, SendResult
 from newsletter.core.errors import ProviderAuthError, ProviderError, RequestNotSent
 from newsletter.providers import http
-from newsletter.providers.http import HTTPProvider, Payload, retry_after_seconds
+from newsletter.providers.http import HTTPProvider
 from newsletter.providers.pacer import Pacer
 from newsletter.providers.utils import json_body
+from newsletter.providers.wire import Payload, retry_after_seconds
 from tests.fakes.server import HTML_502, Recorder, json_response
 from tests.providers.conftest import Sleeps
 

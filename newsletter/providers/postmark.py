@@ -340,8 +340,9 @@ class PostmarkProvider(HTTPProvider):
             params = {"count": LIST_PAGE, "offset": len(found)}
             body = self.get_json(path, params, headers=headers)
             page = parsed(model, body, f"postmark: GET {path}")
-            found += page.items()
-            if not page.items() or len(found) >= page.TotalCount:
+            items = page.items()
+            found += items
+            if not items or len(found) >= page.TotalCount:
                 return found
 
     # -- suppression sync --------------------------------------------------------------------
@@ -390,24 +391,23 @@ class _Signature(BaseModel):
 
 
 class _Listing(BaseModel):
+    """One page of an account-level list: its total, and the page's items under ``ITEMS``."""
+
+    ITEMS: ClassVar[str]
     TotalCount: int
 
     def items(self) -> list[Any]:
-        raise NotImplementedError
+        return list(getattr(self, self.ITEMS))
 
 
 class _Domains(_Listing):
+    ITEMS = "Domains"
     Domains: list[_Domain]
-
-    def items(self) -> list[Any]:
-        return list(self.Domains)
 
 
 class _Signatures(_Listing):
+    ITEMS = "SenderSignatures"
     SenderSignatures: list[_Signature]
-
-    def items(self) -> list[Any]:
-        return list(self.SenderSignatures)
 
 
 def _escape(text: str) -> bytes:

@@ -7,8 +7,8 @@ PATH is one of ``PATHS``; URL the database (the suite gives a synthetic SQLite o
 provider is the one the environment configures (NEWSLETTER_PROVIDER and its settings, as for
 `newsletter send`; the suite points them at its fakes), except for ``dry-run`` and
 ``no-transport`` (workloads.py's provider that accepts everything at once). Prints the top
-functions by cumulative time (the run itself and what wraps it left out) and by their own
-time, each as a share of the whole run.
+functions by cumulative time (the run itself, what wraps it and what only passes a call on
+left out) and by their own time, each as a share of the whole run.
 """
 
 from __future__ import annotations
@@ -38,6 +38,9 @@ PATHS = ("dry-run", "no-transport", "postmark", "file", "ses", "sendgrid", "mail
 CUMULATIVE = 8  # lines of the top functions by cumulative time
 OWN = 5  # lines of the top functions by their own time
 WRAPPER = 0.95  # a function holding more of the run than this only wraps it: left out
+# A function whose time is almost all one callee's only passes the call on: the callee's line
+# says the same, so the caller's is left out (a chain of such wrappers would fill the lines).
+PASS_ON = 0.95
 
 
 @dataclass
@@ -45,6 +48,10 @@ class Line:
     name: str  # function (file:line)
     total: float  # seconds with the function on the stack, each stack counted once
     own: float  # seconds in the function itself
+    passed_on: float = 0.0  # seconds of calls that went almost all to one callee
+
+    def passes_on(self) -> bool:
+        return self.passed_on >= PASS_ON * self.total
 
 
 def profile(path: str, url: str, limit: int | None) -> tuple[float, int, Frame | None]:
@@ -74,6 +81,8 @@ def lines(root: Frame) -> list[Line]:
         line = found.setdefault(name, Line(name, 0.0, 0.0))
         if name not in above:  # a recursive call is already counted by its caller
             line.total += frame.time
+            if any(c.time >= PASS_ON * frame.time for c in frame.children if not c.is_synthetic):
+                line.passed_on += frame.time
         for child in frame.children:
             if child.is_synthetic:  # "[self]": the time spent in the frame itself
                 line.own += child.time
@@ -90,7 +99,7 @@ def summary(path: str, seconds: float, emails: int, root: Frame | None) -> Itera
         return
     whole = root.time
     every = lines(root)
-    inner = [x for x in every if x.total < WRAPPER * whole]
+    inner = [x for x in every if x.total < WRAPPER * whole and not x.passes_on()]
     yield "  cumulative:"
     for x in sorted(inner, key=lambda x: -x.total)[:CUMULATIVE]:
         yield f"    {x.total / whole:4.0%}  {x.name}"

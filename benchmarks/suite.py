@@ -55,6 +55,9 @@ LATENCY = 0.05  # seconds the slow fake waits before each answer (issue 6)
 FILES = 20_000
 # SES takes one signed request per email: its `send` sends at most this many (`--limit`).
 SES_EMAILS = 5_000
+# Emails each send path sends under the profiler (benchmarks/profile.py), on SQLite; SES fewer.
+PROFILED = 20_000
+PROFILED_SES = 2_000
 
 
 @dataclass
@@ -98,6 +101,7 @@ class Results:
     references: dict[str, Any] = field(default_factory=dict)
     scripts: dict[str, str] = field(default_factory=dict)
     startup: dict[str, Any] = field(default_factory=dict)  # benchmarks/startup.py --json
+    profiles: dict[str, str] = field(default_factory=dict)  # send path: profile.py's summary
     notes: list[str] = field(default_factory=list)
 
 
@@ -389,6 +393,8 @@ class Suite:
                     self.send(backend, subscribers, url, restore, fast, "ses", 1)
                     self.send(backend, subscribers, url, restore, fast, "sendgrid", 1)
                     self.send(backend, subscribers, url, restore, fast, "mailgun", 1)
+                    if backend == "sqlite":
+                        self.profiles(url, restore, fast)
                     # A ratio of two runs on two shared cores: the best of three of each.
                     self.send(backend, subscribers, url, restore, slow, "postmark", 1, 3)
                     self.send(backend, subscribers, url, restore, slow, "postmark", 4, 3)
@@ -496,6 +502,37 @@ class Suite:
         self.results.no_transport.append({"backend": backend, **figures, "dry_run": dry})
         restore()
 
+    def profiles(self, url: str, restore: Any, fake: Fake) -> None:
+        """Each send path once under pyinstrument (profile.py), in-process on SQLite."""
+        for path in ("dry-run", "no-transport", "postmark", "file", "ses", "sendgrid", "mailgun"):
+            log(f"  profile: {path}")
+            most = PROFILED_SES if path == "ses" else PROFILED
+            command = python("benchmarks/profile.py", path, url, "--limit", str(most))
+            provider = path if path not in ("dry-run", "no-transport") else "file"
+            done = run_children([command], [self.send_env(url, fake, provider)])
+            self.results.profiles[path] = done.outputs[0].strip()
+            shutil.rmtree(self.folder / "outbox", ignore_errors=True)
+            restore()
+
+    def send_env(self, url: str, fake: Fake, provider: str) -> dict[str, str]:
+        """A child's environment with ``provider`` configured against the suite's fakes."""
+        return base_env(
+            url,
+            NEWSLETTER_PROVIDER=provider,
+            NEWSLETTER_POSTMARK_TOKEN="bench",
+            NEWSLETTER_POSTMARK_API_URL=fake.url,
+            NEWSLETTER_OUTBOX_DIR=str(self.folder / "outbox"),
+            NEWSLETTER_SES_REGION="eu-west-1",
+            NEWSLETTER_SES_API_URL=self.ses_url,
+            AWS_ACCESS_KEY_ID="bench",
+            AWS_SECRET_ACCESS_KEY="bench",
+            NEWSLETTER_SENDGRID_API_KEY="bench",
+            NEWSLETTER_SENDGRID_API_URL=self.merge_url,
+            NEWSLETTER_MAILGUN_API_KEY="bench",
+            NEWSLETTER_MAILGUN_DOMAIN="mg.example.org",
+            NEWSLETTER_MAILGUN_API_URL=self.merge_url,
+        )
+
     def send(
         self,
         backend: str,
@@ -512,22 +549,7 @@ class Suite:
         best = f", best of {rounds}" if rounds > 1 else ""
         log(f"  send: {provider}, {workers} worker(s){slow}{best}")
         outbox = self.folder / "outbox"
-        env = base_env(
-            url,
-            NEWSLETTER_PROVIDER=provider,
-            NEWSLETTER_POSTMARK_TOKEN="bench",
-            NEWSLETTER_POSTMARK_API_URL=fake.url,
-            NEWSLETTER_OUTBOX_DIR=str(outbox),
-            NEWSLETTER_SES_REGION="eu-west-1",
-            NEWSLETTER_SES_API_URL=self.ses_url,
-            NEWSLETTER_SENDGRID_API_KEY="bench",
-            NEWSLETTER_SENDGRID_API_URL=self.merge_url,
-            NEWSLETTER_MAILGUN_API_KEY="bench",
-            NEWSLETTER_MAILGUN_DOMAIN="mg.example.org",
-            NEWSLETTER_MAILGUN_API_URL=self.merge_url,
-            AWS_ACCESS_KEY_ID="bench",
-            AWS_SECRET_ACCESS_KEY="bench",
-        )
+        env = self.send_env(url, fake, provider)
         most = {"file": FILES, "ses": SES_EMAILS}.get(provider)
         expected = min(self.sizes.due, most) if most else self.sizes.due
         limit = ("--limit", str(expected)) if most else ()

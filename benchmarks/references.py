@@ -1,7 +1,8 @@
-"""The two references every send figure stands beside, measured against the same fake.
+"""The references the send figures stand beside, measured against the same fake.
 
-* **bare limit**: one batch of 500 real emails, rendered and encoded by the real pipeline once,
-  then POSTed in a loop — what the transport and the fake allow when nothing else is done;
+* **bare limit** (the network ceiling: a line in the report, not a target): one batch of 500
+  real emails, rendered and encoded by the real pipeline once, then POSTed in a loop — what
+  the transport and the fake allow when nothing else is done, re-sending the same bytes;
 * **honest bare client** (issue 16, item 3): what a client that does nothing but send needs:
   distinct personalised emails (built as `send` builds them, outside the clock), each batch of
   500 encoded with the Postmark provider's own encoder (``PostmarkProvider.encode``: orjson,

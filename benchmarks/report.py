@@ -758,7 +758,7 @@ class Report:
 
     def where_time_goes(self) -> list[str]:
         """The ledger's cost per email (item 1's two in-process runs), then each send path's
-        profile (item 8: benchmarks/profile.py)."""
+        profile (item 8: benchmarks/profiles.py)."""
         out = ["## Where the time goes (issue 16, item 8)", ""]
         for row in self.r.no_transport:
             dry = row.get("dry_run")
@@ -777,7 +777,7 @@ class Report:
         if not self.r.profiles:
             return out
         out += [
-            "Each send path run once in-process under pyinstrument (`benchmarks/profile.py`,",
+            "Each send path run once in-process under pyinstrument (`benchmarks/profiles.py`,",
             "sampling every 1 ms) on the SQLite database of the send table, at most "
             f"{self._profiled()} emails:",
             "the functions holding the most of the run (cumulative: the function and what it",

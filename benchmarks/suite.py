@@ -8,14 +8,18 @@ On SQLite and, when it is reachable (NEWSLETTER_BENCH_POSTGRES_URL, else
 NEWSLETTER_TEST_POSTGRES_URL), PostgreSQL: synthetic databases of 100,000 and 1,000,000
 subscribers with 100,000 lessons due (synthetic.py); the import, the `due` query with nothing
 due, `send --dry-run`, and `send` end to end to the file provider, to a local fake SES
-(fake_ses.py, one worker) and to a local fake Postmark (fake_postmark.py) with 1 and 4 workers
-(`send --workers N`), plus the fake answering after 50 ms (best of three runs each: the
-speed-up is a ratio of two runs on shared cores). Every measured
-command runs in a child process whose peak memory (ru_maxrss) is recorded. The references
-(references.py: the naive pipeline and the bare limit) are measured in the same run, as are
-the existing render and import benchmarks, MIME per email (mime.py: the file provider, and SES
-against fake_ses.py), the JSON encoders of request bodies (json_encoders.py) and the start-up
-of `newsletter --help` (startup.py).
+(fake_ses.py, one worker), to a local fake SendGrid and Mailgun (fake_merge.py, one worker:
+the providers that merge each recipient in themselves) and to a local fake Postmark
+(fake_postmark.py) with 1 and 4 workers (`send --workers N`), plus the fake answering after
+50 ms (best of three runs each: the speed-up is a ratio of two runs on shared cores);
+`send --dry-run` and `send` with no transport again, both timed in-process the same way
+(workloads.py), for the ledger's cost; each send path once under pyinstrument (profiles.py).
+Every measured command runs in a child process; the peak memory of each process of its tree
+is recorded (peaks.py). The references (references.py: the honest bare client, the network
+ceiling, the naive pipeline) are measured in the same run, as are the existing render and
+import benchmarks, MIME per email (mime.py: the file provider, and SES against fake_ses.py),
+the JSON encoders of request bodies (json_encoders.py) and the start-up of `newsletter
+--help` (startup.py).
 """
 
 from __future__ import annotations
@@ -55,7 +59,7 @@ LATENCY = 0.05  # seconds the slow fake waits before each answer (issue 6)
 FILES = 20_000
 # SES takes one signed request per email: its `send` sends at most this many (`--limit`).
 SES_EMAILS = 5_000
-# Emails each send path sends under the profiler (benchmarks/profile.py), on SQLite; SES fewer.
+# Emails each send path sends under the profiler (benchmarks/profiles.py), on SQLite; SES fewer.
 PROFILED = 20_000
 PROFILED_SES = 2_000
 
@@ -101,7 +105,7 @@ class Results:
     references: dict[str, Any] = field(default_factory=dict)
     scripts: dict[str, str] = field(default_factory=dict)
     startup: dict[str, Any] = field(default_factory=dict)  # benchmarks/startup.py --json
-    profiles: dict[str, str] = field(default_factory=dict)  # send path: profile.py's summary
+    profiles: dict[str, str] = field(default_factory=dict)  # send path: profiles.py's summary
     notes: list[str] = field(default_factory=list)
 
 
@@ -503,11 +507,11 @@ class Suite:
         restore()
 
     def profiles(self, url: str, restore: Any, fake: Fake) -> None:
-        """Each send path once under pyinstrument (profile.py), in-process on SQLite."""
+        """Each send path once under pyinstrument (profiles.py), in-process on SQLite."""
         for path in ("dry-run", "no-transport", "postmark", "file", "ses", "sendgrid", "mailgun"):
             log(f"  profile: {path}")
             most = PROFILED_SES if path == "ses" else PROFILED
-            command = python("benchmarks/profile.py", path, url, "--limit", str(most))
+            command = python("benchmarks/profiles.py", path, url, "--limit", str(most))
             provider = path if path not in ("dry-run", "no-transport") else "file"
             done = run_children([command], [self.send_env(url, fake, provider)])
             self.results.profiles[path] = done.outputs[0].strip()

@@ -1,7 +1,7 @@
 """Where the time goes (issue 16, item 8): one send path run in this process under pyinstrument,
 summed up in a few lines for docs/benchmarks.md.
 
-    python benchmarks/profile.py PATH URL [--limit N]
+    python benchmarks/profiles.py PATH URL [--limit N]
 
 PATH is one of ``PATHS``; URL the database (the suite gives a synthetic SQLite one). The
 provider is the one the environment configures (NEWSLETTER_PROVIDER and its settings, as for

@@ -183,7 +183,8 @@ class Report:
             "# Benchmarks",
             "",
             "Written by `make bench` (benchmarks/suite.py); do not edit by hand. Targets are the",
-            "issues' (3: subscribers and the sender, 4: providers, 6: scale).",
+            "issues' (3: subscribers and the sender, 4: providers, 6: scale, 16: performance near",
+            "the real limits, each as a ratio to a reference measured in the same run).",
             "",
         ]
         if r.quick:
@@ -897,6 +898,10 @@ class Report:
             "- The fake Postmark (benchmarks/fake_postmark.py) is a separate process: it finds",
             "  each email's ledger id with one regular expression over the body and answers as",
             "  Postmark does, without parsing the JSON.",
+            "- `send --dry-run` and `send` with no transport are compared in-process (the same",
+            "  `SendRun.run` timed after the CLI's `gc.freeze()`, start-up left out of both); the",
+            "  SendGrid and Mailgun sends are compared with the whole `send --dry-run` process",
+            "  (start-up in both).",
             "- The naive pipeline is measured on a sample and extrapolated; everything else runs",
             "  in full. Wall times are single runs on a machine that may be shared: the CPU",
             "  column is less sensitive to neighbours.",

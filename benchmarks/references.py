@@ -1,7 +1,13 @@
-"""The two references every send figure stands beside, measured against the same fake.
+"""The references the send figures stand beside, measured against the same fake.
 
-* **bare limit**: one batch of 500 real emails, rendered and encoded by the real pipeline once,
-  then POSTed in a loop — what the transport and the fake allow when nothing else is done;
+* **bare limit** (the network ceiling: a line in the report, not a target): one batch of 500
+  real emails, rendered and encoded by the real pipeline once, then POSTed in a loop — what
+  the transport and the fake allow when nothing else is done, re-sending the same bytes;
+* **honest bare client** (issue 16, item 3): what a client that does nothing but send needs:
+  distinct personalised emails (built as `send` builds them, outside the clock), each batch of
+  500 encoded with the Postmark provider's own encoder (``PostmarkProvider.encode``: orjson,
+  each template escaped once) and POSTed with the provider's own session
+  (``providers/wire.new_session``) to the same fake — no ledger, no rendering;
 * **naive pipeline**: what a simple tool would do per subscriber: a full compile (Markdown,
   Jinja, MJML, CSS inlining), then one HTTP request for that one email. Measured on a sample
   and extrapolated.
@@ -9,7 +15,7 @@
 For the ``file`` provider the bare limit is the same pre-built ``.eml`` written to a new file
 (temporary name, then renamed, as the provider does) over and over.
 
-Run as ``python benchmarks/references.py bare|naive URL [options]`` or
+Run as ``python benchmarks/references.py bare|honest|naive URL [options]`` or
 ``… bare-files FOLDER``; prints one JSON line.
 """
 
@@ -85,6 +91,29 @@ def bare(url: str, messages: int, start_at: float = 0.0, batch: int = 500) -> di
     }
 
 
+def honest(url: str, messages: int, batch: int = 500) -> dict[str, float]:
+    """Messages per second of the honest bare client: only encoding and POSTing is timed.
+
+    Each batch is new emails to new subscribers, built before its clock starts (building is
+    `send`'s rendering, which `--dry-run` measures); the provider encodes it as `send` would
+    (its template cache warm after the first batch, as in a send) and its session POSTs it."""
+    settings = _settings()
+    project = Project(settings)
+    provider = PostmarkProvider(settings, token="honest", api_url=url)
+    headers = {"Content-Type": "application/json"}
+    elapsed, sent = 0.0, 0
+    while sent < messages:
+        emails_ = emails(project, min(batch, messages - sent), first=sent + 1)
+        started = time.perf_counter()
+        body = provider.encode(emails_)
+        response = provider.session.post(url + "/email/batch", data=body, headers=headers)
+        response.raise_for_status()
+        response.json()
+        elapsed += time.perf_counter() - started
+        sent += len(emails_)
+    return {"messages": sent, "seconds": elapsed}
+
+
 def naive(url: str, sample: int) -> dict[str, float]:
     """Messages per second compiling every email from scratch and sending it alone."""
     settings = _settings()
@@ -138,7 +167,7 @@ def _settings() -> Settings:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("what", choices=("bare", "naive", "bare-files"))
+    parser.add_argument("what", choices=("bare", "honest", "naive", "bare-files"))
     parser.add_argument("where", help="the fake's URL, or a folder for bare-files")
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--sample", type=int, default=300)
@@ -146,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.what == "bare":
         result = bare(args.where, args.messages, args.start_at)
+    elif args.what == "honest":
+        result = honest(args.where, args.messages)
     elif args.what == "naive":
         result = naive(args.where, args.sample)
     else:

@@ -8,14 +8,18 @@ On SQLite and, when it is reachable (NEWSLETTER_BENCH_POSTGRES_URL, else
 NEWSLETTER_TEST_POSTGRES_URL), PostgreSQL: synthetic databases of 100,000 and 1,000,000
 subscribers with 100,000 lessons due (synthetic.py); the import, the `due` query with nothing
 due, `send --dry-run`, and `send` end to end to the file provider, to a local fake SES
-(fake_ses.py, one worker) and to a local fake Postmark (fake_postmark.py) with 1 and 4 workers
-(`send --workers N`), plus the fake answering after 50 ms (best of three runs each: the
-speed-up is a ratio of two runs on shared cores). Every measured
-command runs in a child process whose peak memory (ru_maxrss) is recorded. The references
-(references.py: the naive pipeline and the bare limit) are measured in the same run, as are
-the existing render and import benchmarks, MIME per email (mime.py: the file provider, and SES
-against fake_ses.py), the JSON encoders of request bodies (json_encoders.py) and the start-up
-of `newsletter --help` (startup.py).
+(fake_ses.py, one worker), to a local fake SendGrid and Mailgun (fake_merge.py, one worker:
+the providers that merge each recipient in themselves) and to a local fake Postmark
+(fake_postmark.py) with 1 and 4 workers (`send --workers N`), plus the fake answering after
+50 ms (best of three runs each: the speed-up is a ratio of two runs on shared cores);
+`send --dry-run` and `send` with no transport again, both timed in-process the same way
+(workloads.py), for the ledger's cost; each send path once under pyinstrument (profiles.py).
+Every measured command runs in a child process; the peak memory of each process of its tree
+is recorded (peaks.py). The references (references.py: the honest bare client, the network
+ceiling, the naive pipeline) are measured in the same run, as are the existing render and
+import benchmarks, MIME per email (mime.py: the file provider, and SES against fake_ses.py),
+the JSON encoders of request bodies (json_encoders.py) and the start-up of `newsletter
+--help` (startup.py).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from peaks import TreeSampler
 from report import machine, write_report
 from synthetic import NOW, populate, postgres_schema, reset, sqlite_database
 
@@ -54,6 +59,9 @@ LATENCY = 0.05  # seconds the slow fake waits before each answer (issue 6)
 FILES = 20_000
 # SES takes one signed request per email: its `send` sends at most this many (`--limit`).
 SES_EMAILS = 5_000
+# Emails each send path sends under the profiler (benchmarks/profiles.py), on SQLite; SES fewer.
+PROFILED = 20_000
+PROFILED_SES = 2_000
 
 
 @dataclass
@@ -76,8 +84,11 @@ class Measured:
 
     seconds: float
     cpu_seconds: float
-    peak_mb: float
+    peak_mb: float  # the largest peak of any one process (ru_maxrss, or VmHWM for grandchildren)
     outputs: list[str]
+    total_mb: float = 0.0  # the sum of every process's own peak (peaks.py)
+    together_mb: float = 0.0  # the most resident memory the processes held at one moment
+    processes: int = 0
 
 
 @dataclass
@@ -94,6 +105,7 @@ class Results:
     references: dict[str, Any] = field(default_factory=dict)
     scripts: dict[str, str] = field(default_factory=dict)
     startup: dict[str, Any] = field(default_factory=dict)  # benchmarks/startup.py --json
+    profiles: dict[str, str] = field(default_factory=dict)  # send path: profiles.py's summary
     notes: list[str] = field(default_factory=list)
 
 
@@ -101,7 +113,8 @@ class Results:
 
 
 def run_children(commands: list[list[str]], envs: list[dict[str, str]]) -> Measured:
-    """Start every command at once, wait for all; wall time, CPU and the largest peak RSS."""
+    """Start every command at once, wait for all; wall time, CPU, the largest peak RSS of one
+    process and the sum of every process's peak, children of the commands included."""
     with tempfile.TemporaryDirectory() as tmp:
         logs = [Path(tmp) / f"{i}.out" for i in range(len(commands))]
         started = time.perf_counter()
@@ -109,19 +122,33 @@ def run_children(commands: list[list[str]], envs: list[dict[str, str]]) -> Measu
         for command, env, log in zip(commands, envs, logs, strict=True):
             with log.open("wb") as out:
                 procs.append(subprocess.Popen(command, env=env, cwd=REPO, stdout=out, stderr=out))
-        cpu, peak, failed = 0.0, 0.0, []
+        sampler = TreeSampler([p.pid for p in procs])
+        sampler.start()
+        cpu, exact, failed = 0.0, {}, []
         for proc in procs:
+            sampler.sample()  # a last look at this tree before its root is reaped
             _pid, status, usage = os.wait4(proc.pid, 0)
             proc.returncode = os.waitstatus_to_exitcode(status)
+            # RUSAGE_BOTH: the CPU of the process and of the children it waited for (the workers)
             cpu += usage.ru_utime + usage.ru_stime
-            peak = max(peak, usage.ru_maxrss / 1024)  # KiB on Linux
+            exact[proc.pid] = usage.ru_maxrss / 1024  # KiB on Linux
             if proc.returncode != 0:
                 failed.append(proc.returncode)
         seconds = time.perf_counter() - started
+        tree = sampler.stop()
         outputs = [log.read_text(errors="replace") for log in logs]
     if failed:
         raise RuntimeError(f"{commands[0]} failed: {outputs}")
-    return Measured(seconds, cpu, peak, outputs)
+    peaks = tree.peaks | {pid: max(mb, tree.peaks.get(pid, 0.0)) for pid, mb in exact.items()}
+    return Measured(
+        seconds,
+        cpu,
+        max(peaks.values()),
+        outputs,
+        total_mb=sum(peaks.values()),
+        together_mb=tree.together_mb,
+        processes=len(peaks),
+    )
 
 
 def python(*args: str) -> list[str]:
@@ -174,6 +201,21 @@ def fake_ses() -> Iterator[Fake]:
 
 
 @contextmanager
+def fake_merge() -> Iterator[Fake]:
+    """benchmarks/fake_merge.py: SendGrid's and Mailgun's send endpoints answered at once."""
+    process = subprocess.Popen(
+        python(str(BENCH / "fake_merge.py")), stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        port = int(process.stdout.readline().split()[1])
+        yield Fake(f"http://127.0.0.1:{port}", 0.0, process)
+    finally:
+        process.kill()
+        process.communicate(timeout=30)
+
+
+@contextmanager
 def fake_postmark(delay: float = 0.0) -> Iterator[Fake]:
     process = subprocess.Popen(
         python(str(BENCH / "fake_postmark.py"), "--delay", str(delay)),
@@ -198,6 +240,7 @@ class Suite:
         self.folder = folder
         self.pg_url = args.postgres or ""
         self.ses_url = ""  # the fake SES's, once started
+        self.merge_url = ""  # the fake SendGrid and Mailgun's, once started
         command = shlex.join(["make", "bench", *(["QUICK=1"] if args.quick else [])])
         self.results = Results(args.quick, command, datetime.now(UTC))
         self.lessons = [
@@ -211,8 +254,13 @@ class Suite:
         self.results.machine = machine(self.pg_url if self.postgres_ok() else "")
         if not skip_scripts:
             self.existing_scripts()
-        with fake_postmark() as fast, fake_postmark(LATENCY) as slow, fake_ses() as ses:
-            self.ses_url = ses.url
+        with (
+            fake_postmark() as fast,
+            fake_postmark(LATENCY) as slow,
+            fake_ses() as ses,
+            fake_merge() as merge,
+        ):
+            self.ses_url, self.merge_url = ses.url, merge.url
             self.references(fast, slow)
             for backend in self.backends():
                 self.backend(backend, fast, slow)
@@ -292,12 +340,19 @@ class Suite:
             4: together(self.bare(slow, slow_messages, 4)),
         }
         log("references: naive pipeline")
+        due = str(self.sizes.due)
         sample = str(self.sizes.naive_sample)
         naive = run_children(
             [python("benchmarks/references.py", "naive", fast.url, "--sample", sample)],
             [base_env("")],
         )
         refs["naive"] = rate_of(naive.outputs[0])
+        log("references: the honest bare client")
+        honest = run_children(
+            [python("benchmarks/references.py", "honest", fast.url, "--messages", due)],
+            [base_env("")],
+        )
+        refs["honest"] = rate_of(honest.outputs[0])
         refs["naive_sample"] = self.sizes.naive_sample
         log("references: bare file writes")
         files = self.folder / "bare-files"
@@ -337,9 +392,13 @@ class Suite:
                 self.send(backend, subscribers, url, restore, fast, "postmark", 1)
                 self.send(backend, subscribers, url, restore, fast, "postmark", 4)
                 if subscribers == self.sizes.lists[0]:
-                    self.no_transport(backend, url, restore)
+                    self.in_process(backend, url, restore)
                     self.send(backend, subscribers, url, restore, fast, "file", 1)
                     self.send(backend, subscribers, url, restore, fast, "ses", 1)
+                    self.send(backend, subscribers, url, restore, fast, "sendgrid", 1)
+                    self.send(backend, subscribers, url, restore, fast, "mailgun", 1)
+                    if backend == "sqlite":
+                        self.profiles(url, restore, fast)
                     # A ratio of two runs on two shared cores: the best of three of each.
                     self.send(backend, subscribers, url, restore, slow, "postmark", 1, 3)
                     self.send(backend, subscribers, url, restore, slow, "postmark", 4, 3)
@@ -431,15 +490,52 @@ class Suite:
             }
         )
 
-    def no_transport(self, backend: str, url: str, restore: Any) -> None:
+    def in_process(self, backend: str, url: str, restore: Any) -> None:
+        """`send --dry-run` and `send` with no transport, both timed in-process the same way
+        (workloads.py): their ratio is the ledger's cost, start-up left out of both."""
+        log("  send --dry-run, in-process")
+        done = run_children([python("benchmarks/workloads.py", "dry-run", url)], [base_env(url)])
+        dry = json.loads(done.outputs[0])
+        assert dry["messages"] == self.sizes.due, done.outputs
         log("  send with no transport (a provider that accepts everything at once)")
         done = run_children(
             [python("benchmarks/workloads.py", "no-transport", url)], [base_env(url)]
         )
         figures = json.loads(done.outputs[0])
         assert figures["messages"] == self.sizes.due, done.outputs
-        self.results.no_transport.append({"backend": backend, **figures})
+        self.results.no_transport.append({"backend": backend, **figures, "dry_run": dry})
         restore()
+
+    def profiles(self, url: str, restore: Any, fake: Fake) -> None:
+        """Each send path once under pyinstrument (profiles.py), in-process on SQLite."""
+        for path in ("dry-run", "no-transport", "postmark", "file", "ses", "sendgrid", "mailgun"):
+            log(f"  profile: {path}")
+            most = PROFILED_SES if path == "ses" else PROFILED
+            command = python("benchmarks/profiles.py", path, url, "--limit", str(most))
+            provider = path if path not in ("dry-run", "no-transport") else "file"
+            done = run_children([command], [self.send_env(url, fake, provider)])
+            self.results.profiles[path] = done.outputs[0].strip()
+            shutil.rmtree(self.folder / "outbox", ignore_errors=True)
+            restore()
+
+    def send_env(self, url: str, fake: Fake, provider: str) -> dict[str, str]:
+        """A child's environment with ``provider`` configured against the suite's fakes."""
+        return base_env(
+            url,
+            NEWSLETTER_PROVIDER=provider,
+            NEWSLETTER_POSTMARK_TOKEN="bench",
+            NEWSLETTER_POSTMARK_API_URL=fake.url,
+            NEWSLETTER_OUTBOX_DIR=str(self.folder / "outbox"),
+            NEWSLETTER_SES_REGION="eu-west-1",
+            NEWSLETTER_SES_API_URL=self.ses_url,
+            AWS_ACCESS_KEY_ID="bench",
+            AWS_SECRET_ACCESS_KEY="bench",
+            NEWSLETTER_SENDGRID_API_KEY="bench",
+            NEWSLETTER_SENDGRID_API_URL=self.merge_url,
+            NEWSLETTER_MAILGUN_API_KEY="bench",
+            NEWSLETTER_MAILGUN_DOMAIN="mg.example.org",
+            NEWSLETTER_MAILGUN_API_URL=self.merge_url,
+        )
 
     def send(
         self,
@@ -457,17 +553,7 @@ class Suite:
         best = f", best of {rounds}" if rounds > 1 else ""
         log(f"  send: {provider}, {workers} worker(s){slow}{best}")
         outbox = self.folder / "outbox"
-        env = base_env(
-            url,
-            NEWSLETTER_PROVIDER=provider,
-            NEWSLETTER_POSTMARK_TOKEN="bench",
-            NEWSLETTER_POSTMARK_API_URL=fake.url,
-            NEWSLETTER_OUTBOX_DIR=str(outbox),
-            NEWSLETTER_SES_REGION="eu-west-1",
-            NEWSLETTER_SES_API_URL=self.ses_url,
-            AWS_ACCESS_KEY_ID="bench",
-            AWS_SECRET_ACCESS_KEY="bench",
-        )
+        env = self.send_env(url, fake, provider)
         most = {"file": FILES, "ses": SES_EMAILS}.get(provider)
         expected = min(self.sizes.due, most) if most else self.sizes.due
         limit = ("--limit", str(expected)) if most else ()
@@ -495,6 +581,9 @@ class Suite:
                 "seconds": done.seconds,
                 "cpu_seconds": done.cpu_seconds,
                 "peak_mb": done.peak_mb,
+                "total_mb": done.total_mb,
+                "together_mb": done.together_mb,
+                "processes": done.processes,
             }
         )
 

@@ -4,11 +4,17 @@ its peak memory is its own. Prints one JSON line.
     python benchmarks/workloads.py import URL ROWS FOLDER   # import a generated CSV
     python benchmarks/workloads.py due URL                  # the `due` query, nothing due
     python benchmarks/workloads.py no-transport URL         # `send` with nothing to send over
+    python benchmarks/workloads.py dry-run URL              # `send --dry-run`, the same way
+
+``no-transport`` and ``dry-run`` time the same thing the same way (`SendRun.run` in this
+process, after the CLI's own ``gc.freeze()``, without start-up), so that their ratio is the
+ledger's cost alone (issue 16, item 1).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 import time
@@ -78,14 +84,26 @@ class Accepting(Provider):
 def no_transport(url: str) -> dict[str, float]:
     """A whole `send` (queue, claim, build each email, record, schedule the next lesson) with
     a provider that costs nothing: the most a sender can do before any byte goes out."""
+    return in_process(url, dry_run=False)
+
+
+def dry_run(url: str) -> dict[str, float]:
+    """`send --dry-run` (read what is due, render every email, write nothing), timed as
+    ``no_transport`` is."""
+    return in_process(url, dry_run=True)
+
+
+def in_process(url: str, *, dry_run: bool) -> dict[str, float]:
     project = Project(load_settings(REPO, secret_key=SECRET, database_url=url))
     store = Store(url)
     run = SendRun(project, store, Accepting(project.settings))
+    gc.freeze()  # as `newsletter send` does before its run (cli/sending.py)
     started, cpu = time.perf_counter(), time.process_time()
-    report = run.run(NOW, SendOptions())
+    report = run.run(NOW, SendOptions(dry_run=dry_run))
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     assert report.ok, report.summary()
-    return {"messages": report.sent, "seconds": elapsed, "cpu_seconds": cpu}
+    done = report.rendered if dry_run else report.sent
+    return {"messages": done, "seconds": elapsed, "cpu_seconds": cpu}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,11 +116,14 @@ def main(argv: list[str] | None = None) -> int:
     due = sub.add_parser("due")
     due.add_argument("url")
     sub.add_parser("no-transport").add_argument("url")
+    sub.add_parser("dry-run").add_argument("url")
     args = parser.parse_args(argv)
     if args.what == "import":
         result = import_rows(args.url, args.rows, args.folder)
     elif args.what == "due":
         result = due_nothing(args.url)
+    elif args.what == "dry-run":
+        result = dry_run(args.url)
     else:
         result = no_transport(args.url)
     print(json.dumps(result))

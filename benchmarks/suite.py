@@ -14,8 +14,9 @@ speed-up is a ratio of two runs on shared cores). Every measured
 command runs in a child process whose peak memory (ru_maxrss) is recorded. The references
 (references.py: the naive pipeline and the bare limit) are measured in the same run, as are
 the existing render and import benchmarks, MIME per email (mime.py: the file provider, and SES
-against fake_ses.py), the JSON encoders of request bodies (json_encoders.py) and the start-up
-of `newsletter --help` (startup.py).
+against fake_ses.py), the JSON encoders of request bodies (json_encoders.py), requests in
+flight (concurrency.py: `send --concurrency 1` and 16 to fake_ses.py answering after 100 ms) and
+the start-up of `newsletter --help` (startup.py).
 """
 
 from __future__ import annotations
@@ -272,6 +273,10 @@ class Suite:
         encoders = ["benchmarks/json_encoders.py", *(["--rounds", "1"] if quick else [])]
         done = run_children([python(*encoders)], [base_env("")])
         self.results.scripts["json_encoders"] = done.outputs[0]
+        log("benchmarks/concurrency.py")  # requests in flight (issue 16, item 6)
+        in_flight = ["benchmarks/concurrency.py", *(["--quick"] if quick else [])]
+        done = run_children([python(*in_flight)], [base_env("")])
+        self.results.scripts["concurrency"] = done.outputs[0].strip()
 
     # -- references -------------------------------------------------------------------------
 

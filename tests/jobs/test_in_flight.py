@@ -130,6 +130,26 @@ def test_with_requests_in_flight_each_arrives_with_its_own_rows_in_flight(
     assert (seen, calls, fake.most_at_once) == (["in_flight"] * 12, [1] * 12, 4)
 
 
+@pytest.mark.parametrize(("batch", "claims"), [(None, [32, 32]), (10, [10, 10, 10])])
+def test_with_requests_in_flight_a_claim_fills_every_slot(
+    store, project, settings, fake, monkeypatch, batch, claims
+):
+    """SES with 4 in flight claims 8 rounds of requests (32), not its batch of 25; a
+    --batch-size caps the claim."""
+    enrol(store, project, 30)
+    sizes: list[int] = []
+    real = ledger.claim
+
+    def claim(*args: Any) -> Any:
+        sizes.append(args[-1])
+        return real(*args)
+
+    monkeypatch.setattr(ledger, "claim", claim)
+    run = SendRun(project, store, ses(settings, fake, 4), wall_clock=lambda: ENROL)
+    assert run.run(ENROL, SendOptions(batch_size=batch)).sent == 30
+    assert sizes[: len(claims)] == claims
+
+
 def test_with_requests_in_flight_a_refused_mark_sends_nothing_more(
     store, project, settings, fake, monkeypatch
 ):

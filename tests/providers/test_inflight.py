@@ -14,6 +14,7 @@ from botocore.credentials import Credentials
 
 from newsletter.core.errors import NoAnswer, RequestNotSent
 from newsletter.providers.pacer import Pacer
+from newsletter.providers.postmark import PostmarkProvider
 from newsletter.providers.resend import ResendProvider
 from newsletter.providers.ses import SESProvider
 from tests.fakes.ses import KEY_ID, SECRET
@@ -203,3 +204,13 @@ def test_an_unexpected_error_in_a_request_thread_is_raised_as_it_is(
     monkeypatch.setattr(provider, "parse_response", broken)
     with pytest.raises(KeyError, match="surprise"):
         provider.send_batch(make_emails(8))
+
+
+def test_a_claim_keeps_every_slot_busy_for_a_few_rounds(settings, fake):
+    """Emails claimed at a time: the provider's batch, or 8 requests per slot where a batch is
+    several requests; a provider whose batch is one request claims it whatever the setting."""
+    claims = {n: ses(settings, fake, n).claim_size() for n in (1, 2, 4, 16, 64)}
+    assert claims == {1: 25, 2: 25, 4: 32, 16: 128, 64: 512}
+    assert resend(settings, fake, 8).claim_size() == 64
+    postmark = PostmarkProvider(settings, token="t", api_url=fake.url, concurrency=16)
+    assert postmark.claim_size() == PostmarkProvider.batch_size

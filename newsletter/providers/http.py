@@ -57,8 +57,7 @@ from newsletter.core.errors import (
     RequestNotSent,
 )
 from newsletter.providers.base import AccountStatus, InFlight, Issue, Provider
-from newsletter.providers.inflight import InFlight as Overlapped
-from newsletter.providers.inflight import Withheld, first_error, refused_midway
+from newsletter.providers.inflight import RequestsInFlight, Withheld, first_error, refused_midway
 from newsletter.providers.pacer import Pacer, Pacing
 from newsletter.providers.scrub import Scrubber
 from newsletter.providers.utils import json_body, json_bytes
@@ -244,10 +243,10 @@ class HTTPProvider(Provider):
         payloads = self._build(emails)
         self._stopping.clear()
         if self.concurrency > 1 and len(payloads) > 1:
-            overlapped = Overlapped(
+            in_flight = RequestsInFlight(
                 self.name, self.post, self._unanswered, self._stopping.set, self.concurrency
             )
-            return overlapped.send(payloads, emails)
+            return in_flight.send(payloads, emails)
         return self._send_in_turn(payloads, emails)
 
     def _send_in_turn(

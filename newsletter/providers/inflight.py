@@ -35,7 +35,7 @@ class Withheld(RequestNotSent):
     """The batch was stopped before this request was written: it was not sent."""
 
 
-class InFlight:
+class RequestsInFlight:
     """One batch's requests, up to ``limit`` at a time, through ``post``; ``stop`` is called
     once when no new request may be written any more."""
 

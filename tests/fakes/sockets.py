@@ -182,12 +182,15 @@ def postmark_env(fake: FakeProvider) -> dict[str, str]:
 
 
 def resend_env(fake: FakeProvider) -> dict[str, str]:
-    """… at the fake's Resend API; unpaced (Resend's default is 2 requests a second)."""
+    """… at the fake's Resend API; unpaced (Resend's default is 2 requests a second). One
+    request at a time: faults are played in arrival order, which is the batch's order only then
+    (requests in flight are tested through ``ses_env`` and ``send --concurrency``)."""
     return {
         "NEWSLETTER_PROVIDER": "resend",
         "NEWSLETTER_RESEND_API_KEY": fake.resend_key,
         "NEWSLETTER_RESEND_API_URL": fake.url,
         "NEWSLETTER_RATE_LIMIT": "1000",
+        "NEWSLETTER_CONCURRENCY": "1",
     }
 
 

@@ -32,6 +32,9 @@ TAG = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
 
 def provider(settings: Settings, url: str, sleeps: Sleeps, **kwargs: Any) -> ResendProvider:
+    # One request at a time: requests arrive in the batch's order, and a refusal or a timeout
+    # stops the batch at that request (with requests in flight: tests/providers/test_inflight.py).
+    kwargs.setdefault("concurrency", 1)
     return ResendProvider(settings, api_key=KEY, api_url=url, sleep=sleeps, **kwargs)
 
 
@@ -236,8 +239,9 @@ def test_an_auth_error_after_some_emails_went_out_keeps_their_results(
     settings, httpserver, fake, make_emails, sleeps
 ):
     fake.faults = [json_response({"id": "x"}), resend_error(403, "invalid_api_key", "revoked")]
-    resend = provider(settings, httpserver.url_for(""), sleeps, rate=1e6, concurrency=1)
-    results = resend.send_batch(make_emails(3))  # one at a time (see test_inflight.py)
+    results = provider(settings, httpserver.url_for(""), sleeps, rate=1e6).send_batch(
+        make_emails(3)
+    )
     assert outcomes(results) == {1: "sent", 2: "retry", 3: "retry"}
 
 

@@ -54,6 +54,9 @@ def fake(httpserver: HTTPServer) -> FakeSES:
 
 def provider(settings: Settings, url: str, sleeps: Sleeps, **kwargs: Any) -> SESProvider:
     kwargs.setdefault("credentials", aws_credentials(settings))
+    # One request at a time: requests arrive in the batch's order, and a refusal or a timeout
+    # stops the batch at that request (with requests in flight: tests/providers/test_inflight.py).
+    kwargs.setdefault("concurrency", 1)
     return SESProvider(settings, region=REGION, api_url=url, sleep=sleeps, **kwargs)
 
 
@@ -187,19 +190,15 @@ def test_account_refusals_stop_the_run(
     settings, httpserver, make_emails, sleeps, code, message, hint
 ):
     FakeSES(faults=[ses_error(400, code, message)]).install(httpserver)
-    # One request at a time: the second is never sent (tests/providers/test_inflight.py has
-    # the same refusal with requests in flight).
-    ses = provider(settings, httpserver.url_for(""), sleeps, concurrency=1)
     with pytest.raises(ProviderAuthError, match=re.escape(hint)):
-        ses.send_batch(make_emails(2))
+        provider(settings, httpserver.url_for(""), sleeps).send_batch(make_emails(2))
 
 
 @pytest.mark.usefixtures("aws_env")
 def test_refusal_after_some_emails_went_out_keeps_them(settings, httpserver, make_emails, sleeps):
     suspended = ses_error(400, "AccountSuspendedException", "Account suspended.")
     fake = FakeSES(faults=[json_response({"MessageId": "ses-a"}), suspended]).install(httpserver)
-    ses = provider(settings, httpserver.url_for(""), sleeps, concurrency=1)  # one at a time
-    results = ses.send_batch(make_emails(3))
+    results = provider(settings, httpserver.url_for(""), sleeps).send_batch(make_emails(3))
     assert [r.outcome for r in results] == ["sent", "retry", "retry"]
     assert len(fake.requests) == 2
 
@@ -253,8 +252,8 @@ def test_read_timeout_is_uncertain_and_never_retried(settings, silent_url, make_
     """SES may have sent it: no second attempt; and the batch's other emails (one request
     each) are not sent to a provider that stopped answering: they are handed back."""
     emails = make_emails(2)
-    with pytest.raises(NoAnswer) as raised:  # one request at a time (see test_inflight.py)
-        provider(settings, silent_url, sleeps, concurrency=1).send_batch(emails)
+    with pytest.raises(NoAnswer) as raised:
+        provider(settings, silent_url, sleeps).send_batch(emails)
     assert [(r.delivery_id, r.outcome) for r in raised.value.answered] == [
         (emails[0].delivery_id, "uncertain")
     ]

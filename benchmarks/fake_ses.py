@@ -3,11 +3,15 @@
 Run it as a script; it prints ``port N`` on its first line of output and serves until killed:
 
     .venv/bin/python benchmarks/fake_ses.py
+    .venv/bin/python benchmarks/fake_ses.py --delay 0.1   # each answer after 100 ms
 
 ``POST /v2/email/outbound-emails`` answers ``{"MessageId": …}`` as SES does, without reading
 the JSON or checking the signature (tests/fakes/ses.py does both, for the tests);
 ``GET /v2/email/suppression/addresses`` answers an empty list (for `send`'s sync);
-``GET /stats`` tells how many requests it answered and how much CPU it used.
+``GET /stats`` tells how many requests it answered, how much CPU it used and the most it was
+answering at one moment (``at_once``), and when the first send arrived and the last was answered
+(``first``, ``last``: epoch seconds). Each request is handled in a thread of its own, so with
+``--delay`` requests in flight really overlap, as they do at SES.
 """
 
 from __future__ import annotations
@@ -30,6 +34,9 @@ class Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True  # see fake_postmark.py: no delayed-ACK wait per request
     lock = threading.Lock()
     requests = 0
+    delay = 0.0  # seconds before each answer to a send
+    now = most = 0  # sends being answered now, and the most at one moment
+    first = last = 0.0  # when the first send arrived and the last was answered (epoch s)
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
@@ -39,11 +46,27 @@ class Handler(BaseHTTPRequestHandler):
         with self.lock:
             Handler.requests += 1
             number = Handler.requests
-        self._send(200, b'{"MessageId":"fake-%d"}' % number)
+            Handler.now += 1
+            Handler.most = max(Handler.most, Handler.now)
+            Handler.first = Handler.first or time.time()
+        try:
+            if self.delay:
+                time.sleep(self.delay)
+            self._send(200, b'{"MessageId":"fake-%d"}' % number)
+        finally:
+            with self.lock:
+                Handler.now -= 1
+                Handler.last = time.time()
 
     def do_GET(self) -> None:
         if self.path.startswith("/stats"):
-            stats = {"requests": self.requests, "cpu_seconds": time.process_time()}
+            stats = {
+                "requests": self.requests,
+                "cpu_seconds": time.process_time(),
+                "at_once": self.most,
+                "first": self.first,
+                "last": self.last,
+            }
             self._send(200, json.dumps(stats).encode())
         elif self.path.startswith(SUPPRESSIONS):
             self._send(200, b'{"SuppressedDestinationSummaries":[]}')
@@ -65,7 +88,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument(
+        "--delay", type=float, default=0.0, help="seconds before each answer to a send"
+    )
     args = parser.parse_args(argv)
+    Handler.delay = args.delay
     server = ThreadingHTTPServer((args.host, args.port), Handler)
     server.daemon_threads = True
     print(f"port {server.server_address[1]}", flush=True)

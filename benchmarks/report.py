@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import sqlite3
@@ -34,6 +35,7 @@ TARGETS = {
     "sender_mb": 150,  # per sender process at 1,000,000 subscribers (item 7)
     "scaling": 2.0,  # 4 workers over 1 on PostgreSQL, fake answering after 50 ms (issue 6)
     "mime": 5_000,  # messages/s, one worker, file provider and SES (issue 16, item 5)
+    "concurrency": 12.0,  # --concurrency 16 over 1, fake SES after 100 ms (issue 16, item 6)
 }
 PROVIDERS = {
     "postmark": "fake Postmark (HTTP)",
@@ -170,6 +172,7 @@ class Report:
             *self.render(),
             *self.startup(),
             *self.script("mime", "MIME built once (issue 16, item 5: `benchmarks/mime.py`)"),
+            *self.in_flight(),
             *self.script(
                 "json_encoders",
                 "JSON request bodies (issue 16, item 3: `benchmarks/json_encoders.py`)",
@@ -208,6 +211,7 @@ class Report:
             *self._send_summary(),
             *self._issue16_summary(),
             *self._mime_summary(),
+            *self._in_flight_summary(),
             *self._scaling_summary(),
             *self._memory_summary(),
             *self._startup_summary(),
@@ -866,6 +870,40 @@ class Report:
             "`newsletter --help` none of them.",
             "",
             *startup.table(self.r.startup),
+            "",
+        ]
+
+    def _in_flight_summary(self) -> list[list[str]]:
+        """`send --concurrency 16` over `--concurrency 1` (issue 16, item 6)."""
+        output = self.r.scripts.get("concurrency")
+        if not output:
+            return []
+        figures = json.loads(output)
+        one, many = figures["runs"]
+        return [
+            [
+                f"`send --concurrency 16` ≥ {figures['target']:.0f}× `--concurrency 1` (fake SES "
+                f"answering after {figures['latency'] * 1000:.0f} ms, sqlite, 1 process)",
+                f"{figures['ratio']:.1f}× ({many['msg_per_s']:,.1f} over "
+                f"{one['msg_per_s']:,.1f} msg/s; peak {one['peak_mb']:.0f} and "
+                f"{many['peak_mb']:.0f} MB)",
+                verdict(figures["ratio"] >= TARGETS["concurrency"]),
+            ]
+        ]
+
+    def in_flight(self) -> list[str]:
+        output = self.r.scripts.get("concurrency")
+        if not output:
+            return []
+        from concurrency import markdown  # benchmarks/concurrency.py
+
+        return [
+            "## Requests in flight (issue 16, item 6)",
+            "",
+            "`benchmarks/concurrency.py`: one `send` process keeping N requests in flight",
+            "(`--concurrency N`) to a provider that takes one email per request.",
+            "",
+            *markdown(json.loads(output)).splitlines(),
             "",
         ]
 

@@ -18,8 +18,9 @@ Every measured command runs in a child process; the peak memory of each process 
 is recorded (peaks.py). The references (references.py: the honest bare client, the network
 ceiling, the naive pipeline) are measured in the same run, as are the existing render and
 import benchmarks, MIME per email (mime.py: the file provider, and SES against fake_ses.py),
-the JSON encoders of request bodies (json_encoders.py) and the start-up of `newsletter
---help` (startup.py).
+the JSON encoders of request bodies (json_encoders.py), requests in flight (concurrency.py:
+`send --concurrency 1` and 16 to fake_ses.py answering after 100 ms) and the start-up of
+`newsletter --help` (startup.py).
 """
 
 from __future__ import annotations
@@ -320,6 +321,10 @@ class Suite:
         encoders = ["benchmarks/json_encoders.py", *(["--rounds", "1"] if quick else [])]
         done = run_children([python(*encoders)], [base_env("")])
         self.results.scripts["json_encoders"] = done.outputs[0]
+        log("benchmarks/concurrency.py")  # requests in flight (issue 16, item 6)
+        in_flight = ["benchmarks/concurrency.py", *(["--quick"] if quick else [])]
+        done = run_children([python(*in_flight)], [base_env("")])
+        self.results.scripts["concurrency"] = done.outputs[0].strip()
 
     # -- references -------------------------------------------------------------------------
 

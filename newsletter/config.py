@@ -40,6 +40,9 @@ _toml_data: ContextVar[dict[str, Any] | None] = ContextVar("_toml_data", default
 S = TypeVar("S", bound=BaseSettings)
 
 _HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+# Requests in flight per sender process (``--concurrency``): each holds a thread, a connection
+# and a few claimed emails, so a mistyped 10000 is refused rather than obeyed.
+MAX_CONCURRENCY = 64
 # The key signs every unsubscribe and manage link: shorter is guessable (itsdangerous' HMAC).
 MIN_SECRET_KEY_LENGTH = 16
 
@@ -88,6 +91,9 @@ class Settings(BaseSettings):
     provider: str = "file"
     # Client-side pacing in requests per second; unset: the provider's own default.
     rate_limit: float | None = Field(default=None, gt=0)
+    # Requests each sender process keeps in flight (`send --concurrency`); unset: the
+    # provider's own default (docs/sending.md).
+    concurrency: int | None = Field(default=None, ge=1, le=MAX_CONCURRENCY)
     outbox_dir: Path | None = None
     secret_key: SecretStr | None = None
 

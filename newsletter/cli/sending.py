@@ -14,6 +14,7 @@ from newsletter.cli.app import AppContext, json_option, now_option, resolve_now
 from newsletter.cli.formats import sending as output
 from newsletter.cli.formats.progress import progress_bar, watched
 from newsletter.cli.formats.status import echo_status
+from newsletter.config import MAX_CONCURRENCY
 from newsletter.jobs.queueing import due_now, list_due
 from newsletter.jobs.recording import settle_uncertain
 from newsletter.jobs.sending import Progress, SendOptions, SendRun
@@ -69,6 +70,19 @@ def due(app: AppContext, now: datetime | None, limit: int | None, as_json: bool)
     show_default=True,
     help="Sender processes sharing the work (one per CPU core is a good start).",
 )
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1, max=MAX_CONCURRENCY),
+    default=None,
+    metavar="N",
+    help=(
+        "Requests each sender process keeps in flight, for providers that take one email per "
+        "request (SES, Resend): it overlaps the waits for answers inside one process, where "
+        "--workers adds processes (CPU cores, database parallelism). Default: "
+        "NEWSLETTER_CONCURRENCY, else the provider's (SES 16, Resend 8, others 1). The rate "
+        "limit holds for all requests together."
+    ),
+)
 @json_option
 @click.pass_obj
 def send(
@@ -80,6 +94,7 @@ def send(
     no_sync: bool,
     batch_size: int | None,
     workers: int,
+    concurrency: int | None,
     as_json: bool,
 ) -> None:
     """Send what is due through the configured provider, recording each in the ledger.
@@ -94,13 +109,18 @@ def send(
     Example:  newsletter send --now 2026-12-07T07:05:00Z -v
     Example:  newsletter send --json
     Example:  newsletter send --workers 4   (four sender processes, one summary)
+    Example:  newsletter send --concurrency 16   (16 requests in flight, for SES)
     """
     if dry_run and workers > 1:
         raise click.UsageError("--workers is for sending; --dry-run renders in one process")
     app.project.validate()
     moment = resolve_now(now)
     options = SendOptions(
-        limit=limit, dry_run=dry_run, resend_uncertain=resend_uncertain, batch_size=batch_size
+        limit=limit,
+        dry_run=dry_run,
+        resend_uncertain=resend_uncertain,
+        batch_size=batch_size,
+        concurrency=concurrency,
     )
     if not (no_sync or dry_run):
         sync_suppressions(app.store, app.provider, moment)

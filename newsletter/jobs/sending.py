@@ -70,6 +70,9 @@ class SendOptions:
     # Emails per claim (and request); None: the provider's largest batch. Smaller batches
     # spread a small backlog over more workers and leave fewer emails uncertain after a crash.
     batch_size: int | None = None
+    # Requests kept in flight at once (`--concurrency`); None: NEWSLETTER_CONCURRENCY, else
+    # the provider's own default.
+    concurrency: int | None = None
 
 
 def pid_alive(host: str, pid: int) -> bool:
@@ -121,6 +124,8 @@ class SendRun:
             self.held = guard.check_resends(conn, self.project)
         if options.dry_run:
             return self._dry_run(now, options, progress)
+        if options.concurrency is not None:
+            self.provider.concurrency = options.concurrency
         report = SendReport()
         report.errors += self.held.problems
         self._start(now, report)
@@ -223,7 +228,10 @@ class SendRun:
         self, now: datetime, options: SendOptions, report: SendReport, progress: Progress | None
     ) -> None:
         remaining = options.limit
-        batch = min(self.provider.batch_size, options.batch_size or self.provider.batch_size)
+        # --batch-size caps the claim (and so the requests in flight of a provider that takes
+        # an email per request).
+        claim = self.provider.claim_size()
+        batch = min(claim, options.batch_size) if options.batch_size else claim
         while remaining is None or remaining > 0:
             size = batch if remaining is None else min(batch, remaining)
             with self.store.write() as conn:

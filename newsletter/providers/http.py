@@ -27,12 +27,17 @@ not sent (``NoAnswer``): a provider that stops answering does not get every emai
 ``send_announced`` tells the sender which emails are about to leave, request by request, after
 pacing and the moment before the request is written: the ledger records them ``in_flight``
 then, so that only emails whose request may have been written can become uncertain.
+
+A batch of several requests keeps up to ``concurrency`` of them in flight at once (inflight.py),
+under the same rules: the pacer is thread-safe, and each request is announced, by one thread at
+a time, just before it is written.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from abc import abstractmethod
 from collections.abc import Callable, Mapping, Sequence
@@ -52,6 +57,7 @@ from newsletter.core.errors import (
     RequestNotSent,
 )
 from newsletter.providers.base import AccountStatus, InFlight, Issue, Provider
+from newsletter.providers.inflight import RequestsInFlight, Withheld, first_error, refused_midway
 from newsletter.providers.pacer import Pacer, Pacing
 from newsletter.providers.scrub import Scrubber
 from newsletter.providers.utils import json_body, json_bytes
@@ -99,8 +105,11 @@ class HTTPProvider(Provider):
         session: requests.Session | None = None,
         pacing: Pacing | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        concurrency: int | None = None,
     ):
         super().__init__(settings)
+        if concurrency is not None:  # else NEWSLETTER_CONCURRENCY or the provider's default
+            self.concurrency = concurrency
         self.api_url = api_url.rstrip("/")
         self.session = session or new_session()
         if rate is None:  # NEWSLETTER_RATE_LIMIT, else the provider's own default
@@ -108,9 +117,13 @@ class HTTPProvider(Provider):
         # Given at construction, never swapped later: this process's own pace by default.
         self.pacer = pacing(self.name, rate) if pacing else Pacer(rate, sleep=sleep)
         self._sleep = sleep
-        # While ``send_announced`` runs: whom to tell, and the emails already announced.
+        # While ``send_announced`` runs: whom to tell, and the emails already announced; the
+        # lock makes the requests in flight announce one at a time.
         self._in_flight: InFlight | None = None
         self._announced: set[int] = set()
+        self._announcing = threading.Lock()
+        # Set when a batch with requests in flight stops: no request of it is written after.
+        self._stopping = threading.Event()
 
     # -- to implement: build and parse ---------------------------------------------------------
 
@@ -212,17 +225,35 @@ class HTTPProvider(Provider):
         finally:
             self._in_flight = None
 
-    def _announce(self, payload: Payload) -> None:
-        if self._in_flight is None:
-            return
-        fresh = [e for e in payload.emails if e.delivery_id not in self._announced]
-        if fresh:
-            self._in_flight(fresh)  # raises RequestNotSent when they must not go
-            self._announced.update(e.delivery_id for e in fresh)
+    def _announce(self, payload: Payload, maybe_arrived: bool) -> None:
+        with self._announcing:
+            fresh = [e for e in payload.emails if e.delivery_id not in self._announced]
+            if self._stopping.is_set() and not maybe_arrived and len(fresh) == len(payload.emails):
+                # Its batch stopped while it waited for its turn: never written, handed back.
+                # (Not a request that may have arrived, nor one re-sending emails announced
+                # already: those are in flight, and finish.)
+                raise Withheld(f"{self.name}: not sent: the batch was stopped")
+            if self._in_flight is None:
+                return
+            if fresh:
+                self._in_flight(fresh)  # raises RequestNotSent when they must not go
+                self._announced.update(e.delivery_id for e in fresh)
 
     def _send_batch(self, emails: Sequence[OutgoingEmail]) -> list[SendResult]:
-        results: list[SendResult] = []
         payloads = self._build(emails)
+        self._stopping.clear()
+        if self.concurrency > 1 and len(payloads) > 1:
+            in_flight = RequestsInFlight(
+                self.name, self.post, self._unanswered, self._stopping.set, self.concurrency
+            )
+            return in_flight.send(payloads, emails)
+        return self._send_in_turn(payloads, emails)
+
+    def _send_in_turn(
+        self, payloads: Sequence[Payload], emails: Sequence[OutgoingEmail]
+    ) -> list[SendResult]:
+        """The batch's requests one after another."""
+        results: list[SendResult] = []
         for number, payload in enumerate(payloads, start=1):
             try:
                 answers = self.post(payload)
@@ -232,21 +263,12 @@ class HTTPProvider(Provider):
             except ProviderAuthError as err:
                 if not results:
                     raise
-                # Earlier requests of this batch were accepted: raising would hand them back to
-                # the ledger as unsent. Record them; the rest waits, and the next batch meets
-                # the same refusal and stops the run.
-                answered = {r.delivery_id for r in results}
-                results.extend(
-                    SendResult(e.delivery_id, "retry", error=str(err))
-                    for e in emails
-                    if e.delivery_id not in answered
-                )
-                break
+                return refused_midway(err, results, emails)
             results.extend(answers)
             if number < len(payloads) and self._unanswered(answers):
                 # The provider may be hanging: the rest of the batch is not sent (and stays
                 # due), rather than each request waiting out its timeout to end uncertain.
-                raise NoAnswer(_first_error(answers) or f"{self.name}: no answer", answered=results)
+                raise NoAnswer(first_error(answers) or f"{self.name}: no answer", answered=results)
         return results
 
     def _unanswered(self, results: Sequence[SendResult]) -> bool:
@@ -288,7 +310,7 @@ class HTTPProvider(Provider):
             given_up = self._take_turn(payload, maybe_arrived, self.pacer.wait)
             if given_up:
                 return given_up
-            self._announce(payload)
+            self._announce(payload, maybe_arrived)
             try:
                 response = self._request(payload)
             except requests.RequestException as err:
@@ -471,10 +493,6 @@ class HTTPProvider(Provider):
 
     def close(self) -> None:
         self.session.close()
-
-
-def _first_error(results: Sequence[SendResult]) -> str | None:
-    return next((r.error for r in results if r.outcome == "uncertain" and r.error), None)
 
 
 def _reason(err: Exception) -> str:

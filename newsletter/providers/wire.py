@@ -16,6 +16,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from newsletter import __version__
+from newsletter.config import MAX_CONCURRENCY
 from newsletter.core.email import Outcome, OutgoingEmail, SendResult
 
 USER_AGENT = f"newsletter/{__version__} (+https://github.com/newsletter)"
@@ -93,9 +94,11 @@ def shown_url(url: str) -> str:
 def new_session() -> requests.Session:
     session = requests.Session()
     session.headers["User-Agent"] = USER_AGENT
-    # A pool as large as the batch concurrency we could ever use; no urllib3-level retries:
-    # every retry decision is made above, where we know whether it is safe.
-    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=4, max_retries=0)
+    # A pool as large as the most requests a sender may keep in flight (`send --concurrency`,
+    # which a run may raise after the provider was made): each keeps its connection alive
+    # instead of opening one per request. No urllib3-level retries: every retry decision is
+    # made above, where we know whether it is safe.
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=MAX_CONCURRENCY, max_retries=0)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session

@@ -1,4 +1,6 @@
-"""A fake email provider on loopback: Postmark's batch endpoint and Resend's idempotent one.
+"""A fake email provider on loopback: Postmark's batch endpoint, Resend's idempotent one and
+Amazon SES's SendEmail (one email a request, no idempotency keys, signatures not checked: see
+tests/fakes/ses.py for a strict SES).
 
 Real HTTP, so the real provider classes talk to it exactly as to the real services, and faults
 can be injected that only a real socket has (a reset connection, an answer that never comes, a
@@ -11,6 +13,10 @@ Postmark (``POST /email/batch``) has no idempotency keys: every accepted request
 Resend (``POST /emails``) honours ``Idempotency-Key`` as Resend documents it: the same key with
 the same payload answers the first email's id and delivers nothing more.
 https://resend.com/docs/dashboard/emails/idempotency-keys
+
+For requests in flight: ``delay`` makes every send request wait that long before its answer,
+``most_at_once`` is the largest number of send requests it was handling at one moment, and
+``on_arrival`` is called with each send request's delivery ids as it arrives.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 POSTMARK_TOKEN = "pm-test-token"
+SES = "/v2/email/outbound-emails"
 RESEND_KEY = "re_test_key"
 
 
@@ -91,6 +98,10 @@ class FakeProvider:
         self.headers: list[dict[str, str]] = []  # of every request, for the secrets checks
         self.keys: dict[str, tuple[str, str]] = {}  # Resend key -> (payload digest, email id)
         self.hook: Callable[[], None] = lambda: None
+        self.delay = 0.0  # seconds every send request waits before its answer
+        self.on_arrival: Callable[[list[int]], None] = lambda _ids: None
+        self.at_once = 0  # send requests being handled now
+        self.most_at_once = 0
         # The credentials it accepts (a test may use recognisable fake secrets).
         self.postmark_token = POSTMARK_TOKEN
         self.resend_key = RESEND_KEY
@@ -128,6 +139,9 @@ class FakeProvider:
             self.headers.clear()
             self.keys.clear()
             self.hook = lambda: None
+            self.on_arrival = lambda _ids: None
+            self.delay = 0.0
+            self.most_at_once = 0
 
     # -- what happened ------------------------------------------------------------------------
 
@@ -168,12 +182,26 @@ def postmark_env(fake: FakeProvider) -> dict[str, str]:
 
 
 def resend_env(fake: FakeProvider) -> dict[str, str]:
-    """… at the fake's Resend API; unpaced (Resend's default is 2 requests a second)."""
+    """… at the fake's Resend API; unpaced (Resend's default is 2 requests a second). One
+    request at a time: faults are played in arrival order, which is the batch's order only then
+    (requests in flight are tested through ``ses_env`` and ``send --concurrency``)."""
     return {
         "NEWSLETTER_PROVIDER": "resend",
         "NEWSLETTER_RESEND_API_KEY": fake.resend_key,
         "NEWSLETTER_RESEND_API_URL": fake.url,
         "NEWSLETTER_RATE_LIMIT": "1000",
+        "NEWSLETTER_CONCURRENCY": "1",
+    }
+
+
+def ses_env(fake: FakeProvider) -> dict[str, str]:
+    """… at the fake's SES API (unpaced, as SES is by default), with AWS's example keys."""
+    return {
+        "NEWSLETTER_PROVIDER": "ses",
+        "NEWSLETTER_SES_REGION": "eu-west-1",
+        "NEWSLETTER_SES_API_URL": fake.url,
+        "AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE",
+        "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
     }
 
 
@@ -200,7 +228,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self._remember_headers()
         # Suppression lists, read by `send` (sync) and `sync`: nothing suppressed.
-        if self.path.startswith("/message-streams/"):
+        if self.path.startswith("/v2/email/suppression/addresses"):
+            self._json(200, {"SuppressedDestinationSummaries": []})
+        elif self.path.startswith("/message-streams/"):
             if self.headers.get("X-Postmark-Server-Token") != self.fake.postmark_token:
                 self._json(401, {"ErrorCode": 10, "Message": "Bad or missing token."})
                 return
@@ -213,12 +243,18 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._remember_headers()
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        if self.path == "/email/batch":
-            self._postmark(json.loads(body))
-        elif self.path == "/emails":
-            self._resend(json.loads(body))
-        else:
+        routes = {"/email/batch": self._postmark, "/emails": self._resend, SES: self._ses}
+        if self.path not in routes:
             self._json(404, {"error": "not found"})
+            return
+        with self.fake.lock:
+            self.fake.at_once += 1
+            self.fake.most_at_once = max(self.fake.most_at_once, self.fake.at_once)
+        try:
+            routes[self.path](json.loads(body))
+        finally:
+            with self.fake.lock:
+                self.fake.at_once -= 1
 
     def _remember_headers(self) -> None:
         with self.fake.lock:
@@ -240,7 +276,7 @@ class _Handler(BaseHTTPRequestHandler):
             )
             for m in messages
         ]
-        fault = self._arrived("postmark", len(emails))
+        fault = self._arrived("postmark", emails)
         if self._strike(fault, emails):
             return
         answer = []
@@ -277,7 +313,7 @@ class _Handler(BaseHTTPRequestHandler):
             int(tags["delivery_id"]),
             key,
         )
-        fault = self._arrived("resend", 1)
+        fault = self._arrived("resend", [email])
         digest = hashlib.sha256(json.dumps(message, sort_keys=True).encode()).hexdigest()
         if self._strike(fault, [email], key=key, digest=digest):
             return
@@ -293,12 +329,28 @@ class _Handler(BaseHTTPRequestHandler):
             self.fake.accepted.append(email)
             return email_id
 
+    # -- SES ----------------------------------------------------------------------------------
+
+    def _ses(self, message: dict[str, Any]) -> None:
+        tags = {t["Name"]: t["Value"] for t in message.get("EmailTags", [])}
+        to = message["Destination"]["ToAddresses"][0]
+        email = Accepted("ses", to, tags["message"], int(tags["delivery_id"]), None)
+        fault = self._arrived("ses", [email])
+        if self._strike(fault, [email]):
+            return
+        if not fault.accept:  # else recorded already, before the fault struck
+            self.fake._record([email])
+        self._json(200, {"MessageId": str(uuid.uuid4())})
+
     # -- faults -------------------------------------------------------------------------------
 
-    def _arrived(self, provider: str, emails: int) -> Fault:
+    def _arrived(self, provider: str, emails: list[Accepted]) -> Fault:
+        self.fake.on_arrival([e.delivery_id for e in emails])
         fault = self.fake._next_fault()
         with self.fake.lock:
-            self.fake.requests.append(Seen(provider, time.monotonic(), emails, fault.kind))
+            self.fake.requests.append(Seen(provider, time.monotonic(), len(emails), fault.kind))
+        if self.fake.delay:
+            time.sleep(self.fake.delay)
         return fault
 
     def _strike(

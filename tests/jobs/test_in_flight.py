@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from botocore.credentials import Credentials
 
 from newsletter.core.email import SendResult
 from newsletter.core.errors import StoreError
@@ -20,9 +21,11 @@ from newsletter.jobs.sending import SendOptions, SendReport, SendRun
 from newsletter.project import Project
 from newsletter.providers.pacer import Pacer
 from newsletter.providers.postmark import PostmarkProvider
+from newsletter.providers.ses import SESProvider
 from newsletter.store import Store, ledger
 from newsletter.store.schema import deliveries, enrolments
 from tests.factories import enrolled
+from tests.fakes.ses import KEY_ID, SECRET
 from tests.fakes.sockets import FakeProvider, Fault, running_fake
 
 ENROL = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
@@ -40,6 +43,17 @@ def postmark(settings: Any, fake: FakeProvider, pacer: Pacer | None = None) -> P
     if pacer is not None:
         provider.pacer = pacer
     return provider
+
+
+def ses(settings: Any, fake: FakeProvider, concurrency: int) -> SESProvider:
+    credentials = Credentials(KEY_ID, SECRET)
+    return SESProvider(
+        settings,
+        region="eu-west-1",
+        credentials=credentials,
+        api_url=fake.url,
+        concurrency=concurrency,
+    )
 
 
 def states(store: Store) -> Counter[str]:
@@ -86,6 +100,75 @@ def test_rows_are_put_in_flight_once_per_request_not_per_email(
     monkeypatch.setattr(ledger, "put_in_flight", counted)
     assert send(project, store, postmark(settings, fake), batch=5).sent == 8
     assert calls == [5, 3]  # one statement per request (Postmark: one request per batch)
+
+
+def test_with_requests_in_flight_each_arrives_with_its_own_rows_in_flight(
+    store, project, settings, fake, monkeypatch
+):
+    """SES, 4 requests in flight: each request's row is committed in flight (one statement
+    per request) before the request reaches the provider, whichever thread writes it."""
+    enrol(store, project, 12)
+    calls: list[int] = []
+    real = ledger.put_in_flight
+
+    def counted(conn: Any, run_id: str, ids: Any, now: datetime) -> int:
+        calls.append(len(ids))
+        return real(conn, run_id, ids, now)
+
+    monkeypatch.setattr(ledger, "put_in_flight", counted)
+    seen: list[str] = []
+
+    def arrived(ids: list[int]) -> None:
+        with store.read() as conn:
+            where = deliveries.c.id.in_(ids)
+            seen.extend(conn.execute(sa.select(deliveries.c.state).where(where)).scalars())
+
+    fake.on_arrival = arrived
+    fake.delay = 0.05
+    report = send(project, store, ses(settings, fake, 4), batch=12)
+    assert (report.ok, report.sent) == (True, 12), report.errors
+    assert (seen, calls, fake.most_at_once) == (["in_flight"] * 12, [1] * 12, 4)
+
+
+@pytest.mark.parametrize(("batch", "claims"), [(None, [32, 32]), (10, [10, 10, 10])])
+def test_with_requests_in_flight_a_claim_fills_every_slot(
+    store, project, settings, fake, monkeypatch, batch, claims
+):
+    """SES with 4 in flight claims 8 rounds of requests (32), not its batch of 25; a
+    --batch-size caps the claim."""
+    enrol(store, project, 30)
+    sizes: list[int] = []
+    real = ledger.claim
+
+    def claim(*args: Any) -> Any:
+        sizes.append(args[-1])
+        return real(*args)
+
+    monkeypatch.setattr(ledger, "claim", claim)
+    run = SendRun(project, store, ses(settings, fake, 4), wall_clock=lambda: ENROL)
+    assert run.run(ENROL, SendOptions(batch_size=batch)).sent == 30
+    assert sizes[: len(claims)] == claims
+
+
+def test_with_requests_in_flight_a_refused_mark_sends_nothing_more(
+    store, project, settings, fake, monkeypatch
+):
+    """The ledger refuses the in-flight mark from the third request on: the two requests in
+    flight are answered and recorded, the rest of the batch is released untouched (due)."""
+    enrol(store, project, 6)
+    real = ledger.put_in_flight
+    calls: list[int] = []
+
+    def refusing(conn: Any, run_id: str, ids: Any, now: datetime) -> int:
+        calls.append(1)
+        return real(conn, run_id, ids, now) if len(calls) <= 2 else 0
+
+    monkeypatch.setattr(ledger, "put_in_flight", refusing)
+    fake.delay = 0.1
+    report = send(project, store, ses(settings, fake, 2), batch=6)
+    assert (report.sent, report.retry, report.uncertain) == (2, 4, 0)
+    assert states(store) == {"sent": 2, "due": 4}
+    assert len(fake.delivered_ids()) == 2
 
 
 class FailingPacer(Pacer):

@@ -3,6 +3,7 @@ is made (``get_provider(…, pacing=shared(store))``)."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
@@ -45,6 +46,20 @@ def test_two_processes_share_one_rate(store: Store) -> None:
         starts.append(clock.now)
     # Per-process pacers would let a and b go together; shared, the starts are 0.25 s apart.
     assert starts == [1_000.0 + 0.25 * i for i in range(6)]
+
+
+def test_requests_in_flight_in_two_processes_each_get_their_own_slot(store: Store) -> None:
+    """Two senders, each with 4 requests in flight (threads) taking turns at the same instant:
+    every turn is a slot of its own, one interval after another, across both (the database
+    statement is atomic; each process's lock keeps its threads to one connection)."""
+    waits: list[float] = []
+    pacers = [
+        SharedPacer(store, "ses", 0.05, clock=lambda: 1_000.0, sleep=waits.append)
+        for _process in range(2)
+    ]
+    with ThreadPoolExecutor(8) as threads:
+        list(threads.map(lambda i: pacers[i % 2].wait(), range(40)))
+    assert sorted(round(w, 6) for w in waits) == [round(0.05 * k, 6) for k in range(1, 40)]
 
 
 def test_a_429_seen_by_one_process_holds_back_the_other(store: Store) -> None:

@@ -22,7 +22,15 @@ from newsletter.jobs.workers import Job, _how_it_ended, combined, run_worker, sp
 from newsletter.store import Store
 from newsletter.store.schema import deliveries, runs
 from tests.factories import timing
-from tests.senders import fake_postmark, ledger_states, postmark_env, spawn_send, subscribe_many
+from tests.fakes.sockets import running_fake, ses_env
+from tests.senders import (
+    fake_postmark,
+    ledger_states,
+    postmark_env,
+    sender_env,
+    spawn_send,
+    subscribe_many,
+)
 
 # Wednesday 2 December 2026, 10:00 UTC: inside the send window in every zone used.
 ENROL = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
@@ -120,6 +128,53 @@ def worker_pids(parent: int) -> list[int]:
             found.append(int(entry.name))
     assert found, "no worker processes found"
     return found
+
+
+def test_each_worker_keeps_its_own_requests_in_flight(store, project, project_dir, tmp_path):
+    """`--workers 2 --concurrency 3`: each sender process keeps 3 requests in flight, so the
+    provider sees more than one process could send (3) and never more than 2 × 3."""
+    subscribe_many(store, timing(project), tmp_path, 60, ENROL)
+    with running_fake() as fake:
+        fake.delay = 0.2
+        env = sender_env(project_dir, **ses_env(fake))
+        proc = spawn_send(env, ENROL, "--workers", "2", "--concurrency", "3", verbose=True)
+        out, err = proc.communicate(timeout=300)
+        most, delivered = fake.most_at_once, fake.delivered_ids()
+    assert proc.returncode == 0, (out, err)
+    assert out.strip() == "send: 60 sent"
+    assert set(delivered.values()) == {1} and len(delivered) == 60
+    assert 3 < most <= 6
+
+
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        ("0", "Invalid value for '--concurrency': 0 is not in the range 1<=x<=64."),
+        ("65", "Invalid value for '--concurrency': 65 is not in the range 1<=x<=64."),
+        ("many", "Invalid value for '--concurrency': 'many' is not a valid integer range."),
+        ("2.5", "Invalid value for '--concurrency': '2.5' is not a valid integer range."),
+    ],
+)
+def test_a_bad_concurrency_is_refused_in_one_line(cli, store, value, said):
+    result = cli("send", "--concurrency", value)
+    assert result.exit_code == 2
+    assert result.output.splitlines()[-1] == f"Error: {said}"
+    with store.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(deliveries)).scalar() == 0
+
+
+@pytest.mark.parametrize(("value", "said"), [("0", "greater than or equal to 1"), ("x", "integer")])
+def test_a_bad_concurrency_setting_names_the_variable(cli, value, said):
+    result = cli("send", env={"NEWSLETTER_CONCURRENCY": value})
+    assert result.exit_code == 2
+    (line,) = result.output.splitlines()
+    assert said in line and "env NEWSLETTER_CONCURRENCY" in line, line
+
+
+def test_help_tells_concurrency_from_workers(cli):
+    text = " ".join(cli("send", "--help").output.split())
+    assert "--concurrency N Requests each sender process keeps in flight" in text
+    assert "where --workers adds processes" in text
 
 
 def test_dry_run_with_workers_is_refused(cli):

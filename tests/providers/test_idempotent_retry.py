@@ -132,30 +132,40 @@ def test_the_batch_endpoint_leaves_a_crash_uncertain(cli, store, fake, threaded,
 
 
 @pytest.mark.usefixtures("subscribed")
+@pytest.mark.parametrize("concurrency", [1, 8], ids=["one-at-a-time", "8-in-flight"])
 def test_a_killed_sender_is_retried_with_the_same_keys_and_sent_once(
-    cli, store, threaded, project_dir
+    cli, store, threaded, project_dir, concurrency
 ):
-    # The first request is accepted and then held: its answer never leaves the fake.
+    # The first request is accepted and then held: its answer never leaves the fake. With
+    # requests in flight the others are accepted and answered meanwhile, and the batch's
+    # answers are recorded only once all of its requests have ended: never, here.
     release = threading.Event()
     fake = FakeResend(KEY, faults=[Hold(release)]).install(threaded)
-    env = env_for(threaded.url_for("/"))
+    env = env_for(threaded.url_for("/"), NEWSLETTER_CONCURRENCY=str(concurrency))
     sender = spawn_send(sender_env(project_dir, **env), ENROL)
+    expected = 1 if concurrency == 1 else len(PEOPLE)
     try:
         assert fake.accepted.wait(60), sender.communicate(timeout=5)
+        deadline = time.monotonic() + 60
+        while len(fake.deliveries) < expected and time.monotonic() < deadline:
+            time.sleep(0.01)
         time.sleep(0.05)  # let the process settle on waiting for the answer
         sender.send_signal(signal.SIGKILL)
         sender.communicate(timeout=30)
     finally:
         release.set()
-    (held,) = fake.deliveries
+    first = list(fake.deliveries)
+    assert len(first) == expected
     assert {r.state for r in rows(store).values()} == {"sending"}
 
     result = cli("send", "--now", ENROL.isoformat(), env=env)
 
     assert result.exit_code == 0, result.output
     assert Counter(fake.delivered_to()) == Counter({p: 1 for p in PEOPLE})
-    assert [r.headers["Idempotency-Key"] for r in fake.requests if r.path == "/emails"].count(
-        held.key
-    ) == 2  # the killed request's key came again, and Resend sent nothing new for it
-    assert rows(store)[held.to].provider_message_id == held.email_id
+    keys = Counter(r.headers["Idempotency-Key"] for r in fake.requests if r.path == "/emails")
+    # Each killed request's key came again, and Resend sent nothing new for it.
+    assert [keys[d.key] for d in first] == [2] * expected
+    assert {d.to: rows(store)[d.to].provider_message_id for d in first} == {
+        d.to: d.email_id for d in first
+    }
     assert {r.state for r in rows(store).values()} == {"sent"}

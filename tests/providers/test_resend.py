@@ -32,6 +32,9 @@ TAG = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
 
 def provider(settings: Settings, url: str, sleeps: Sleeps, **kwargs: Any) -> ResendProvider:
+    # One request at a time: requests arrive in the batch's order, and a refusal or a timeout
+    # stops the batch at that request (with requests in flight: tests/providers/test_inflight.py).
+    kwargs.setdefault("concurrency", 1)
     return ResendProvider(settings, api_key=KEY, api_url=url, sleep=sleeps, **kwargs)
 
 

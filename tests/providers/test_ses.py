@@ -54,6 +54,9 @@ def fake(httpserver: HTTPServer) -> FakeSES:
 
 def provider(settings: Settings, url: str, sleeps: Sleeps, **kwargs: Any) -> SESProvider:
     kwargs.setdefault("credentials", aws_credentials(settings))
+    # One request at a time: requests arrive in the batch's order, and a refusal or a timeout
+    # stops the batch at that request (with requests in flight: tests/providers/test_inflight.py).
+    kwargs.setdefault("concurrency", 1)
     return SESProvider(settings, region=REGION, api_url=url, sleep=sleeps, **kwargs)
 
 

@@ -79,9 +79,13 @@ def apply_knobs(env: dict[str, str]) -> None:
         from newsletter.providers.file import FileProvider
         from newsletter.providers.postmark import PostmarkProvider
         from newsletter.providers.resend import ResendProvider
+        from newsletter.providers.ses import SESProvider
 
-        for cls in (FileProvider, PostmarkProvider, ResendProvider):
-            cls.batch_size = int(env["RELIABILITY_BATCH_SIZE"])
+        size = int(env["RELIABILITY_BATCH_SIZE"])
+        for cls in (FileProvider, PostmarkProvider, ResendProvider, SESProvider):
+            cls.batch_size = size
+            # Also with requests in flight, whose claims are larger (Provider.claim_size).
+            cls.claim_size = lambda self: size  # type: ignore[method-assign]
     if "RELIABILITY_READ_TIMEOUT" in env or "RELIABILITY_CONNECT_TIMEOUT" in env:
         from newsletter.providers import http
 

@@ -13,7 +13,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.fakes.sockets import OK, FakeProvider, Fault, postmark_env, resend_env
+from tests.fakes.sockets import OK, FakeProvider, Fault, postmark_env, resend_env, ses_env
 from tests.reliability.conftest import (
     ENROL,
     WELCOME,
@@ -220,6 +220,41 @@ def test_a_provider_that_stops_answering_gets_no_more_requests_this_run(
     assert len(fake.requests) == 1
     assert states(store) == {"uncertain": 3, "due": 9}
     assert not fake.delivered()
+
+
+@pytest.mark.parametrize("concurrency", [1, 3])
+def test_a_hanging_provider_with_requests_in_flight_leaves_only_those_uncertain(
+    store, project, fake, project_dir, concurrency
+):
+    """SES (one email a request, no idempotency keys), N requests in flight, every answer
+    late past the read timeout: the N in flight are uncertain, no other request is started,
+    the rest of the run stays due; one line and exit 1, as with one request at a time."""
+    enrol_many(store, project, 9)
+    fake.delay = 2.5  # every request, past the 1 s read timeout
+    env = child_env(project_dir, **ses_env(fake), RELIABILITY_BATCH_SIZE="9")
+    done = send(env, ENROL, "--concurrency", str(concurrency))
+    n = concurrency
+    assert_failed_run(
+        done,
+        f"0 sent, {9 - n} to retry on a later run, {n} got no answer from the provider (now "
+        f"uncertain), {n} waiting for your decision (uncertain since 2026-12-02 10:00 UTC; see "
+        "`newsletter uncertain`)",
+        f"error: ses: no answer (ReadTimeout): {n} emails may have arrived",
+    )
+    assert (len(fake.requests), fake.most_at_once) == (n, n)
+    assert states(store) == {"uncertain": n, "due": 9 - n}
+
+
+def test_requests_in_flight_send_everything_once(store, project, fake, project_dir, cli):
+    """SES answering after 100 ms, 4 requests in flight: all sent, each once, 4 at a time."""
+    emails = enrol_many(store, project, 12)
+    fake.delay = 0.1
+    env = child_env(project_dir, **ses_env(fake))
+    done = send(env, ENROL, "--concurrency", "4")
+    assert (done.code, done.err) == (0, ""), done.err
+    assert states(store) == {"sent": 12}
+    assert_each_delivered_once(fake, emails)
+    assert fake.most_at_once == 4
 
 
 def test_no_answer_from_resend_is_retried_with_the_same_key(store, project, fake, resend):

@@ -22,6 +22,7 @@ state to state, a handful of statements per batch, and decides nothing about sch
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -193,10 +194,11 @@ def _mine(run_id: str) -> Any:
 
 
 def mark_sent(conn: Connection, run_id: str, now: datetime, results: Sequence[SendResult]) -> None:
-    """``sent`` at ``now``, each row with its own provider message id: one statement.
+    """``sent`` at ``now``, each row with its own provider message id: one statement, one
+    UPDATE joined to the (id, provider id) pairs passed as one parameter, however many rows.
 
-    PostgreSQL: one UPDATE joined to the ids and provider ids passed as two arrays. SQLite: an
-    executemany, which the sqlite3 module runs in C."""
+    PostgreSQL: two arrays, ``unnest``-ed. SQLite: one JSON array of pairs, ``json_each``-ed
+    (an executemany binds and converts the timestamps and the WHERE once per row)."""
     if not results:
         return
     d = deliveries
@@ -215,10 +217,23 @@ def mark_sent(conn: Connection, run_id: str, now: datetime, results: Sequence[Se
         update = d.update().where(d.c.id == answers.c.id, _mine(run_id))
         conn.execute(update.values(provider_message_id=answers.c.pmid, **values))
         return
-    pmid = sa.bindparam("_pmid", type_=sa.Text())
-    update = d.update().where(d.c.id == sa.bindparam("_id"), _mine(run_id))
-    params = [{"_id": r.delivery_id, "_pmid": r.provider_message_id} for r in results]
-    conn.execute(update.values(provider_message_id=pmid, **values), params)
+    pairs_json = json.dumps([(r.delivery_id, r.provider_message_id) for r in results])
+    each = sa.func.json_each(sa.bindparam("_answers", pairs_json, type_=sa.Text()))
+    answer = each.table_valued("value").alias("answers").c.value
+    update = d.update().where(d.c.id == sa.func.json_extract(answer, "$[0]"), _mine_by_id(run_id))
+    conn.execute(update.values(provider_message_id=sa.func.json_extract(answer, "$[1]"), **values))
+
+
+def _mine_by_id(run_id: str) -> Any:
+    """``_mine`` for SQLite's UPDATE … FROM: its state test written ``+state`` (the same value)
+    so that the planner finds each answer's row by id. Written plainly, the test matches the
+    partial index ``ix_deliveries_in_flight`` exactly, and SQLite drives the join from that
+    index, reading every answer again for each row in flight: 500 × 500 for a batch."""
+    state = sa.literal_column(
+        f"+{deliveries.name}.{deliveries.c.state.name}", deliveries.c.state.type
+    )
+    waiting = ("sending", "in_flight", "uncertain")
+    return sa.and_(deliveries.c.claimed_by == run_id, state.in_(waiting))
 
 
 def mark(

@@ -108,13 +108,17 @@ def course_history(
     pinned = sa.select(e.c.subscriber_id, e.c.course, e.c.lessons).where(
         among(conn, e.c.subscriber_id, subscriber_ids), e.c.course.in_(courses)
     )
-    for sub_id, course, lessons in conn.execute(pinned):
+    for sub_id, course, lessons in conn.execute(pinned).all():
         found[(sub_id, course)] = CourseHistory([], None if lessons is None else list(lessons))
     rows = (
         sa.select(d.c.subscriber_id, d.c.course, d.c.message_id, d.c.state)
         .where(among(conn, d.c.subscriber_id, subscriber_ids), d.c.course.in_(courses))
         .order_by(d.c.id)
     )
-    for sub_id, course, message_id, state in conn.execute(rows):
-        found.setdefault((sub_id, course), CourseHistory()).rows.append((message_id, state))
+    # A few rows per recipient and several hundred recipients per batch: a plain loop.
+    for sub_id, course, message_id, state in conn.execute(rows).all():
+        history = found.get((sub_id, course))
+        if history is None:
+            history = found[(sub_id, course)] = CourseHistory()
+        history.rows.append((message_id, state))
     return found

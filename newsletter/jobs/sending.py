@@ -23,7 +23,6 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -233,40 +232,14 @@ class SendRun:
     def _send_batches(
         self, now: datetime, options: SendOptions, report: SendReport, progress: Progress | None
     ) -> None:
-        """Claim, render, hand over and record batch after batch. The next batch is claimed
-        before this one is handed over, and rendered in a thread while this one's requests and
-        its record wait on the network and the database (rendering reads nothing from the
-        database: jobs/batches.py). A crash leaves that next batch claimed, never in flight:
-        the next run gives it back and sends it."""
+        remaining = options.limit
         per_claim = min(self.provider.batch_size, options.batch_size or self.provider.batch_size)
-        budget = options.limit  # emails still to claim; None: no limit
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsletter-render") as pool:
-            batch = self._claim(now, per_claim, budget, poll=True)
-            rendering = pool.submit(self._render, batch, now)
-            while batch.claimed:
-                budget = None if budget is None else budget - len(batch)
-                emails, problems = rendering.result()
-                ahead = self._claim(now, per_claim, budget, poll=False)
-                rendering = pool.submit(self._render, ahead, now)
-                if not self._send_one_batch(batch, emails, problems, now, report):
-                    self._give_back(ahead, now)
-                    return
-                if progress:
-                    progress(len(batch))
-                if not ahead.claimed:
-                    ahead = self._claim(now, per_claim, budget, poll=True)
-                    rendering = pool.submit(self._render, ahead, now)
-                batch = ahead
-
-    def _claim(self, now: datetime, per_claim: int, budget: int | None, *, poll: bool) -> Batch:
-        """The next batch (empty: nothing left within ``budget``). With ``poll``, while another
-        sender is still queueing, look again until it is done rather than stop early."""
-        size = per_claim if budget is None else min(per_claim, budget)
-        while size > 0:
+        while remaining is None or remaining > 0:
+            size = per_claim if remaining is None else min(per_claim, remaining)
             with self.store.write() as conn:
                 # Asked before the claim: a sender that commits its last queue page between
                 # our claim and a later look would seem done while its rows wait unclaimed.
-                others_queueing = poll and self._others_still_queueing(conn)
+                others_queueing = self._others_still_queueing(conn)
                 batch = batches.claim(
                     conn,
                     self.run_id,
@@ -278,21 +251,17 @@ class SendRun:
                     self.default_tz,
                 )
                 runs.heartbeat(conn, self.run_id, self.wall())
-            if batch.claimed or not others_queueing:
-                return batch
-            time.sleep(QUEUE_POLL_SECONDS)
-        return Batch([])
-
-    def _give_back(self, batch: Batch, now: datetime) -> None:
-        """Release a batch claimed ahead that this run will not send; if the database will not
-        take even that, the next run gives its rows back (they were never in flight)."""
-        if not batch.claimed:
-            return
-        try:
-            with self.store.write() as conn:
-                ledger.release(conn, self.run_id, batch.claimed, now)
-        except StoreError as err:
-            log.warning("%d claimed emails left for the next run to give back: %s", len(batch), err)
+            if not batch.claimed:
+                if others_queueing:
+                    time.sleep(QUEUE_POLL_SECONDS)
+                    continue
+                return
+            if remaining is not None:
+                remaining -= len(batch)
+            if not self._send_one_batch(batch, now, report):
+                return
+            if progress:
+                progress(len(batch))
 
     def _others_still_queueing(self, conn: Connection) -> bool:
         return runs.queueing_elsewhere(conn, self.run_id, self.wall(), self._another_alive)
@@ -302,18 +271,11 @@ class SendRun:
         earlier run that failed, in a process that runs several) is not queueing anything."""
         return (host, pid) != (self.host, self.pid) and pid_alive(host, pid)
 
-    def _send_one_batch(
-        self,
-        batch: Batch,
-        emails: list[OutgoingEmail],
-        problems: list[SendResult],
-        now: datetime,
-        report: SendReport,
-    ) -> bool:
-        """Hand over and record one rendered batch (``problems``: the rows that could not be
-        rendered); False when the run must stop."""
-        by_id = {c.delivery_id: c for c in batch.claimed}
-        results = list(problems)
+    def _send_one_batch(self, batch: Batch, now: datetime, report: SendReport) -> bool:
+        """Send and record one batch; False when the run must stop."""
+        claimed = batch.claimed
+        by_id = {c.delivery_id: c for c in claimed}
+        emails, results = self._render(batch, now)
         self._batches += 1
         try:
             if emails:
@@ -444,9 +406,6 @@ class SendRun:
         )
 
     def _render(self, batch: Batch, now: datetime) -> tuple[list[OutgoingEmail], list[SendResult]]:
-        """The batch's emails, and a result for each row that no longer renders. Reads nothing
-        from the database (the batch brought what it needs): it runs in a thread of its own
-        while the batch before is sent (``_send_batches``)."""
         emails, problems = [], []
         sessions = batch.sessions
         numbers = batch_numbering(self.project, batch.claimed, batch.history)

@@ -5,8 +5,6 @@ and kills it (SIGKILL: no cleanup, no `finally`) at one point of one batch — b
 after it, while the request is at the provider (which may or may not have accepted it), after
 the answer, with the answer written but not committed, or after the commit. Then a second run
 picks up the pieces. The trials are drawn from a fixed seed, so a failure is reproducible.
-A run claims the next batch before it hands one over (it renders it meanwhile): a crash leaves
-those rows claimed but never in flight, and the next run sends them once.
 
 * With Resend (idempotency key per email) every message ends up delivered exactly once.
 * With Postmark (no keys) the rows whose request may have been written (``in_flight``) become
@@ -51,18 +49,12 @@ POINTS = (*CRASH_POINTS, *SERVER_POINTS)
 PROVIDERS = ("postmark", "resend")
 # Points after which the rows of the interrupted batch are still claimed by the dead run.
 CLAIMED = {"after_claim", "after_response", "before_commit", *SERVER_POINTS}
-# …after which the batch that follows it is claimed too (never in flight): a run claims the
-# next batch, to render it meanwhile, before it hands one over. Killed before the claim of
-# batch n, a run leaves batch n - 1 claimed that way (not yet handed over).
-AHEAD = CLAIMED | {"after_commit"}
 # …of which those after their request was (perhaps) written: Postmark's rows are ``in_flight``
 # there (Resend's stay ``sending``: with idempotency keys the ledger need not know).
 WRITTEN = CLAIMED - {"after_claim"}
 # …and how many times the provider had delivered each of them when the process died.
 DELIVERED_IN_FLIGHT = {
-    "before_claim": 0,
     "after_claim": 0,
-    "after_commit": 0,
     "mid_request": 0,
     "mid_request_accepted": 1,
     "after_response": 1,
@@ -92,25 +84,17 @@ class Trial:
     def crash_batch(self) -> int:
         return math.ceil(self.at / BATCH) if self.per_request else self.at
 
-    def rows_of(self, batch: int) -> int:
-        """How many rows batch number ``batch`` (from 1) has: 0 before the first, after the last."""
-        return max(0, min(BATCH, self.subscribers - BATCH * (batch - 1))) if batch > 0 else 0
-
     @property
     def claimed(self) -> int:
         """How many rows the killed run leaves claimed (``sending`` or ``in_flight``)."""
-        n = self.crash_batch
-        if self.point == "before_claim":
-            return self.rows_of(n - 1)
-        return self.rows_of(n) * (self.point in CLAIMED) + self.rows_of(n + 1) * (
-            self.point in AHEAD
-        )
+        if self.point not in CLAIMED:
+            return 0
+        return min(BATCH, self.subscribers - BATCH * (self.crash_batch - 1))
 
     @property
     def in_flight(self) -> int:
-        """…of which ``in_flight`` (the interrupted batch's): uncertain for the next run."""
-        written = self.provider == "postmark" and self.point in WRITTEN
-        return self.rows_of(self.crash_batch) if written else 0
+        """…of which ``in_flight``: uncertain for the next run."""
+        return self.claimed if self.provider == "postmark" and self.point in WRITTEN else 0
 
 
 def draw_trials(extra: int = 10) -> list[Trial]:

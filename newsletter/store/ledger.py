@@ -161,8 +161,8 @@ def put_in_flight(conn: Connection, run_id: str, ids: Sequence[int], now: dateti
 
 def release(conn: Connection, run_id: str, claimed: Iterable[Claimed], now: datetime) -> None:
     """Give claimed rows back untouched: their request was never written (the provider refused
-    our key, the request could not be built or no connection made, or the run claimed them
-    ahead and stopped first), even if they were marked ``in_flight`` a moment before. The
+    our key, the request could not be built or no connection made), even if they were marked
+    ``in_flight`` a moment before. The
     caller knows; a dead run's rows are judged by ``reap``. Their attempt is not counted and
     their place in the queue is kept: the next run claims them before rows queued later."""
     ids = [c.delivery_id for c in claimed]

@@ -152,9 +152,7 @@ def test_a_server_down_longer_than_the_run_waits_keeps_the_answers_for_the_next_
     )
     (kept,) = (project_dir / ".newsletter" / "journal").glob("*.json")
     assert {a["outcome"] for a in json.loads(kept.read_text())["answers"]} == {"sent"}
-    # The second batch, claimed ahead and never written, could not be given back either: the
-    # next run does that (its run is dead), then sends it.
-    assert states(store) == {"in_flight": 3, "sending": 3}
+    assert states(store) == {"in_flight": 3, "due": 3}
 
     proxy.outage(0)  # the server is back
     again = send(env, LATER, "-v")

@@ -174,7 +174,7 @@ def update_rows(conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, A
     elif conn.dialect.name == "postgresql":
         _update_from_arrays(conn, table, columns, rows)
     else:  # no other database is supported; correct, if slower
-        values = {name: sa.bindparam(f"_{name}") for name in columns}
+        values: dict[str, Any] = {name: sa.bindparam(f"_{name}") for name in columns}
         update = table.update().where(table.c.id == sa.bindparam("_id")).values(values)
         conn.execute(update, [{f"_{k}": v for k, v in row.items()} for row in rows])
 

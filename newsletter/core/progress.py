@@ -11,7 +11,7 @@ time); the answers are their new column values, which the store writes as given.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -21,7 +21,7 @@ from newsletter.core.delivery import Delivered
 # An enrolment's new values, by column name (``id`` added for the store to find it).
 Values = dict[str, Any]
 # The new values of one enrolment, from its row, its course and the lessons it has had.
-ValuesFor = Callable[[Any, Course, Sequence[str]], Values]
+ValuesFor = Callable[[Any, Course, Collection[str]], Values]
 # (subscriber, course) → the position whose lesson is done with.
 Wanted = dict[tuple[int, str | None], int]
 
@@ -29,7 +29,7 @@ Wanted = dict[tuple[int, str | None], int]
 def after_sent(
     row: Any,
     course: Course,
-    received: Sequence[str],
+    received: Collection[str],
     sent_at: datetime,
     default_tz: str,
     next_due: dict[tuple[Any, ...], datetime | None],
@@ -52,7 +52,7 @@ def after_sent(
 
 
 def after_skip(
-    row: Any, course: Course, received: Sequence[str], now: datetime, default_tz: str
+    row: Any, course: Course, received: Collection[str], now: datetime, default_tz: str
 ) -> Values:
     """An enrolment's new values once the lesson at its position was cancelled at ``now``: the
     position moves past it (as for a lesson already had, see ``jobs/queueing.py``), the last
@@ -78,7 +78,7 @@ def wanted(done: Iterable[Delivered], courses: Mapping[str, Course]) -> Wanted:
 def updates(
     rows: Iterable[Any],
     wanted: Wanted,
-    received: Mapping[tuple[int, str], Sequence[str]],
+    received: Mapping[tuple[int, str], Collection[str]],
     courses: Mapping[str, Course],
     values_for: ValuesFor,
 ) -> list[list[Values]]:

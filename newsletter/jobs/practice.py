@@ -1,6 +1,6 @@
 """The practice log's use cases: log today's session, count the last 7 days for a batch of
-emails, and a subscriber's sessions per lesson of a course. Reads and writes with
-store/practice.py, decides with core/practice.py."""
+emails (read when the batch is claimed, jobs/batches.py), and a subscriber's sessions per
+lesson of a course. Reads and writes with store/practice.py, decides with core/practice.py."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from sqlalchemy.engine import Connection
 from newsletter.core import practice as rules
 from newsletter.core.subscribers import Enrolment, Subscriber
 from newsletter.core.zones import zone
-from newsletter.store import Store
 from newsletter.store import practice as log
 
 
@@ -44,14 +43,6 @@ def last_7_days(
         sub_id: rules.last_7_days(found, rules.local_day(now, zone(zones[sub_id])))
         for sub_id, found in days.items()
     }
-
-
-def batch_counts(
-    store: Store, subscriber_ids: Iterable[int], now: datetime, default_tz: str
-) -> dict[int, int]:
-    """``last_7_days`` for the recipients of one batch of emails, in a read of its own."""
-    with store.read() as conn:
-        return last_7_days(conn, subscriber_ids, now, default_tz)
 
 
 def per_lesson(conn: Connection, subscriber_id: int, enrolment: Enrolment) -> dict[str, int]:

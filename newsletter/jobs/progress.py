@@ -6,7 +6,7 @@ whole batch, not a few per lesson.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +17,9 @@ from newsletter.core.courses import Course
 from newsletter.core.delivery import Delivered
 from newsletter.store import due_queue
 from newsletter.store import progress as rows
+
+# Lessons of a course with a ledger row, any state: (subscriber, course) → lesson ids.
+Received = Mapping[tuple[int, str], Collection[str]]
 
 
 def lesson_sent(
@@ -38,15 +41,17 @@ def lessons_sent(
     sent_at: datetime,
     courses: Mapping[str, Course],
     default_tz: str,
+    received: Received | None = None,
 ) -> None:
-    """``lesson_sent`` for many lessons sent at the same moment: three statements, not three
-    per lesson."""
+    """``lesson_sent`` for many lessons sent at the same moment: a few statements, not a few
+    per lesson. ``received``: the lessons each (subscriber, course) has a ledger row for, when
+    the caller read them already (jobs/batches.py); None reads them here."""
     next_due: dict[tuple[Any, ...], datetime | None] = {}
 
-    def after_sent(row: Any, course: Course, received: Sequence[str]) -> progress.Values:
+    def after_sent(row: Any, course: Course, received: Collection[str]) -> progress.Values:
         return progress.after_sent(row, course, received, sent_at, default_tz, next_due)
 
-    _move_on(conn, sent, courses, after_sent)
+    _move_on(conn, sent, courses, after_sent, received)
 
 
 def lessons_skipped(
@@ -64,7 +69,7 @@ def lessons_skipped(
     past already, so the next run sends it (the minimum gap holds, counted from the last lesson
     that did go out). With nothing left, the course is complete."""
 
-    def after_skip(row: Any, course: Course, received: Sequence[str]) -> progress.Values:
+    def after_skip(row: Any, course: Course, received: Collection[str]) -> progress.Values:
         return progress.after_skip(row, course, received, now, default_tz)
 
     _move_on(conn, skipped, courses, after_skip)
@@ -75,6 +80,7 @@ def _move_on(
     done: Iterable[Delivered],
     courses: Mapping[str, Course],
     values_for: progress.ValuesFor,
+    received: Received | None = None,
 ) -> None:
     """Update the enrolments whose lesson at ``position`` is done with: ``values_for`` gives
     each one's new values."""
@@ -83,6 +89,7 @@ def _move_on(
         return
     ids = sorted({sub_id for sub_id, _ in wanted})
     enrolments = rows.enrolment_rows(conn, ids)
-    received = due_queue.received_lessons(conn, ids)
+    if received is None:
+        received = due_queue.received_lessons(conn, ids)
     for updates in progress.updates(enrolments, wanted, received, courses, values_for):
         rows.update_enrolments(conn, updates)

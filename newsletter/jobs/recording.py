@@ -22,7 +22,7 @@ from newsletter.core.courses import Course
 from newsletter.core.delivery import retry_at
 from newsletter.core.email import SendResult
 from newsletter.core.errors import StoreError
-from newsletter.jobs.progress import lessons_sent
+from newsletter.jobs.progress import Received, lessons_sent
 from newsletter.project import Project
 from newsletter.store import Store, ledger, runs
 from newsletter.store.ledger import Claimed
@@ -43,19 +43,20 @@ def record_results(
     now: datetime,
     courses: Mapping[str, Course],
     default_tz: str,
+    received: Received | None = None,
 ) -> None:
     """Write the provider's answers to the ledger, with course progress and suppressions.
 
-    A handful of statements for the whole batch, not a few per email."""
+    A handful of statements for the whole batch, not a few per email. ``received``: the
+    recipients' lessons, read when the batch was claimed (jobs/batches.py); None reads them."""
     by_outcome: dict[str, list[SendResult]] = defaultdict(list)
     for result in results:
         by_outcome[result.outcome].append(result)
     sent = by_outcome["sent"]
     ledger.mark_sent(conn, run_id, now, sent)
     done = (claimed[r.delivery_id] for r in sent)
-    lessons_sent(
-        conn, [(c.subscriber_id, c.course, c.position) for c in done], now, courses, default_tz
-    )
+    delivered = [(c.subscriber_id, c.course, c.position) for c in done]
+    lessons_sent(conn, delivered, now, courses, default_tz, received)
     failed = by_outcome["failed"]
     ledger.mark(conn, run_id, now, failed, "failed")
     for result in failed:
@@ -87,6 +88,7 @@ def record_patiently(
     courses: Mapping[str, Course],
     default_tz: str,
     *,
+    received: Received | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> None:
     """``record_results`` in a transaction of its own, tried again while the database fails,
@@ -99,7 +101,7 @@ def record_patiently(
         try:
             with store.write() as conn:
                 todo = list(results) if attempt == 0 else _unrecorded(conn, run_id, results)
-                record_results(conn, run_id, todo, claimed, now, courses, default_tz)
+                record_results(conn, run_id, todo, claimed, now, courses, default_tz, received)
             return
         except StoreError as err:
             pause = PAUSES[min(attempt, len(PAUSES) - 1)]

@@ -41,8 +41,18 @@ from newsletter.core.errors import (
     UnsupportedFeature,
 )
 from newsletter.core.tokens import Tokens
-from newsletter.jobs import broadcasting, guard, journal, orphans, practice, queueing, recording
+from newsletter.jobs import (
+    batches,
+    broadcasting,
+    guard,
+    journal,
+    orphans,
+    queueing,
+    recording,
+)
+from newsletter.jobs.batches import Batch
 from newsletter.jobs.numbering import batch_numbering
+from newsletter.jobs.progress import Received
 from newsletter.jobs.queueing import iter_due
 from newsletter.jobs.send_report import SendReport
 from newsletter.project import Project
@@ -231,28 +241,35 @@ class SendRun:
         # --batch-size caps the claim (and so the requests in flight of a provider that takes
         # an email per request).
         claim = self.provider.claim_size()
-        batch = min(claim, options.batch_size) if options.batch_size else claim
+        per_claim = min(claim, options.batch_size) if options.batch_size else claim
         while remaining is None or remaining > 0:
-            size = batch if remaining is None else min(batch, remaining)
+            size = per_claim if remaining is None else min(per_claim, remaining)
             with self.store.write() as conn:
                 # Asked before the claim: a sender that commits its last queue page between
                 # our claim and a later look would seem done while its rows wait unclaimed.
                 others_queueing = self._others_still_queueing(conn)
-                claimed = ledger.claim(
-                    conn, self.run_id, self.provider.name, now, self.wall(), size
+                batch = batches.claim(
+                    conn,
+                    self.run_id,
+                    self.provider.name,
+                    now,
+                    self.wall(),
+                    size,
+                    self.courses,
+                    self.default_tz,
                 )
                 runs.heartbeat(conn, self.run_id, self.wall())
-            if not claimed:
+            if not batch.claimed:
                 if others_queueing:
                     time.sleep(QUEUE_POLL_SECONDS)
                     continue
                 return
             if remaining is not None:
-                remaining -= len(claimed)
-            if not self._send_one_batch(claimed, now, report):
+                remaining -= len(batch)
+            if not self._send_one_batch(batch, now, report):
                 return
             if progress:
-                progress(len(claimed))
+                progress(len(batch))
 
     def _others_still_queueing(self, conn: Connection) -> bool:
         return runs.queueing_elsewhere(conn, self.run_id, self.wall(), self._another_alive)
@@ -262,10 +279,11 @@ class SendRun:
         earlier run that failed, in a process that runs several) is not queueing anything."""
         return (host, pid) != (self.host, self.pid) and pid_alive(host, pid)
 
-    def _send_one_batch(self, claimed: list[Claimed], now: datetime, report: SendReport) -> bool:
+    def _send_one_batch(self, batch: Batch, now: datetime, report: SendReport) -> bool:
         """Send and record one batch; False when the run must stop."""
+        claimed = batch.claimed
         by_id = {c.delivery_id: c for c in claimed}
-        emails, results = self._render(claimed, now)
+        emails, results = self._render(batch, now)
         self._batches += 1
         try:
             if emails:
@@ -275,7 +293,7 @@ class SendRun:
             # built or sent, a feature the provider lacks), or a request got no answer and the
             # rest of the batch was kept back: what was not answered is released, not guessed.
             answered = err.answered if isinstance(err, RequestNotSent) else []
-            if not self._hand_back(claimed, answered + results, now, report):
+            if not self._hand_back(batch, answered + results, now, report):
                 return False
             if not isinstance(err, NoAnswer):
                 report.errors.append(str(err))
@@ -286,7 +304,8 @@ class SendRun:
             self._settle_own(now, report)
             report.errors.append(f"provider {self.provider.name}: {err}")
             return False
-        return self._record(results, by_id, now, report) and not self._no_answer(results, report)
+        recorded = self._record(results, by_id, now, report, batch.received)
+        return recorded and not self._no_answer(results, report)
 
     def _hand_over(self, emails: list[OutgoingEmail], now: datetime) -> list[SendResult]:
         """The provider's answers. For a provider without idempotency keys, each request's
@@ -329,12 +348,14 @@ class SendRun:
         return True
 
     def _hand_back(
-        self, claimed: list[Claimed], results: list[SendResult], now: datetime, report: SendReport
+        self, batch: Batch, results: list[SendResult], now: datetime, report: SendReport
     ) -> bool:
         """Record ``results``; every other claimed row did not reach the provider: it is
         released untouched (attempts not counted) for the next run, after the operator fixed
         what stopped this one. False when the answers could not be recorded."""
-        if not self._record(results, {c.delivery_id: c for c in claimed}, now, report):
+        claimed = batch.claimed
+        by_id = {c.delivery_id: c for c in claimed}
+        if not self._record(results, by_id, now, report, batch.received):
             return False
         answered = {r.delivery_id for r in results}
         unsent = [c for c in claimed if c.delivery_id not in answered]
@@ -349,6 +370,7 @@ class SendRun:
         by_id: dict[int, Claimed],
         now: datetime,
         report: SendReport,
+        received: Received,
     ) -> bool:
         """Record the provider's answers, patiently; when the database will not take them,
         keep them in the journal for the next run. False when the run must stop."""
@@ -357,7 +379,14 @@ class SendRun:
         self._count(results, by_id, report)
         try:
             recording.record_patiently(
-                self.store, self.run_id, results, by_id, now, self.courses, self.default_tz
+                self.store,
+                self.run_id,
+                results,
+                by_id,
+                now,
+                self.courses,
+                self.default_tz,
+                received=received,
             )
         except StoreError as err:
             self._keep(results, by_id, now, report, err)
@@ -384,15 +413,11 @@ class SendRun:
             "next `send` records them"
         )
 
-    def _render(
-        self, claimed: list[Claimed], now: datetime
-    ) -> tuple[list[OutgoingEmail], list[SendResult]]:
+    def _render(self, batch: Batch, now: datetime) -> tuple[list[OutgoingEmail], list[SendResult]]:
         emails, problems = [], []
-        sessions = practice.batch_counts(
-            self.store, [c.subscriber_id for c in claimed], now, self.default_tz
-        )
-        numbers = batch_numbering(self.store, self.project, claimed)
-        for item in claimed:
+        sessions = batch.sessions
+        numbers = batch_numbering(self.project, batch.claimed, batch.history)
+        for item in batch.claimed:
             try:
                 compiled = self.project.renderer.compile(item.message_id)
             except NewsletterError as err:

@@ -161,18 +161,60 @@ def grouped(items: Iterable[T], key: Callable[[T], Any]) -> dict[Any, list[T]]:
 
 
 def update_rows(conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
-    """UPDATE each row, found by its ``id``, to its own values (every row has the same keys).
+    """UPDATE each row, found by its ``id``, to its own values (every row has the same keys):
+    one statement, however many rows, joined to the new values passed as one parameter.
 
-    Rows with the same new values share one ``UPDATE … WHERE id IN``: a batch has few distinct
-    ones (lesson positions × time zones), so that is a handful of statements, not one per row.
-    """
-    columns = [name for name in rows[0] if name != "id"] if rows else []
-    same: dict[tuple[Any, ...], list[Any]] = {}
-    for row in rows:
-        same.setdefault(tuple(row[name] for name in columns), []).append(row["id"])
-    for values, ids in same.items():
-        update = table.update().where(among(conn, table.c.id, ids))
-        conn.execute(update.values(dict(zip(columns, values, strict=True))))
+    SQLite: a JSON array of rows, ``json_each``-ed, each value as the column's type stores it.
+    PostgreSQL: one array per column, ``unnest``-ed (JSON values as text, cast back). A batch of
+    a few hundred rows costs one statement to parse and one round trip, not one per distinct
+    set of values."""
+    if not rows:
+        return
+    columns = [name for name in rows[0] if name != "id"]
+    if conn.dialect.name == "sqlite":
+        _update_from_json(conn, table, columns, rows)
+    elif conn.dialect.name == "postgresql":
+        _update_from_arrays(conn, table, columns, rows)
+    else:  # no other database is supported; correct, if slower
+        values: dict[str, Any] = {name: sa.bindparam(f"_{name}") for name in columns}
+        update = table.update().where(table.c.id == sa.bindparam("_id")).values(values)
+        conn.execute(update, [{f"_{k}": v for k, v in row.items()} for row in rows])
+
+
+def _update_from_json(
+    conn: Connection, table: sa.Table, columns: list[str], rows: Sequence[Mapping[str, Any]]
+) -> None:
+    process = [table.c[name].type._cached_bind_processor(conn.dialect) for name in columns]
+    pairs = list(zip(columns, process, strict=True))
+    given = [[r["id"], *(r[n] if fn is None else fn(r[n]) for n, fn in pairs)] for r in rows]
+    each = sa.func.json_each(sa.bindparam("_rows", json.dumps(given), type_=sa.Text()))
+    value = each.table_valued("value").alias("given").c.value
+    new = {name: sa.func.json_extract(value, f"$[{i}]") for i, name in enumerate(columns, 1)}
+    found = table.c.id == sa.func.json_extract(value, "$[0]")
+    conn.execute(table.update().where(found).values(new))
+
+
+def _update_from_arrays(
+    conn: Connection, table: sa.Table, columns: list[str], rows: Sequence[Mapping[str, Any]]
+) -> None:
+    names = ["id", *columns]
+    is_json = {name: isinstance(table.c[name].type, sa.JSON) for name in names}
+    arrays = [
+        sa.bindparam(f"_{name}", [json.dumps(r[name]) for r in rows], type_=ARRAY(sa.Text))
+        if is_json[name]
+        else sa.bindparam(f"_{name}", [r[name] for r in rows], type_=ARRAY(table.c[name].type))
+        for name in names
+    ]
+    given = (
+        sa.func.unnest(*arrays)
+        .table_valued(*(sa.column(n, sa.Text if is_json[n] else table.c[n].type) for n in names))
+        .render_derived(name="given")
+    )
+    new = {
+        name: sa.cast(given.c[name], table.c[name].type) if is_json[name] else given.c[name]
+        for name in columns
+    }
+    conn.execute(table.update().where(table.c.id == given.c.id).values(new))
 
 
 def insert_many(conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:

@@ -22,6 +22,7 @@ state to state, a handful of statements per batch, and decides nothing about sch
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -161,13 +162,15 @@ def put_in_flight(conn: Connection, run_id: str, ids: Sequence[int], now: dateti
 def release(conn: Connection, run_id: str, claimed: Iterable[Claimed], now: datetime) -> None:
     """Give claimed rows back untouched: their request was never written (the provider refused
     our key, the request could not be built or no connection made), even if they were marked
-    ``in_flight`` a moment before. The caller knows; a dead run's rows are judged by ``reap``."""
+    ``in_flight`` a moment before. The
+    caller knows; a dead run's rows are judged by ``reap``. Their attempt is not counted and
+    their place in the queue is kept: the next run claims them before rows queued later."""
     ids = [c.delivery_id for c in claimed]
     d = deliveries
     conn.execute(
         d.update()
         .where(d.c.id.in_(ids), d.c.claimed_by == run_id, d.c.state.in_(("sending", "in_flight")))
-        .values(state="due", attempts=d.c.attempts - 1, next_attempt_at=now, updated_at=now)
+        .values(state="due", attempts=d.c.attempts - 1, updated_at=now)
     )
 
 
@@ -193,10 +196,11 @@ def _mine(run_id: str) -> Any:
 
 
 def mark_sent(conn: Connection, run_id: str, now: datetime, results: Sequence[SendResult]) -> None:
-    """``sent`` at ``now``, each row with its own provider message id: one statement.
+    """``sent`` at ``now``, each row with its own provider message id: one statement, one
+    UPDATE joined to the (id, provider id) pairs passed as one parameter, however many rows.
 
-    PostgreSQL: one UPDATE joined to the ids and provider ids passed as two arrays. SQLite: an
-    executemany, which the sqlite3 module runs in C."""
+    PostgreSQL: two arrays, ``unnest``-ed. SQLite: one JSON array of pairs, ``json_each``-ed
+    (an executemany binds and converts the timestamps and the WHERE once per row)."""
     if not results:
         return
     d = deliveries
@@ -215,10 +219,23 @@ def mark_sent(conn: Connection, run_id: str, now: datetime, results: Sequence[Se
         update = d.update().where(d.c.id == answers.c.id, _mine(run_id))
         conn.execute(update.values(provider_message_id=answers.c.pmid, **values))
         return
-    pmid = sa.bindparam("_pmid", type_=sa.Text())
-    update = d.update().where(d.c.id == sa.bindparam("_id"), _mine(run_id))
-    params = [{"_id": r.delivery_id, "_pmid": r.provider_message_id} for r in results]
-    conn.execute(update.values(provider_message_id=pmid, **values), params)
+    pairs_json = json.dumps([(r.delivery_id, r.provider_message_id) for r in results])
+    each = sa.func.json_each(sa.bindparam("_answers", pairs_json, type_=sa.Text()))
+    answer = each.table_valued("value").alias("answers").c.value
+    update = d.update().where(d.c.id == sa.func.json_extract(answer, "$[0]"), _mine_by_id(run_id))
+    conn.execute(update.values(provider_message_id=sa.func.json_extract(answer, "$[1]"), **values))
+
+
+def _mine_by_id(run_id: str) -> Any:
+    """``_mine`` for SQLite's UPDATE … FROM: its state test written ``+state`` (the same value)
+    so that the planner finds each answer's row by id. Written plainly, the test matches the
+    partial index ``ix_deliveries_in_flight`` exactly, and SQLite drives the join from that
+    index, reading every answer again for each row in flight: 500 × 500 for a batch."""
+    state = sa.literal_column(
+        f"+{deliveries.name}.{deliveries.c.state.name}", deliveries.c.state.type
+    )
+    waiting = ("sending", "in_flight", "uncertain")
+    return sa.and_(deliveries.c.claimed_by == run_id, state.in_(waiting))
 
 
 def mark(

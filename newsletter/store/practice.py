@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Row
 
+from newsletter.store.engine import among
 from newsletter.store.schema import deliveries, practice, subscribers
 
 
@@ -42,7 +43,7 @@ def days_since(conn: Connection, subscriber_ids: Sequence[int], since: date) -> 
     query = (
         sa.select(practice.c.subscriber_id, subscribers.c.timezone, practice.c.local_day)
         .join(subscribers, subscribers.c.id == practice.c.subscriber_id)
-        .where(practice.c.subscriber_id.in_(list(subscriber_ids)), practice.c.local_day >= since)
+        .where(among(conn, practice.c.subscriber_id, subscriber_ids), practice.c.local_day >= since)
     )
     return list(conn.execute(query))
 

@@ -8,6 +8,7 @@ pin); newsletter/jobs/progress.py and queueing.py read here, decide there and wr
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -78,27 +79,46 @@ def complete(conn: Connection, enrolment_id: int | None, now: datetime) -> None:
     )
 
 
-def lessons_had(
+@dataclass(frozen=True)
+class CourseHistory:
+    """A subscriber's ledger rows of one course, in the order queued, and their pinned lesson
+    order (None: not pinned)."""
+
+    rows: list[tuple[str, str]] = field(default_factory=list)  # (message id, state)
+    pinned: list[str] | None = None
+
+    @property
+    def received(self) -> set[str]:
+        """Every lesson with a ledger row in any state: never queued again."""
+        return {message_id for message_id, _ in self.rows}
+
+    @property
+    def had(self) -> list[str]:
+        """The lessons they have had: sent, or perhaps sent (uncertain)."""
+        return [m for m, state in self.rows if state in ("sent", "uncertain")]
+
+
+def course_history(
     conn: Connection, subscriber_ids: Sequence[int], courses: Sequence[str]
-) -> dict[tuple[int, str], tuple[list[str], list[str] | None]]:
-    """For each (subscriber, course) of ``courses``: the lessons they have had (sent, or perhaps
-    sent: uncertain), in the order queued, and their pinned lesson order (None: not pinned)."""
+) -> dict[tuple[int, str], CourseHistory]:
+    """For each (subscriber, course) of ``courses``: their ``CourseHistory``, in two queries
+    for a whole batch (one on the enrolments, one on the ledger)."""
     d, e = deliveries, enrolments
-    found: dict[tuple[int, str], tuple[list[str], list[str] | None]] = {}
+    found: dict[tuple[int, str], CourseHistory] = {}
     pinned = sa.select(e.c.subscriber_id, e.c.course, e.c.lessons).where(
         among(conn, e.c.subscriber_id, subscriber_ids), e.c.course.in_(courses)
     )
-    for sub_id, course, lessons in conn.execute(pinned):
-        found[(sub_id, course)] = ([], None if lessons is None else list(lessons))
-    had = (
-        sa.select(d.c.subscriber_id, d.c.course, d.c.message_id)
-        .where(
-            among(conn, d.c.subscriber_id, subscriber_ids),
-            d.c.course.in_(courses),
-            d.c.state.in_(("sent", "uncertain")),
-        )
+    for sub_id, course, lessons in conn.execute(pinned).all():
+        found[(sub_id, course)] = CourseHistory([], None if lessons is None else list(lessons))
+    rows = (
+        sa.select(d.c.subscriber_id, d.c.course, d.c.message_id, d.c.state)
+        .where(among(conn, d.c.subscriber_id, subscriber_ids), d.c.course.in_(courses))
         .order_by(d.c.id)
     )
-    for sub_id, course, message_id in conn.execute(had):
-        found.setdefault((sub_id, course), ([], None))[0].append(message_id)
+    # A few rows per recipient and several hundred recipients per batch: a plain loop.
+    for sub_id, course, message_id, state in conn.execute(rows).all():
+        history = found.get((sub_id, course))
+        if history is None:
+            history = found[(sub_id, course)] = CourseHistory()
+        history.rows.append((message_id, state))
     return found

@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -482,6 +483,18 @@ def test_killed_mid_send_leaves_uncertain_rows_that_are_never_resent_unasked(
     assert states(store) == Counter(sent=8)
 
 
+@pytest.fixture
+def ctrl_c() -> Any:
+    """SIGINT as a terminal leaves it for the `send` a test starts. A suite started in the
+    background by a shell without job control has SIGINT ignored, and a child inherits that
+    (it would sleep through the test's Ctrl-C); a handler of ours is reset to the default at
+    exec instead."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.usefixtures("ctrl_c")
 @pytest.mark.parametrize("workers", [1, 2])
 def test_sigint_mid_send_leaves_one_line_exit_130_and_nothing_in_flight(
     store, project, project_dir, tmp_path, workers

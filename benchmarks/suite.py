@@ -187,41 +187,12 @@ class Fake:
 
 
 @contextmanager
-def fake_ses() -> Iterator[Fake]:
-    """benchmarks/fake_ses.py: SES v2's SendEmail answered at once."""
+def fake(script: str, delay: float = 0.0) -> Iterator[Fake]:
+    """A fake provider (benchmarks/``script``) on a free port, answering after ``delay``
+    seconds: fake_postmark.py (and fake_ses.py) wait that long, fake_merge.py answers at once."""
+    extra = ("--delay", str(delay)) if delay else ()
     process = subprocess.Popen(
-        python(str(BENCH / "fake_ses.py")), stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert process.stdout is not None
-        port = int(process.stdout.readline().split()[1])
-        yield Fake(f"http://127.0.0.1:{port}", 0.0, process)
-    finally:
-        process.kill()
-        process.communicate(timeout=30)
-
-
-@contextmanager
-def fake_merge() -> Iterator[Fake]:
-    """benchmarks/fake_merge.py: SendGrid's and Mailgun's send endpoints answered at once."""
-    process = subprocess.Popen(
-        python(str(BENCH / "fake_merge.py")), stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert process.stdout is not None
-        port = int(process.stdout.readline().split()[1])
-        yield Fake(f"http://127.0.0.1:{port}", 0.0, process)
-    finally:
-        process.kill()
-        process.communicate(timeout=30)
-
-
-@contextmanager
-def fake_postmark(delay: float = 0.0) -> Iterator[Fake]:
-    process = subprocess.Popen(
-        python(str(BENCH / "fake_postmark.py"), "--delay", str(delay)),
-        stdout=subprocess.PIPE,
-        text=True,
+        python(str(BENCH / script), *extra), stdout=subprocess.PIPE, text=True
     )
     try:
         assert process.stdout is not None
@@ -256,10 +227,10 @@ class Suite:
         if not skip_scripts:
             self.existing_scripts()
         with (
-            fake_postmark() as fast,
-            fake_postmark(LATENCY) as slow,
-            fake_ses() as ses,
-            fake_merge() as merge,
+            fake("fake_postmark.py") as fast,
+            fake("fake_postmark.py", LATENCY) as slow,
+            fake("fake_ses.py") as ses,
+            fake("fake_merge.py") as merge,
         ):
             self.ses_url, self.merge_url = ses.url, merge.url
             self.references(fast, slow)
